@@ -1,0 +1,76 @@
+# faultline build.  `make` builds into build/, `make check` runs the quick
+# test tier, `make check-slow` the sanitizer tier, `make bench` the
+# side-by-side benchmarks.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+BUILD := build
+
+WARN := -Wall -Wextra -Wno-unused-parameter
+BASE_CFLAGS := -std=gnu11 -g -O2 $(WARN) -Iinclude -Ipreload -pthread -D_GNU_SOURCE
+CFLAGS ?=
+ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
+SHIM_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
+LIBS := -llz4 -lzstd -lpthread
+
+CORE_SRC := $(wildcard preload/*.c)
+CORE_OBJ := $(patsubst preload/%.c,$(BUILD)/obj/preload/%.o,$(CORE_SRC))
+TEST_SRC := $(wildcard tests/unit/*.c tests/integration/*.c)
+TEST_OBJ := $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(TEST_SRC))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+LIB_SO := $(BUILD)/lib/libfaultline.so
+LIB_A := $(BUILD)/lib/libfaultline_core.a
+DEMO := $(BUILD)/bin/faultline-demo
+TESTS := $(BUILD)/tests/faultline-tests
+
+.PHONY: all check check-slow bench install clean
+all: $(LIB_SO) $(LIB_A) $(DEMO) $(TESTS) $(BENCH_BIN)
+
+$(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -c $< -o $@
+
+$(LIB_SO): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ $(LIBS)
+
+$(LIB_A): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@; ar rcs $@ $^
+
+$(DEMO): demo/demo.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
+$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h include/faultline/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -c $< -o $@
+
+$(TESTS): $(TEST_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(TEST_OBJ) $(LIB_A) -lcriterion $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
+
+check: $(TESTS)
+	./scripts/run-tests.sh quick
+
+check-slow:
+	./scripts/run-tests.sh slow
+
+bench: all
+	./bench/run.sh
+
+install: $(LIB_SO) $(DEMO)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/faultline
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(DEMO) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 include/faultline/*.h $(DESTDIR)$(PREFIX)/include/faultline/
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,98 @@
+/*
+ * faultline's in-process API: what a program (or a test) preloaded with the
+ * shim, or linked against the pager library, can ask of it.  Every function
+ * here is safe to call from any thread and never allocates with malloc.
+ */
+#ifndef FAULTLINE_H
+#define FAULTLINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FL_API __attribute__((visibility("default")))
+
+/* Memory pressure, derived from free headroom against the budget. */
+enum fl_pressure {
+	FL_PRESSURE_NORMAL = 0,   /* headroom above the low watermark */
+	FL_PRESSURE_WARN = 1,     /* below the low watermark: evictor behind */
+	FL_PRESSURE_CRITICAL = 2, /* a fault had to reclaim, or eviction failed */
+};
+
+/* Kinds of resolved faults.  Counted per faulting access, not per page. */
+enum fl_fault_kind {
+	FL_FAULT_FIRST_TOUCH = 0, /* UNTOUCHED page zero-filled */
+	FL_FAULT_SOFT = 1,        /* INACTIVE page moved back, no copy */
+	FL_FAULT_DECOMPRESS = 2,  /* COMPRESSED page decompressed */
+	FL_FAULT_SAME_FILLED = 3, /* same-filled page rebuilt from its word */
+	FL_FAULT_SPILL = 4,       /* read back from a spill file (reserved) */
+	FL_FAULT_WP = 5,          /* write-protect fault */
+	FL_FAULT__COUNT
+};
+
+/* Which engine manages memory in this process. */
+enum fl_engine_kind {
+	FL_ENGINE_OFF = 0,    /* unmanaged: the kernel pages everything */
+	FL_ENGINE_UFFD = 1,   /* userfaultfd, kernel-mode faults included */
+	FL_ENGINE_UFFD_USER = 2, /* userfaultfd limited to user-mode faults */
+	FL_ENGINE_SIGNAL = 3, /* PROT_NONE + SIGSEGV */
+};
+
+/*
+ * A snapshot of the pager's counters.  Page counts are in pages of
+ * page_size bytes.  "Resident" pages are mapped in the program; "inactive"
+ * pages have been moved out of the program's view but are still held in
+ * memory uncompressed.  The budget caps resident + inactive.
+ */
+struct fl_stats {
+	uint64_t page_size;
+	uint64_t budget_pages;     /* 0: no budget, nothing is evicted */
+	uint64_t managed_pages;    /* virtual size of all managed regions */
+	uint64_t regions;          /* live managed regions */
+	uint64_t resident_pages;
+	uint64_t resident_peak_pages; /* high-water mark of resident + inactive */
+	uint64_t inactive_pages;
+	uint64_t compressed_pages; /* pages held in the store with a payload */
+	uint64_t same_filled_pages;/* pages held as one repeated word, no payload */
+	uint64_t compressed_bytes; /* payload bytes of compressed pages */
+	uint64_t store_bytes;      /* memory the store holds (slots in use + free) */
+	uint64_t faults[FL_FAULT__COUNT];
+	uint64_t pages_prefilled;  /* filled by fault-around, not faulted on */
+	uint64_t pages_readahead;  /* brought back with a refault, not faulted on */
+	uint64_t pages_evicted;    /* pages compressed (or made same-filled) */
+	uint64_t pages_deactivated;/* pages moved to INACTIVE */
+	uint64_t direct_reclaims;  /* times a fault had to evict first */
+	uint64_t errors;           /* internal errors (see FAULTLINE_LOG) */
+	uint64_t fault_ns_total;   /* time spent resolving faults */
+	enum fl_pressure pressure;
+	enum fl_pressure pressure_peak;
+	enum fl_engine_kind engine;
+	uint32_t compressor;       /* 0: lz4, 1: zstd */
+	int32_t compressor_level;
+};
+
+/*
+ * Fill *out with the current counters.  Returns 0, or -1 when no pager is
+ * running in this process (out is then zeroed).
+ */
+FL_API int fl_stats_get(struct fl_stats *out);
+
+/* Names for printing; never NULL. */
+FL_API const char *fl_pressure_name(enum fl_pressure p);
+FL_API const char *fl_fault_kind_name(enum fl_fault_kind k);
+FL_API const char *fl_engine_name(enum fl_engine_kind e);
+
+/*
+ * Compressor efficiency as macOS reports it: bytes of pages held in the
+ * store (compressed and same-filled) over the bytes the store uses for them.
+ * Returns 0.0 when the store is empty.
+ */
+FL_API double fl_stats_efficiency(const struct fl_stats *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,96 @@
+/*
+ * The pager-engine contract: the one small interface behind which the
+ * platform's way of catching page faults sits.  The pager core (pager.c)
+ * decides what a fault needs; the engine does it with the platform's
+ * primitives.  Backends: engine_uffd.c (userfaultfd), engine_signal.c
+ * (PROT_NONE + SIGSEGV); later engine_mach.c.  pager.c selects one at run
+ * time.
+ *
+ * Every call returns 0 on success and -1 with errno set on failure.  Calls
+ * that change a region's pages are made with the pager lock held, by the
+ * engine's fault path or by the evictor; none of them touches managed memory
+ * through the program's view except as stated.
+ */
+#ifndef FL_ENGINE_H
+#define FL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faultline/faultline.h"
+
+struct fl_region;
+
+/* What a started engine can do, filled by start(). */
+struct fl_engine_caps {
+	int kernel_faults;  /* faults taken inside syscalls are served */
+	int can_evict;      /* take() works, so a budget can be held */
+	int move;           /* pages move out and back without a copy */
+	char detail[160];   /* human-readable: features, limits */
+};
+
+struct fl_engine {
+	const char *name;
+	enum fl_engine_kind kind;
+
+	/*
+	 * Start the engine (fault handler thread or signal handler) before any
+	 * region exists.  stash_pages: how many pages may be inactive at once.
+	 * On failure, err says why (the selector may try another engine).
+	 */
+	int (*start)(size_t stash_pages, struct fl_engine_caps *caps,
+		     char *err, size_t errlen);
+	/* Stop the handler; regions must have been destroyed. */
+	void (*stop)(void);
+
+	/* Reserve r->len bytes (sets r->base) and start catching its faults. */
+	int (*region_create)(struct fl_region *r);
+	/* Stop catching and release the range and the engine's per-region data. */
+	int (*region_destroy)(struct fl_region *r);
+
+	/*
+	 * Stop catching faults but leave the range mapped as plain memory, with
+	 * every page's contents as it is now (all pages must be resident or
+	 * untouched).  Used at shutdown.
+	 */
+	int (*region_detach)(struct fl_region *r);
+
+	/* Make pages [pg, pg+n) resident and zero. */
+	int (*fill_zero)(struct fl_region *r, size_t pg, size_t n, int write);
+	/* Make pages [pg, pg+n) resident with the contents at src (n pages). */
+	int (*fill_copy)(struct fl_region *r, size_t pg, size_t n, const void *src);
+
+	/*
+	 * Atomically remove resident page pg from the program's view, keeping its
+	 * contents in memory; *slot names where (engine-defined).  After take a
+	 * program access faults; the contents cannot change.
+	 */
+	int (*take)(struct fl_region *r, size_t pg, uint32_t *slot);
+	/* The contents of a taken page, readable by the shim. */
+	const void *(*peek)(struct fl_region *r, size_t pg, uint32_t slot);
+	/* Put a taken page back into the program's view, resident. */
+	int (*give)(struct fl_region *r, size_t pg, uint32_t slot);
+	/* Free a taken page's contents (after it has been compressed). */
+	void (*release)(struct fl_region *r, size_t pg, uint32_t slot);
+
+	/* Drop resident pages [pg, pg+n): next access reads zeros. */
+	int (*discard)(struct fl_region *r, size_t pg, size_t n);
+
+	/* Wake threads waiting on a fault at addr that needs no resolution. */
+	void (*wake)(uintptr_t addr, size_t len);
+};
+
+extern const struct fl_engine fl__engine_uffd;
+extern const struct fl_engine fl__engine_signal;
+
+/*
+ * Entry from an engine's fault path into the pager core.  addr: faulting
+ * address; write: nonzero for a write access.  Returns 0 when the fault was
+ * resolved (or needed nothing), 1 when addr is not managed memory, -1 on an
+ * error the engine should retry later.
+ */
+int fl__pager_fault(uintptr_t addr, int write);
+
+/* For engines: a page was resolved by the kernel (wp etc.); unused now. */
+
+#endif

@@ -1,0 +1,570 @@
+/*
+ * The userfaultfd engine.  A handler thread, started before anything is
+ * registered, reads many fault messages per read(2) and hands each to the
+ * pager core, which calls back here to resolve it: UFFDIO_COPY /
+ * UFFDIO_ZEROPAGE to fill, UFFDIO_MOVE to take a page out to the stash (a
+ * registered range that holds inactive pages) and to bring it back.  Where
+ * UFFDIO_MOVE is missing or refuses a page, a copy fallback keeps the same
+ * contract: write-protect, copy to the stash, drop.  Where a fill keeps
+ * failing, a last fallback builds the page elsewhere and mremaps it into
+ * place, leaving that page unmanaged rather than leaving a thread hung.
+ *
+ * Kernel-mode faults (a read(2) into an evicted page) are served because the
+ * descriptor is opened without UFFD_USER_MODE_ONLY whenever the kernel lets
+ * us; when it does not, the engine says so and reports itself as uffd-user.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "log.h"
+#include "pager_int.h"
+#include "sys.h"
+#include "uffd_compat.h"
+
+#define PS FL_PAGE_SIZE
+#define MSG_BATCH 64
+#define MAX_DEFERRED 256
+#define ZERO_PAGES 512
+
+static struct {
+	int fd;
+	int stopfd;
+	uint64_t features;
+	int move, wp, user_only;
+	unsigned spin_us;
+	pthread_t thread;
+	int thread_started;
+	char *stash;
+	size_t stash_pages;
+	uint32_t *free_slots;
+	size_t nfree;
+	char *zeros; /* ZERO_PAGES read-only zero pages: UFFDIO_COPY source */
+	struct {
+		uintptr_t addr;
+		int write;
+	} deferred[MAX_DEFERRED];
+	size_t ndeferred;
+} U = {.fd = -1, .stopfd = -1};
+
+extern unsigned fl__uffd_spin_us; /* set by pager config (see below) */
+unsigned fl__uffd_spin_us;
+
+static int uffd_open(int flags, int *user_only, char *err, size_t errlen)
+{
+	int fd = fl__sys_userfaultfd(flags | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		return fd;
+	int e1 = errno;
+	fd = fl__sys_open_uffd_dev(flags | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		return fd;
+	int e2 = errno;
+	fd = fl__sys_userfaultfd(flags | UFFD_USER_MODE_ONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0) {
+		*user_only = 1;
+		return fd;
+	}
+	snprintf(err, errlen,
+		 "userfaultfd(2): %s; /dev/userfaultfd: %s; user-mode-only: %s",
+		 strerror(e1), strerror(e2), strerror(errno));
+	return -1;
+}
+
+static int stash_alloc(uint32_t *slot)
+{
+	if (!U.nfree) {
+		errno = ENOSPC;
+		return -1;
+	}
+	*slot = U.free_slots[--U.nfree];
+	return 0;
+}
+
+static void stash_free(uint32_t slot)
+{
+	U.free_slots[U.nfree++] = slot;
+}
+
+static char *stash_addr(uint32_t slot)
+{
+	return U.stash + (size_t)slot * PS;
+}
+
+static int io_copy(uintptr_t dst, const void *src, size_t len, int dontwake)
+{
+	size_t done = 0;
+	int tries = 0;
+	while (done < len) {
+		struct uffdio_copy c = {
+			.dst = dst + done,
+			.src = (uintptr_t)src + done,
+			.len = len - done,
+			.mode = dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0,
+		};
+		int rc = fl__sys_ioctl(U.fd, UFFDIO_COPY, &c);
+		if (c.copy > 0)
+			done += (size_t)c.copy;
+		if (rc == 0)
+			continue;
+		if (errno == EEXIST) {
+			/* Something is already there; skip one page. */
+			done += PS;
+			continue;
+		}
+		if ((errno == EAGAIN || errno == EINTR || c.copy > 0) && ++tries < 100)
+			continue;
+		if (++tries < 3)
+			continue;
+		return -1;
+	}
+	return 0;
+}
+
+static void io_wake(uintptr_t addr, size_t len)
+{
+	struct uffdio_range r = {.start = addr, .len = len};
+	if (fl__sys_ioctl(U.fd, UFFDIO_WAKE, &r) != 0)
+		FL_WARN("UFFDIO_WAKE failed: %s", strerror(errno));
+}
+
+/*
+ * Last resort when the kernel refuses to fill: build the pages in a fresh
+ * mapping and mremap it over the target.  The pages leave the registered
+ * range (the region keeps them as pinned, resident forever) but the data is
+ * where the program expects it.  Returns 1 (pinned) or -1.
+ */
+static int fill_by_remap(uintptr_t dst, const void *src, size_t len)
+{
+	void *tmp = fl__sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (tmp == MAP_FAILED)
+		return -1;
+	if (src)
+		memcpy(tmp, src, len);
+	void *r = fl__sys_mremap(tmp, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)dst);
+	if (r == MAP_FAILED) {
+		fl__sys_munmap(tmp, len);
+		return -1;
+	}
+	io_wake(dst, len);
+	FL_WARN("fill at %p fell back to mremap: %zu bytes are no longer managed",
+		(void *)dst, len);
+	return 1;
+}
+
+/* ---- engine operations ------------------------------------------------ */
+
+static int u_fill_zero(struct fl_region *r, size_t pg, size_t n, int write)
+{
+	uintptr_t dst = r->base + pg * PS;
+	size_t len = n * PS;
+	if (!write) {
+		struct uffdio_zeropage z = {.range = {.start = dst, .len = len}};
+		int tries = 0;
+		for (;;) {
+			int rc = fl__sys_ioctl(U.fd, UFFDIO_ZEROPAGE, &z);
+			if (rc == 0)
+				return 0;
+			if (errno == EEXIST || (z.zeropage > 0 && (size_t)z.zeropage < len)) {
+				/* Partly done or raced: finish page by page with COPY. */
+				break;
+			}
+			if (errno == EAGAIN && ++tries < 100)
+				continue;
+			break;
+		}
+	}
+	size_t done = 0;
+	while (done < len) {
+		size_t chunk = len - done;
+		if (chunk > ZERO_PAGES * PS)
+			chunk = ZERO_PAGES * PS;
+		if (io_copy(dst + done, U.zeros, chunk, 0) != 0)
+			return fill_by_remap(dst + done, NULL, len - done);
+		done += chunk;
+	}
+	return 0;
+}
+
+static int u_fill_copy(struct fl_region *r, size_t pg, size_t n, const void *src)
+{
+	uintptr_t dst = r->base + pg * PS;
+	if (io_copy(dst, src, n * PS, 0) == 0)
+		return 0;
+	return fill_by_remap(dst, src, n * PS);
+}
+
+static int u_take(struct fl_region *r, size_t pg, uint32_t *slot)
+{
+	uintptr_t page = r->base + pg * PS;
+	uint32_t s;
+	if (stash_alloc(&s) != 0)
+		return -1;
+	if (U.move) {
+		struct uffdio_move m = {
+			.dst = (uintptr_t)stash_addr(s),
+			.src = page,
+			.len = PS,
+			.mode = UFFDIO_MOVE_MODE_DONTWAKE,
+		};
+		if (fl__sys_ioctl(U.fd, UFFDIO_MOVE, &m) == 0) {
+			*slot = s;
+			return 0;
+		}
+		if (!U.wp) {
+			stash_free(s);
+			return -1;
+		}
+		/* EBUSY (a page shared with a fork) and friends: copy instead. */
+	}
+	if (!U.wp) {
+		stash_free(s);
+		errno = ENOTSUP;
+		return -1;
+	}
+	struct uffdio_writeprotect w = {.range = {.start = page, .len = PS},
+					.mode = UFFDIO_WRITEPROTECT_MODE_WP};
+	if (fl__sys_ioctl(U.fd, UFFDIO_WRITEPROTECT, &w) != 0) {
+		stash_free(s);
+		return -1;
+	}
+	/* Writers now wait for us; the contents are stable. */
+	if (io_copy((uintptr_t)stash_addr(s), (void *)page, PS, 1) != 0 ||
+	    fl__sys_madvise((void *)page, PS, MADV_DONTNEED) != 0) {
+		int e = errno;
+		fl__sys_madvise(stash_addr(s), PS, MADV_DONTNEED);
+		w.mode = 0;
+		fl__sys_ioctl(U.fd, UFFDIO_WRITEPROTECT, &w);
+		stash_free(s);
+		errno = e;
+		return -1;
+	}
+	*slot = s;
+	return 0;
+}
+
+static const void *u_peek(struct fl_region *r, size_t pg, uint32_t slot)
+{
+	(void)r;
+	(void)pg;
+	return stash_addr(slot);
+}
+
+static void u_release(struct fl_region *r, size_t pg, uint32_t slot)
+{
+	(void)r;
+	(void)pg;
+	if (fl__sys_madvise(stash_addr(slot), PS, MADV_DONTNEED) != 0)
+		FL_WARN("cannot free a stash page: %s", strerror(errno));
+	stash_free(slot);
+}
+
+static int u_give(struct fl_region *r, size_t pg, uint32_t slot)
+{
+	uintptr_t page = r->base + pg * PS;
+	if (U.move) {
+		struct uffdio_move m = {.dst = page, .src = (uintptr_t)stash_addr(slot), .len = PS};
+		if (fl__sys_ioctl(U.fd, UFFDIO_MOVE, &m) == 0) {
+			stash_free(slot);
+			return 0;
+		}
+	}
+	int rc = 0;
+	if (io_copy(page, stash_addr(slot), PS, 0) != 0)
+		rc = fill_by_remap(page, stash_addr(slot), PS);
+	if (rc < 0)
+		return -1;
+	u_release(r, pg, slot);
+	return rc;
+}
+
+static int u_discard(struct fl_region *r, size_t pg, size_t n)
+{
+	return fl__sys_madvise((void *)(r->base + pg * PS), n * PS, MADV_DONTNEED);
+}
+
+static void u_wake(uintptr_t addr, size_t len)
+{
+	io_wake(addr, len);
+}
+
+static int u_region_create(struct fl_region *r)
+{
+	void *p = fl__sys_mmap(NULL, r->len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	/* Huge pages would make every resolution 2 MiB; the pager works in 4 KiB. */
+	fl__sys_madvise(p, r->len, MADV_NOHUGEPAGE);
+	struct uffdio_register reg = {
+		.range = {.start = (uintptr_t)p, .len = r->len},
+		.mode = UFFDIO_REGISTER_MODE_MISSING | (U.wp ? UFFDIO_REGISTER_MODE_WP : 0),
+	};
+	if (fl__sys_ioctl(U.fd, UFFDIO_REGISTER, &reg) != 0) {
+		int e = errno;
+		fl__sys_munmap(p, r->len);
+		errno = e;
+		return -1;
+	}
+	r->base = (uintptr_t)p;
+	return 0;
+}
+
+static int u_region_destroy(struct fl_region *r)
+{
+	return fl__sys_munmap((void *)r->base, r->len);
+}
+
+static int u_region_detach(struct fl_region *r)
+{
+	struct uffdio_range rg = {.start = r->base, .len = r->len};
+	return fl__sys_ioctl(U.fd, UFFDIO_UNREGISTER, &rg);
+}
+
+/* ---- the handler thread ----------------------------------------------- */
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int stash_owns(uintptr_t a)
+{
+	return a >= (uintptr_t)U.stash && a < (uintptr_t)U.stash + U.stash_pages * PS;
+}
+
+static void handle_fault(uintptr_t addr, int write)
+{
+	int rc = fl__pager_fault(addr, write);
+	if (rc == 0)
+		return;
+	if (rc == 1) {
+		uintptr_t page = addr & ~(uintptr_t)(PS - 1);
+		if (stash_owns(addr)) {
+			/* Never meant to happen: the shim read a stash slot it had
+			 * not filled.  Serve zeros rather than hang. */
+			FL_WARN("fault in the stash at %p", (void *)addr);
+			struct uffdio_zeropage z = {.range = {.start = page, .len = PS}};
+			if (fl__sys_ioctl(U.fd, UFFDIO_ZEROPAGE, &z) != 0)
+				io_wake(page, PS);
+		} else {
+			/* The region went away under the fault: let it retry. */
+			io_wake(page, PS);
+		}
+		return;
+	}
+	if (U.ndeferred < MAX_DEFERRED) {
+		U.deferred[U.ndeferred].addr = addr;
+		U.deferred[U.ndeferred].write = write;
+		U.ndeferred++;
+	} else {
+		FL_WARN("fault at %p could not be resolved and the retry list is full",
+			(void *)addr);
+	}
+}
+
+static void retry_deferred(void)
+{
+	size_t n = U.ndeferred;
+	U.ndeferred = 0;
+	for (size_t i = 0; i < n; i++)
+		handle_fault(U.deferred[i].addr, U.deferred[i].write);
+}
+
+static void *handler_main(void *arg)
+{
+	(void)arg;
+	struct uffd_msg msgs[MSG_BATCH];
+	uint64_t spin_until = 0;
+	for (;;) {
+		ssize_t n = fl__sys_read(U.fd, msgs, sizeof msgs);
+		if (n > 0) {
+			size_t cnt = (size_t)n / sizeof msgs[0];
+			for (size_t i = 0; i < cnt; i++) {
+				if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+					continue;
+				uint64_t fl = msgs[i].arg.pagefault.flags;
+				handle_fault((uintptr_t)msgs[i].arg.pagefault.address,
+					     (fl & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP)) != 0);
+			}
+			if (U.spin_us)
+				spin_until = mono_us() + U.spin_us;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			FL_WARN("reading the userfaultfd failed: %s", strerror(errno));
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+		if (U.ndeferred)
+			retry_deferred();
+		if (spin_until && mono_us() < spin_until)
+			continue;
+		spin_until = 0;
+		struct pollfd pfd[2] = {{.fd = U.fd, .events = POLLIN}, {.fd = U.stopfd, .events = POLLIN}};
+		int rc = poll(pfd, 2, U.ndeferred ? 1 : -1);
+		if (rc > 0 && (pfd[1].revents & POLLIN))
+			break;
+	}
+	return NULL;
+}
+
+static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, size_t errlen)
+{
+	int user_only = 0;
+	int probe = uffd_open(0, &user_only, err, errlen);
+	if (probe < 0)
+		return -1;
+	struct uffdio_api api = {.api = UFFD_API, .features = 0};
+	if (fl__sys_ioctl(probe, UFFDIO_API, &api) != 0) {
+		snprintf(err, errlen, "UFFDIO_API: %s", strerror(errno));
+		fl__sys_close(probe);
+		return -1;
+	}
+	fl__sys_close(probe);
+	uint64_t avail = api.features;
+	uint64_t want = avail & (UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+				 UFFD_FEATURE_THREAD_ID);
+	int uo2 = 0;
+	U.fd = uffd_open(user_only ? UFFD_USER_MODE_ONLY : 0, &uo2, err, errlen);
+	if (U.fd < 0)
+		return -1;
+	user_only |= uo2;
+	api.api = UFFD_API;
+	api.features = want;
+	if (fl__sys_ioctl(U.fd, UFFDIO_API, &api) != 0) {
+		snprintf(err, errlen, "UFFDIO_API with features %#llx: %s",
+			 (unsigned long long)want, strerror(errno));
+		goto fail;
+	}
+	U.features = want;
+	U.move = (want & UFFD_FEATURE_MOVE) != 0;
+	U.wp = !U.move && (want & UFFD_FEATURE_PAGEFAULT_FLAG_WP) != 0;
+	U.user_only = user_only;
+	U.spin_us = fl__uffd_spin_us;
+
+	U.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (U.stopfd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	U.zeros = fl__sys_mmap(NULL, ZERO_PAGES * PS, PROT_READ,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	U.stash_pages = stash_pages;
+	U.stash = fl__sys_mmap(NULL, stash_pages * PS, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	U.free_slots = fl__sys_mmap(NULL, stash_pages * sizeof(uint32_t),
+				    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (U.zeros == MAP_FAILED || U.stash == MAP_FAILED || U.free_slots == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map the engine's buffers: %s", strerror(errno));
+		goto fail;
+	}
+	fl__sys_madvise(U.stash, stash_pages * PS, MADV_NOHUGEPAGE);
+	U.nfree = 0;
+	for (size_t i = stash_pages; i > 0; i--)
+		U.free_slots[U.nfree++] = (uint32_t)(i - 1);
+
+	/* The handler runs before anything is registered, with every signal
+	 * blocked so the host's handlers never run on it. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&U.thread, NULL, handler_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the fault handler: %s", strerror(rc));
+		goto fail;
+	}
+	U.thread_started = 1;
+
+	struct uffdio_register reg = {
+		.range = {.start = (uintptr_t)U.stash, .len = stash_pages * PS},
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	if (fl__sys_ioctl(U.fd, UFFDIO_REGISTER, &reg) != 0) {
+		snprintf(err, errlen, "UFFDIO_REGISTER: %s", strerror(errno));
+		goto fail;
+	}
+
+	caps->kernel_faults = !user_only;
+	caps->move = U.move;
+	caps->can_evict = U.move || U.wp;
+	snprintf(caps->detail, sizeof caps->detail,
+		 "userfaultfd%s: eviction by %s%s",
+		 user_only ? " (user-mode faults only: kernel-mode accesses to evicted pages fail with EFAULT)" : "",
+		 U.move ? "UFFDIO_MOVE" : U.wp ? "write-protect and copy" : "nothing (cannot evict)",
+		 (avail & UFFD_FEATURE_THREAD_ID) ? ", thread ids" : "");
+	return 0;
+
+fail:
+	if (U.thread_started) {
+		uint64_t one = 1;
+		if (write(U.stopfd, &one, sizeof one) < 0) {
+		}
+		pthread_join(U.thread, NULL);
+		U.thread_started = 0;
+	}
+	if (U.fd >= 0)
+		fl__sys_close(U.fd);
+	if (U.stopfd >= 0)
+		fl__sys_close(U.stopfd);
+	if (U.stash && U.stash != MAP_FAILED)
+		fl__sys_munmap(U.stash, stash_pages * PS);
+	if (U.zeros && U.zeros != MAP_FAILED)
+		fl__sys_munmap(U.zeros, ZERO_PAGES * PS);
+	if (U.free_slots && (void *)U.free_slots != MAP_FAILED)
+		fl__sys_munmap(U.free_slots, stash_pages * sizeof(uint32_t));
+	U.fd = U.stopfd = -1;
+	U.stash = U.zeros = NULL;
+	U.free_slots = NULL;
+	return -1;
+}
+
+static void u_stop(void)
+{
+	if (U.thread_started) {
+		uint64_t one = 1;
+		if (write(U.stopfd, &one, sizeof one) < 0)
+			FL_WARN("cannot stop the fault handler: %s", strerror(errno));
+		pthread_join(U.thread, NULL);
+		U.thread_started = 0;
+	}
+	fl__sys_munmap(U.stash, U.stash_pages * PS);
+	fl__sys_munmap(U.zeros, ZERO_PAGES * PS);
+	fl__sys_munmap(U.free_slots, U.stash_pages * sizeof(uint32_t));
+	fl__sys_close(U.fd);
+	fl__sys_close(U.stopfd);
+	U.fd = U.stopfd = -1;
+	U.stash = U.zeros = NULL;
+	U.free_slots = NULL;
+}
+
+const struct fl_engine fl__engine_uffd = {
+	.name = "uffd",
+	.kind = FL_ENGINE_UFFD,
+	.start = u_start,
+	.stop = u_stop,
+	.region_create = u_region_create,
+	.region_destroy = u_region_destroy,
+	.region_detach = u_region_detach,
+	.fill_zero = u_fill_zero,
+	.fill_copy = u_fill_copy,
+	.take = u_take,
+	.peek = u_peek,
+	.give = u_give,
+	.release = u_release,
+	.discard = u_discard,
+	.wake = u_wake,
+};

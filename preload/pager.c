@@ -1,0 +1,1241 @@
+/*
+ * The pager core: managed regions and their page states, fault resolution
+ * (fault-around on first touch, readahead on refault), the budget, the
+ * clock that sends unreferenced pages through INACTIVE, and the evictor
+ * thread that compresses them.  Engines (engine.h) do the platform work;
+ * this file decides what is to be done.
+ *
+ * Locking: one lock (P.lock) guards the region table, every page table and
+ * the counters.  The only work done outside it is the evictor's
+ * compression, on pages it has marked BUSY; anyone else who meets a BUSY
+ * page waits for it.
+ */
+#include "pager.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "lock.h"
+#include "log.h"
+#include "pager_int.h"
+#include "sys.h"
+
+extern unsigned fl__uffd_spin_us;
+
+#define PS FL_PAGE_SIZE
+#define MAX_REGIONS 65536u
+#define MIN_BUDGET_PAGES 32u
+#define RANDOM_BLOCK 64u      /* first-touch block for non-sequential faults */
+#define EVICT_BATCH 32u
+#define CLOCK_SCAN_MAX 8192u  /* pages looked at per lock hold */
+
+struct inq_entry {
+	uint32_t id, gen;
+	uint32_t slot;
+	uint32_t pad;
+	size_t pg;
+};
+
+static struct {
+	int running;
+	int degraded;
+	const struct fl_engine *eng;
+	struct fl_engine_caps caps;
+	enum fl_engine_kind kind;
+	char reason[256];
+	struct fl_pager_config cfg;
+	fl_lock_t lock;
+
+	struct fl_region *pool;        /* MAX_REGIONS records, by id */
+	uint32_t *free_ids;
+	uint32_t nfree_ids;
+	struct fl_region **sorted;     /* live regions by base */
+	size_t nregions;
+
+	struct fl_store *store;
+	struct fl_store_ctx *ctx_fault;
+	struct fl_store_ctx *ctx_evict;
+	unsigned char *bounce;         /* fault path: decompressed pages */
+	size_t bounce_pages;
+
+	uint64_t budget, low_free, high_free, inactive_target;
+
+	/* counters (under lock; read racily by stats) */
+	uint64_t managed_pages, resident, inactive, compressed, same, peak;
+	uint64_t faults[FL_FAULT__COUNT];
+	uint64_t prefilled, readahead, evicted, deactivated, direct_reclaims, errors;
+	uint64_t fault_ns;
+	enum fl_pressure pressure, pressure_peak;
+	uint64_t critical_until_ns;
+
+	/* inactive FIFO */
+	struct inq_entry *inq;
+	size_t inq_cap, inq_head, inq_len;
+
+	/* clock hand */
+	size_t hand_region, hand_page;
+
+	/* evictor */
+	pthread_t evictor;
+	int evictor_started;
+	int evictor_stop;
+	int evict_seq; /* futex word */
+	int evicting;  /* hysteresis: between the watermarks */
+	int store_full;
+} P = {.lock = FL_LOCK_INIT};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *raw_alloc(size_t len)
+{
+	void *p = fl__sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void raw_free(void *p, size_t len)
+{
+	if (p)
+		fl__sys_munmap(p, len);
+}
+
+static size_t round_pages(size_t len)
+{
+	return (len + PS - 1) & ~(size_t)(PS - 1);
+}
+
+static uint64_t used_pages(void)
+{
+	return P.resident + P.inactive;
+}
+
+static void note_error(void)
+{
+	P.errors++;
+}
+
+static void set_pressure(enum fl_pressure p)
+{
+	P.pressure = p;
+	if (p > P.pressure_peak)
+		P.pressure_peak = p;
+}
+
+static void update_pressure(void)
+{
+	if (!P.budget) {
+		P.pressure = FL_PRESSURE_NORMAL;
+		return;
+	}
+	uint64_t used = used_pages();
+	uint64_t free_pages = used >= P.budget ? 0 : P.budget - used;
+	if (P.critical_until_ns && now_ns() < P.critical_until_ns)
+		set_pressure(FL_PRESSURE_CRITICAL);
+	else if (free_pages < P.low_free)
+		set_pressure(FL_PRESSURE_WARN);
+	else
+		set_pressure(FL_PRESSURE_NORMAL);
+}
+
+static void mark_critical(void)
+{
+	P.critical_until_ns = now_ns() + 200000000ull;
+	set_pressure(FL_PRESSURE_CRITICAL);
+}
+
+static void note_used(void)
+{
+	uint64_t u = used_pages();
+	if (u > P.peak)
+		P.peak = u;
+}
+
+static void wake_evictor(void)
+{
+	if (!P.evictor_started)
+		return;
+	__atomic_add_fetch(&P.evict_seq, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &P.evict_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* ---- region table ----------------------------------------------------- */
+
+static struct fl_region *region_lookup(uintptr_t addr)
+{
+	size_t lo = 0, hi = P.nregions;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		struct fl_region *r = P.sorted[mid];
+		if (addr < r->base)
+			hi = mid;
+		else if (addr >= r->base + r->len)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+static void region_insert(struct fl_region *r)
+{
+	size_t i = P.nregions;
+	while (i > 0 && P.sorted[i - 1]->base > r->base) {
+		P.sorted[i] = P.sorted[i - 1];
+		i--;
+	}
+	P.sorted[i] = r;
+	P.nregions++;
+}
+
+static void region_remove(struct fl_region *r)
+{
+	for (size_t i = 0; i < P.nregions; i++) {
+		if (P.sorted[i] == r) {
+			memmove(&P.sorted[i], &P.sorted[i + 1],
+				(P.nregions - i - 1) * sizeof P.sorted[0]);
+			P.nregions--;
+			break;
+		}
+	}
+	if (P.hand_region >= P.nregions) {
+		P.hand_region = 0;
+		P.hand_page = 0;
+	}
+}
+
+/* ---- page bookkeeping ------------------------------------------------- */
+
+static void count_leave(struct fl_region *r, unsigned st)
+{
+	switch (st) {
+	case FL_PG_RESIDENT: P.resident--; r->n_resident--; break;
+	case FL_PG_INACTIVE: P.inactive--; r->n_inactive--; break;
+	case FL_PG_COMPRESSED: P.compressed--; r->n_compressed--; break;
+	case FL_PG_SAME: P.same--; r->n_same--; break;
+	default: break;
+	}
+}
+
+static void count_enter(struct fl_region *r, unsigned st)
+{
+	switch (st) {
+	case FL_PG_RESIDENT: P.resident++; r->n_resident++; break;
+	case FL_PG_INACTIVE: P.inactive++; r->n_inactive++; break;
+	case FL_PG_COMPRESSED: P.compressed++; r->n_compressed++; break;
+	case FL_PG_SAME: P.same++; r->n_same++; break;
+	default: break;
+	}
+}
+
+static void page_move(struct fl_region *r, struct fl_page *p, unsigned st)
+{
+	count_leave(r, fl__pg_state(p));
+	fl__pg_set_state(p, st);
+	count_enter(r, st);
+}
+
+static void inq_push(struct fl_region *r, size_t pg, uint32_t slot)
+{
+	if (P.inq_len == P.inq_cap) {
+		/* Full of stale entries: drop the oldest (its page is re-checked
+		 * anyway, and a live inactive page still gets found by reclaim's
+		 * fallback scan). */
+		P.inq_head = (P.inq_head + 1) % P.inq_cap;
+		P.inq_len--;
+	}
+	struct inq_entry *e = &P.inq[(P.inq_head + P.inq_len) % P.inq_cap];
+	e->id = r->id;
+	e->gen = r->gen;
+	e->slot = slot;
+	e->pg = pg;
+	P.inq_len++;
+}
+
+/* Pop the oldest still-valid inactive page.  Returns 0 if none. */
+static int inq_pop(struct fl_region **rp, size_t *pgp)
+{
+	while (P.inq_len) {
+		struct inq_entry e = P.inq[P.inq_head];
+		P.inq_head = (P.inq_head + 1) % P.inq_cap;
+		P.inq_len--;
+		if (e.id >= MAX_REGIONS)
+			continue;
+		struct fl_region *r = &P.pool[e.id];
+		if (r->gen != e.gen || !r->pages || e.pg >= r->npages)
+			continue;
+		struct fl_page *p = &r->pages[e.pg];
+		if (fl__pg_state(p) != FL_PG_INACTIVE || (p->meta & FL_PG_BUSY) || p->slot != e.slot)
+			continue;
+		*rp = r;
+		*pgp = e.pg;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- clock and eviction ----------------------------------------------- */
+
+/*
+ * Move one unreferenced resident page to INACTIVE, giving referenced ones a
+ * second chance.  force: ignore reference bits (after a full pass found
+ * nothing).  Returns 1 if a page was deactivated.
+ */
+static int clock_deactivate_one(int force, size_t *scanned)
+{
+	while (*scanned < CLOCK_SCAN_MAX && P.nregions) {
+		if (P.hand_region >= P.nregions) {
+			P.hand_region = 0;
+			P.hand_page = 0;
+		}
+		struct fl_region *r = P.sorted[P.hand_region];
+		if (P.hand_page >= r->npages || r->n_resident == 0) {
+			P.hand_region++;
+			P.hand_page = 0;
+			(*scanned)++;
+			continue;
+		}
+		size_t pg = P.hand_page++;
+		(*scanned)++;
+		struct fl_page *p = &r->pages[pg];
+		if (fl__pg_state(p) != FL_PG_RESIDENT || (p->meta & (FL_PG_BUSY | FL_PG_PINNED)))
+			continue;
+		if ((p->meta & FL_PG_REF) && !force) {
+			p->meta &= ~FL_PG_REF;
+			continue;
+		}
+		uint32_t slot;
+		if (P.eng->take(r, pg, &slot) != 0) {
+			note_error();
+			FL_WARN("could not move a page out (%s); it stays resident", strerror(errno));
+			p->meta |= FL_PG_REF;
+			continue;
+		}
+		p->meta &= ~(FL_PG_REF | FL_PG_PREFILLED);
+		p->slot = slot;
+		page_move(r, p, FL_PG_INACTIVE);
+		inq_push(r, pg, slot);
+		P.deactivated++;
+		return 1;
+	}
+	return 0;
+}
+
+static void refill_inactive(size_t want)
+{
+	size_t scanned = 0;
+	size_t got = 0;
+	while (got < want && P.resident && scanned < CLOCK_SCAN_MAX) {
+		if (clock_deactivate_one(0, &scanned))
+			got++;
+	}
+}
+
+/* Store an inactive page's contents; the caller holds what it needs. */
+static void finish_compress(struct fl_region *r, size_t pg, struct fl_store_ref *ref)
+{
+	struct fl_page *p = &r->pages[pg];
+	P.eng->release(r, pg, p->slot);
+	p->slot = 0;
+	p->ref = *ref;
+	p->meta &= ~(FL_PG_BUSY | FL_PG_REF | FL_PG_PREFILLED);
+	page_move(r, p, ref->kind == FL_STORE_SAME ? FL_PG_SAME : FL_PG_COMPRESSED);
+	P.evicted++;
+}
+
+/*
+ * Evict one page with the lock held (direct reclaim): the oldest inactive
+ * page, or, when there is none, one the clock picks.  Returns 1 if a page
+ * left memory.
+ */
+static int reclaim_one_locked(void)
+{
+	struct fl_region *r;
+	size_t pg;
+	if (!inq_pop(&r, &pg)) {
+		size_t scanned = 0;
+		if (!clock_deactivate_one(0, &scanned)) {
+			scanned = 0;
+			if (!clock_deactivate_one(1, &scanned))
+				return 0;
+		}
+		if (!inq_pop(&r, &pg))
+			return 0;
+	}
+	struct fl_page *p = &r->pages[pg];
+	struct fl_store_ref ref;
+	const void *src = P.eng->peek(r, pg, p->slot);
+	int rc = fl_store_put(P.ctx_fault, src, &ref);
+	if (rc != 0) {
+		/* Store full or broken: the page stays inactive, in memory. */
+		inq_push(r, pg, p->slot);
+		if (!P.store_full)
+			FL_WARN("compressed store refused a page (%d): budget cannot be held", rc);
+		P.store_full = 1;
+		mark_critical();
+		return 0;
+	}
+	finish_compress(r, pg, &ref);
+	return 1;
+}
+
+/*
+ * Make room for n more pages under the budget.  Returns how many of the n
+ * fit (at least 1: the faulting page is always served, even over budget).
+ */
+static size_t make_room(size_t n)
+{
+	if (!P.budget)
+		return n;
+	int reclaimed = 0;
+	while (used_pages() + n > P.budget) {
+		/* Shrink the prefill before evicting for it. */
+		if (n > 1 && used_pages() + 1 <= P.budget) {
+			n = P.budget - used_pages();
+			break;
+		}
+		if (!reclaim_one_locked())
+			break;
+		reclaimed = 1;
+	}
+	if (reclaimed) {
+		P.direct_reclaims++;
+		mark_critical();
+	}
+	if (used_pages() + n > P.budget && n > 1)
+		n = used_pages() < P.budget ? P.budget - used_pages() : 1;
+	if (P.budget - (used_pages() + n < P.budget ? used_pages() + n : P.budget) < P.low_free)
+		wake_evictor();
+	return n ? n : 1;
+}
+
+/* ---- fault resolution ------------------------------------------------- */
+
+/* Wait for a BUSY page with the lock dropped; returns the region again. */
+static struct fl_region *wait_busy(uintptr_t addr)
+{
+	fl_unlock(&P.lock);
+	sched_yield();
+	fl_lock(&P.lock);
+	return region_lookup(addr);
+}
+
+static int resolve_untouched(struct fl_region *r, size_t pg, int write)
+{
+	size_t start = pg, n;
+	int fill_write;
+	unsigned maxw = P.cfg.fault_around_max ? P.cfg.fault_around_max : 1;
+	if (pg == r->fa_next && r->fa_win) {
+		/* The stream continues: grow the window, fill ahead. */
+		unsigned w = r->fa_win * 2;
+		r->fa_win = w > maxw ? maxw : w;
+		n = r->fa_win;
+		fill_write = write;
+	} else {
+		/* Not sequential: fill an aligned block with the zero page,
+		 * which costs no memory until the program writes to it. */
+		r->fa_win = 1;
+		unsigned blk = RANDOM_BLOCK < maxw ? RANDOM_BLOCK : maxw;
+		start = pg & ~(size_t)(blk - 1);
+		n = blk;
+		fill_write = 0;
+		if (blk == 1)
+			fill_write = write;
+	}
+	if (start + n > r->npages)
+		n = r->npages - start;
+	/* Only a run of untouched pages can be filled in one call. */
+	size_t a = pg;
+	while (a > start && fl__pg_state(&r->pages[a - 1]) == FL_PG_UNTOUCHED &&
+	       !(r->pages[a - 1].meta & FL_PG_BUSY))
+		a--;
+	size_t b = pg + 1;
+	while (b < start + n && fl__pg_state(&r->pages[b]) == FL_PG_UNTOUCHED &&
+	       !(r->pages[b].meta & FL_PG_BUSY))
+		b++;
+	size_t want = b - a;
+	size_t fit = make_room(want);
+	if (fit < want) {
+		/* Over budget: keep the faulting page, trim the prefill. */
+		a = pg;
+		b = pg + fit < b ? pg + fit : b;
+	}
+	int frc = P.eng->fill_zero(r, a, b - a, fill_write);
+	if (frc < 0)
+		return -1;
+	for (size_t i = a; i < b; i++) {
+		struct fl_page *p = &r->pages[i];
+		if (frc > 0)
+			p->meta |= FL_PG_PINNED;
+		if (i == pg)
+			p->meta |= FL_PG_REF;
+		else
+			p->meta |= FL_PG_PREFILLED;
+		page_move(r, p, FL_PG_RESIDENT);
+	}
+	r->fa_next = b;
+	P.faults[FL_FAULT_FIRST_TOUCH]++;
+	P.prefilled += (b - a) - 1;
+	note_used();
+	return 0;
+}
+
+/* Grow or reset the refault readahead window of a region. */
+static size_t readahead_window(struct fl_region *r, size_t pg)
+{
+	unsigned maxw = P.cfg.readahead_max ? P.cfg.readahead_max : 1;
+	if (pg == r->ra_next && r->ra_win) {
+		unsigned w = r->ra_win * 2;
+		r->ra_win = w > maxw ? maxw : w;
+	} else {
+		r->ra_win = 1;
+	}
+	return r->ra_win;
+}
+
+static int resolve_inactive(struct fl_region *r, size_t pg)
+{
+	size_t w = readahead_window(r, pg);
+	size_t end = pg + w > r->npages ? r->npages : pg + w;
+	size_t i;
+	for (i = pg; i < end; i++) {
+		struct fl_page *p = &r->pages[i];
+		if (fl__pg_state(p) != FL_PG_INACTIVE || (p->meta & FL_PG_BUSY))
+			break;
+		int grc = P.eng->give(r, i, p->slot);
+		if (grc < 0) {
+			if (i == pg)
+				return -1;
+			break;
+		}
+		if (grc > 0)
+			p->meta |= FL_PG_PINNED;
+		p->slot = 0;
+		p->meta |= (i == pg) ? FL_PG_REF : FL_PG_PREFILLED;
+		page_move(r, p, FL_PG_RESIDENT);
+	}
+	r->ra_next = i;
+	P.faults[FL_FAULT_SOFT]++;
+	P.readahead += (i - pg) - 1;
+	return 0;
+}
+
+static int resolve_stored(struct fl_region *r, size_t pg)
+{
+	unsigned first = fl__pg_state(&r->pages[pg]);
+	size_t w = readahead_window(r, pg);
+	if (w > P.bounce_pages)
+		w = P.bounce_pages;
+	size_t end = pg + w > r->npages ? r->npages : pg + w;
+	size_t n = 0;
+	while (pg + n < end) {
+		struct fl_page *p = &r->pages[pg + n];
+		unsigned st = fl__pg_state(p);
+		if ((st != FL_PG_COMPRESSED && st != FL_PG_SAME) || (p->meta & FL_PG_BUSY))
+			break;
+		n++;
+	}
+	n = make_room(n);
+	for (size_t i = 0; i < n; i++) {
+		struct fl_page *p = &r->pages[pg + i];
+		int rc = fl_store_get(P.ctx_fault, &p->ref, P.bounce + i * PS);
+		if (rc != 0) {
+			note_error();
+			FL_WARN("store could not rebuild a page at %p (%d)",
+				(void *)(r->base + (pg + i) * PS), rc);
+			if (i == 0)
+				return -1;
+			n = i;
+			break;
+		}
+	}
+	int frc = P.eng->fill_copy(r, pg, n, P.bounce);
+	if (frc < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct fl_page *p = &r->pages[pg + i];
+		if (frc > 0)
+			p->meta |= FL_PG_PINNED;
+		fl_store_drop(P.store, &p->ref);
+		p->meta |= (i == 0) ? FL_PG_REF : FL_PG_PREFILLED;
+		page_move(r, p, FL_PG_RESIDENT);
+	}
+	r->ra_next = pg + n;
+	P.faults[first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS]++;
+	P.readahead += n - 1;
+	note_used();
+	return 0;
+}
+
+int fl__pager_fault(uintptr_t addr, int write)
+{
+	uint64_t t0 = now_ns();
+	fl_lock(&P.lock);
+	struct fl_region *r = region_lookup(addr);
+	int rc = 0;
+	for (;;) {
+		if (!r) {
+			fl_unlock(&P.lock);
+			return 1;
+		}
+		size_t pg = (addr - r->base) >> FL_PAGE_SHIFT;
+		struct fl_page *p = &r->pages[pg];
+		if (p->meta & FL_PG_BUSY) {
+			r = wait_busy(addr);
+			continue;
+		}
+		switch (fl__pg_state(p)) {
+		case FL_PG_UNTOUCHED:
+			rc = resolve_untouched(r, pg, write);
+			break;
+		case FL_PG_INACTIVE:
+			rc = resolve_inactive(r, pg);
+			break;
+		case FL_PG_COMPRESSED:
+		case FL_PG_SAME:
+			rc = resolve_stored(r, pg);
+			break;
+		default:
+			/* Already resident: another thread's fault won the race. */
+			p->meta |= FL_PG_REF;
+			P.eng->wake(addr & ~(uintptr_t)(PS - 1), PS);
+			break;
+		}
+		break;
+	}
+	if (rc != 0)
+		note_error();
+	P.fault_ns += now_ns() - t0;
+	update_pressure();
+	fl_unlock(&P.lock);
+	return rc;
+}
+
+/* ---- evictor thread --------------------------------------------------- */
+
+static int evict_batch(void)
+{
+	struct {
+		struct fl_region *r;
+		size_t pg;
+		const void *src;
+		struct fl_store_ref ref;
+		int rc;
+	} b[EVICT_BATCH];
+	size_t n = 0;
+
+	fl_lock(&P.lock);
+	if (P.inactive < P.inactive_target + EVICT_BATCH)
+		refill_inactive(P.inactive_target + EVICT_BATCH - P.inactive);
+	while (n < EVICT_BATCH) {
+		struct fl_region *r;
+		size_t pg;
+		if (!inq_pop(&r, &pg))
+			break;
+		struct fl_page *p = &r->pages[pg];
+		p->meta |= FL_PG_BUSY;
+		b[n].r = r;
+		b[n].pg = pg;
+		b[n].src = P.eng->peek(r, pg, p->slot);
+		n++;
+	}
+	fl_unlock(&P.lock);
+	if (!n)
+		return 0;
+
+	for (size_t i = 0; i < n; i++)
+		b[i].rc = fl_store_put(P.ctx_evict, b[i].src, &b[i].ref);
+
+	int done = 0;
+	fl_lock(&P.lock);
+	for (size_t i = 0; i < n; i++) {
+		struct fl_page *p = &b[i].r->pages[b[i].pg];
+		if (b[i].rc == 0) {
+			finish_compress(b[i].r, b[i].pg, &b[i].ref);
+			done++;
+		} else {
+			p->meta &= ~FL_PG_BUSY;
+			inq_push(b[i].r, b[i].pg, p->slot);
+			if (!P.store_full)
+				FL_WARN("compressed store refused a page (%d): budget cannot be held",
+					b[i].rc);
+			P.store_full = 1;
+			mark_critical();
+		}
+	}
+	update_pressure();
+	fl_unlock(&P.lock);
+	return done;
+}
+
+static void *evictor_main(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&P.evictor_stop, __ATOMIC_ACQUIRE)) {
+		int seq = __atomic_load_n(&P.evict_seq, __ATOMIC_ACQUIRE);
+		uint64_t used = __atomic_load_n(&P.resident, __ATOMIC_RELAXED) +
+				__atomic_load_n(&P.inactive, __ATOMIC_RELAXED);
+		if (!P.evicting && used + P.low_free > P.budget)
+			P.evicting = 1;
+		if (P.evicting && used + P.high_free <= P.budget)
+			P.evicting = 0;
+		if (P.evicting && !P.store_full) {
+			if (evict_batch() > 0)
+				continue;
+			P.evicting = 0;
+		}
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		syscall(SYS_futex, &P.evict_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+		if (P.store_full) {
+			/* Drops may have made room: try again now and then. */
+			fl_lock(&P.lock);
+			P.store_full = 0;
+			fl_unlock(&P.lock);
+		}
+	}
+	return NULL;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+/*
+ * With the signal engine, faults are resolved under P.lock in the faulting
+ * thread.  A program thread inside an API call holds P.lock; a signal
+ * handler of the program's that touched managed memory there would wait for
+ * itself.  So API calls block signals while they hold the lock.
+ */
+static void api_lock(sigset_t *old)
+{
+	if (P.kind == FL_ENGINE_SIGNAL) {
+		sigset_t all;
+		sigfillset(&all);
+		sigdelset(&all, SIGSEGV);
+		pthread_sigmask(SIG_SETMASK, &all, old);
+	}
+	fl_lock(&P.lock);
+}
+
+static void api_unlock(sigset_t *old)
+{
+	fl_unlock(&P.lock);
+	if (P.kind == FL_ENGINE_SIGNAL)
+		pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+void fl_pager_config_default(struct fl_pager_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->compressor = FL_COMP_LZ4;
+	cfg->compressor_level = 1;
+	cfg->engine = FL_ENGINE_CHOICE_AUTO;
+	cfg->fault_around_max = 256;
+	cfg->readahead_max = 64;
+	cfg->spin_us = 0;
+	cfg->log_level = FL_LOG_WARN;
+}
+
+static int try_engine(const struct fl_engine *e, size_t stash, char *err, size_t errlen)
+{
+	memset(&P.caps, 0, sizeof P.caps);
+	if (e->start(stash, &P.caps, err, errlen) != 0)
+		return -1;
+	P.eng = e;
+	P.kind = e->kind;
+	if (e->kind == FL_ENGINE_UFFD && !P.caps.kernel_faults)
+		P.kind = FL_ENGINE_UFFD_USER;
+	return 0;
+}
+
+static void setup_budget(void)
+{
+	uint64_t b = P.cfg.budget_bytes / PS;
+	if (P.cfg.budget_bytes && b < MIN_BUDGET_PAGES) {
+		FL_WARN("budget of %llu bytes is below the minimum; using %u pages",
+			(unsigned long long)P.cfg.budget_bytes, MIN_BUDGET_PAGES);
+		b = MIN_BUDGET_PAGES;
+	}
+	P.budget = b;
+	P.low_free = b / 32 > 8 ? b / 32 : 8;
+	P.high_free = b / 16 > 16 ? b / 16 : 16;
+	if (P.high_free >= b / 2)
+		P.high_free = b / 4;
+	if (P.low_free >= P.high_free)
+		P.low_free = P.high_free / 2;
+	P.inactive_target = b / 8 > 16 ? b / 8 : 16;
+	if (P.inactive_target > b / 2)
+		P.inactive_target = b / 2;
+}
+
+int fl_pager_init(const struct fl_pager_config *cfg, char *err, size_t errlen)
+{
+	char ebuf[256] = "";
+	if (P.running) {
+		snprintf(err, errlen, "pager already running");
+		return -1;
+	}
+	if (cfg)
+		P.cfg = *cfg;
+	else
+		fl_pager_config_default(&P.cfg);
+	fl__log_level = P.cfg.log_level;
+	if (P.cfg.fault_around_max == 0)
+		P.cfg.fault_around_max = 256;
+	if (P.cfg.readahead_max == 0)
+		P.cfg.readahead_max = 64;
+	/* Windows must be powers of two for the aligned blocks. */
+	while (P.cfg.fault_around_max & (P.cfg.fault_around_max - 1))
+		P.cfg.fault_around_max &= P.cfg.fault_around_max - 1;
+	setup_budget();
+
+	P.pool = raw_alloc(MAX_REGIONS * sizeof *P.pool);
+	P.sorted = raw_alloc(MAX_REGIONS * sizeof *P.sorted);
+	P.free_ids = raw_alloc(MAX_REGIONS * sizeof *P.free_ids);
+	P.bounce_pages = P.cfg.readahead_max > 1 ? P.cfg.readahead_max : 1;
+	P.bounce = raw_alloc(P.bounce_pages * PS);
+	P.inq_cap = (P.budget ? P.budget : 1024) * 2 + 64;
+	P.inq = raw_alloc(P.inq_cap * sizeof *P.inq);
+	if (!P.pool || !P.sorted || !P.free_ids || !P.bounce || !P.inq) {
+		snprintf(err, errlen, "cannot map the pager's tables: %s", strerror(errno));
+		goto fail;
+	}
+	P.nfree_ids = 0;
+	for (uint32_t i = MAX_REGIONS; i > 0; i--)
+		P.free_ids[P.nfree_ids++] = i - 1;
+
+	struct fl_store_config sc = {
+		.compressor = P.cfg.compressor,
+		.level = P.cfg.compressor_level ? P.cfg.compressor_level : 1,
+		.capacity = P.cfg.store_capacity,
+	};
+	int serr = 0;
+	P.store = fl_store_create(&sc, &serr);
+	if (!P.store) {
+		snprintf(err, errlen, "cannot create the compressed store (error %d)", serr);
+		goto fail;
+	}
+	P.ctx_fault = fl_store_ctx_create(P.store);
+	P.ctx_evict = fl_store_ctx_create(P.store);
+	if (!P.ctx_fault || !P.ctx_evict) {
+		snprintf(err, errlen, "cannot create compression contexts");
+		goto fail;
+	}
+
+	size_t stash = P.budget ? P.budget + 64 : 64;
+	fl__uffd_spin_us = P.cfg.spin_us;
+	enum fl_engine_choice ch = P.cfg.engine;
+	int ok = -1;
+	if (ch == FL_ENGINE_CHOICE_OFF) {
+		snprintf(err, errlen, "engine off: memory is not managed");
+		goto fail;
+	}
+	if (ch == FL_ENGINE_CHOICE_AUTO || ch == FL_ENGINE_CHOICE_UFFD) {
+		ok = try_engine(&fl__engine_uffd, stash, ebuf, sizeof ebuf);
+		if (ok == 0)
+			snprintf(P.reason, sizeof P.reason, "%s", P.caps.detail);
+		else if (ch == FL_ENGINE_CHOICE_UFFD) {
+			snprintf(err, errlen, "userfaultfd engine unavailable: %s", ebuf);
+			goto fail;
+		}
+	}
+	if (ok != 0 && (ch == FL_ENGINE_CHOICE_AUTO || ch == FL_ENGINE_CHOICE_SIGNAL)) {
+		char sbuf[256] = "";
+		ok = try_engine(&fl__engine_signal, stash, sbuf, sizeof sbuf);
+		if (ok == 0) {
+			if (ch == FL_ENGINE_CHOICE_AUTO)
+				snprintf(P.reason, sizeof P.reason,
+					 "userfaultfd unavailable (%s); %s", ebuf, P.caps.detail);
+			else
+				snprintf(P.reason, sizeof P.reason, "asked for; %s", P.caps.detail);
+		} else {
+			snprintf(err, errlen, "no engine: userfaultfd: %s; signal: %s", ebuf, sbuf);
+			goto fail;
+		}
+	}
+	if (P.budget && !P.caps.can_evict)
+		FL_WARN("engine %s cannot evict: the budget will not be held", P.eng->name);
+
+	P.running = 1;
+	P.degraded = 0;
+	if (P.budget && P.caps.can_evict) {
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		P.evictor_stop = 0;
+		if (pthread_create(&P.evictor, NULL, evictor_main, NULL) == 0)
+			P.evictor_started = 1;
+		else
+			FL_WARN("cannot start the evictor; faults will reclaim directly");
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	FL_INFO("engine %s: %s", P.eng->name, P.reason);
+	return 0;
+
+fail:
+	if (P.ctx_fault)
+		fl_store_ctx_destroy(P.ctx_fault);
+	if (P.ctx_evict)
+		fl_store_ctx_destroy(P.ctx_evict);
+	if (P.store)
+		fl_store_destroy(P.store);
+	raw_free(P.pool, MAX_REGIONS * sizeof *P.pool);
+	raw_free(P.sorted, MAX_REGIONS * sizeof *P.sorted);
+	raw_free(P.free_ids, MAX_REGIONS * sizeof *P.free_ids);
+	raw_free(P.bounce, P.bounce_pages * PS);
+	raw_free(P.inq, P.inq_cap * sizeof *P.inq);
+	P.ctx_fault = P.ctx_evict = NULL;
+	P.store = NULL;
+	P.pool = NULL;
+	P.sorted = NULL;
+	P.free_ids = NULL;
+	P.bounce = NULL;
+	P.inq = NULL;
+	P.eng = NULL;
+	P.kind = FL_ENGINE_OFF;
+	snprintf(P.reason, sizeof P.reason, "%s", err);
+	return -1;
+}
+
+enum fl_engine_kind fl_pager_engine(void)
+{
+	return P.running ? P.kind : FL_ENGINE_OFF;
+}
+
+const char *fl_pager_engine_reason(void)
+{
+	return P.reason;
+}
+
+static void *plain_map(size_t len)
+{
+	void *p = fl__sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void *fl_pager_map(size_t len)
+{
+	if (len == 0)
+		return NULL;
+	len = round_pages(len);
+	if (!P.running || P.degraded)
+		return plain_map(len);
+
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	if (!P.nfree_ids) {
+		api_unlock(&oldmask);
+		FL_WARN("too many managed regions; mapping %zu bytes unmanaged", len);
+		return plain_map(len);
+	}
+	uint32_t id = P.free_ids[--P.nfree_ids];
+	struct fl_region *r = &P.pool[id];
+	uint32_t gen = r->gen + 1;
+	memset(r, 0, sizeof *r);
+	r->id = id;
+	r->gen = gen;
+	r->len = len;
+	r->npages = len / PS;
+	r->memfd = -1;
+	r->pages_bytes = round_pages(r->npages * sizeof(struct fl_page));
+	r->pages = raw_alloc(r->pages_bytes);
+	if (!r->pages || P.eng->region_create(r) != 0) {
+		int e = errno;
+		if (r->pages)
+			raw_free(r->pages, r->pages_bytes);
+		r->pages = NULL;
+		P.free_ids[P.nfree_ids++] = id;
+		note_error();
+		api_unlock(&oldmask);
+		FL_WARN("cannot manage a mapping of %zu bytes (%s); it is left to the kernel",
+			len, strerror(e));
+		return plain_map(len);
+	}
+	region_insert(r);
+	P.managed_pages += r->npages;
+	api_unlock(&oldmask);
+	return (void *)r->base;
+}
+
+/* Free everything a page holds outside the program's view. */
+static void page_forget(struct fl_region *r, size_t pg)
+{
+	struct fl_page *p = &r->pages[pg];
+	switch (fl__pg_state(p)) {
+	case FL_PG_INACTIVE:
+		P.eng->release(r, pg, p->slot);
+		break;
+	case FL_PG_COMPRESSED:
+	case FL_PG_SAME:
+		fl_store_drop(P.store, &p->ref);
+		break;
+	default:
+		break;
+	}
+	page_move(r, p, FL_PG_UNTOUCHED);
+	p->meta = FL_PG_UNTOUCHED;
+	p->slot = 0;
+}
+
+/* Wait until no page in [a, b) is BUSY; returns the region (or NULL). */
+static struct fl_region *wait_range(uintptr_t addr, size_t a, size_t b)
+{
+	struct fl_region *r = region_lookup(addr);
+	for (;;) {
+		if (!r)
+			return NULL;
+		size_t i;
+		for (i = a; i < b; i++)
+			if (r->pages[i].meta & FL_PG_BUSY)
+				break;
+		if (i == b)
+			return r;
+		r = wait_busy(addr);
+	}
+}
+
+int fl_pager_unmap(void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr;
+	if (!P.running)
+		return fl__sys_munmap(addr, round_pages(len));
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	struct fl_region *r = region_lookup(a);
+	if (!r) {
+		api_unlock(&oldmask);
+		return fl__sys_munmap(addr, round_pages(len));
+	}
+	if (r->base != a || round_pages(len) != r->len) {
+		api_unlock(&oldmask);
+		errno = EINVAL;
+		return -1;
+	}
+	r = wait_range(a, 0, r->npages);
+	if (!r) {
+		api_unlock(&oldmask);
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < r->npages; i++)
+		page_forget(r, i);
+	region_remove(r);
+	P.managed_pages -= r->npages;
+	int rc = P.eng->region_destroy(r);
+	raw_free(r->pages, r->pages_bytes);
+	r->pages = NULL;
+	r->gen++;
+	P.free_ids[P.nfree_ids++] = r->id;
+	api_unlock(&oldmask);
+	return rc;
+}
+
+int fl_pager_discard(void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr;
+	if ((a & (PS - 1)) || !P.running) {
+		errno = EINVAL;
+		return -1;
+	}
+	len = round_pages(len);
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	struct fl_region *r = region_lookup(a);
+	if (!r || a + len > r->base + r->len) {
+		api_unlock(&oldmask);
+		errno = EINVAL;
+		return -1;
+	}
+	size_t first = (a - r->base) / PS, n = len / PS;
+	r = wait_range(a, first, first + n);
+	if (!r) {
+		api_unlock(&oldmask);
+		errno = EINVAL;
+		return -1;
+	}
+	int rc = 0;
+	/* Resident runs are dropped by the engine; held copies are freed. */
+	size_t i = first;
+	while (i < first + n) {
+		size_t j = i;
+		while (j < first + n && fl__pg_state(&r->pages[j]) == FL_PG_RESIDENT)
+			j++;
+		if (j > i) {
+			if (P.eng->discard(r, i, j - i) != 0) {
+				rc = -1;
+				note_error();
+			}
+			for (size_t k = i; k < j; k++)
+				page_forget(r, k);
+			i = j;
+		} else {
+			page_forget(r, i);
+			i++;
+		}
+	}
+	r->fa_next = 0;
+	api_unlock(&oldmask);
+	return rc;
+}
+
+int fl_pager_owns(const void *addr)
+{
+	if (!P.running)
+		return 0;
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	int r = region_lookup((uintptr_t)addr) != NULL;
+	api_unlock(&oldmask);
+	return r;
+}
+
+long fl_pager_reclaim(uint64_t target)
+{
+	if (!P.running || !P.caps.can_evict)
+		return -1;
+	long n = 0;
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	while (used_pages() > target) {
+		if (!reclaim_one_locked())
+			break;
+		n++;
+	}
+	api_unlock(&oldmask);
+	return n;
+}
+
+void fl_pager_shutdown(void)
+{
+	if (!P.running)
+		return;
+	if (P.evictor_started) {
+		__atomic_store_n(&P.evictor_stop, 1, __ATOMIC_RELEASE);
+		wake_evictor();
+		pthread_join(P.evictor, NULL);
+		P.evictor_started = 0;
+	}
+	fl_lock(&P.lock);
+	/* Regions still mapped stay readable: bring their pages back and let
+	 * the kernel have them. */
+	while (P.nregions) {
+		struct fl_region *r = P.sorted[P.nregions - 1];
+		for (size_t i = 0; i < r->npages; i++) {
+			struct fl_page *p = &r->pages[i];
+			unsigned st = fl__pg_state(p);
+			if (st == FL_PG_INACTIVE) {
+				if (P.eng->give(r, i, p->slot) >= 0)
+					page_move(r, p, FL_PG_RESIDENT);
+			} else if (st == FL_PG_COMPRESSED || st == FL_PG_SAME) {
+				if (fl_store_get(P.ctx_fault, &p->ref, P.bounce) == 0 &&
+				    P.eng->fill_copy(r, i, 1, P.bounce) >= 0) {
+					fl_store_drop(P.store, &p->ref);
+					page_move(r, p, FL_PG_RESIDENT);
+				}
+			}
+		}
+		P.eng->region_detach(r);
+		raw_free(r->pages, r->pages_bytes);
+		r->pages = NULL;
+		r->gen++;
+		P.nregions--;
+	}
+	P.running = 0;
+	fl_unlock(&P.lock);
+	P.eng->stop();
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+int fl_stats_get(struct fl_stats *s)
+{
+	memset(s, 0, sizeof *s);
+	s->page_size = PS;
+	if (!P.running)
+		return -1;
+	fl_lock(&P.lock);
+	update_pressure();
+	s->budget_pages = P.budget;
+	s->managed_pages = P.managed_pages;
+	s->regions = P.nregions;
+	s->resident_pages = P.resident;
+	s->resident_peak_pages = P.peak;
+	s->inactive_pages = P.inactive;
+	s->compressed_pages = P.compressed;
+	s->same_filled_pages = P.same;
+	memcpy(s->faults, P.faults, sizeof s->faults);
+	s->pages_prefilled = P.prefilled;
+	s->pages_readahead = P.readahead;
+	s->pages_evicted = P.evicted;
+	s->pages_deactivated = P.deactivated;
+	s->direct_reclaims = P.direct_reclaims;
+	s->errors = P.errors;
+	s->fault_ns_total = P.fault_ns;
+	s->pressure = P.pressure;
+	s->pressure_peak = P.pressure_peak;
+	s->engine = P.kind;
+	s->compressor = P.cfg.compressor;
+	s->compressor_level = P.cfg.compressor_level;
+	fl_unlock(&P.lock);
+	struct fl_store_stats ss;
+	fl_store_stats(P.store, &ss);
+	s->compressed_bytes = ss.payload_bytes;
+	s->store_bytes = ss.slab_bytes;
+	return 0;
+}
+
+double fl_stats_efficiency(const struct fl_stats *s)
+{
+	uint64_t held = (s->compressed_pages + s->same_filled_pages) * s->page_size;
+	if (!held)
+		return 0.0;
+	uint64_t used = s->store_bytes ? s->store_bytes : 1;
+	return (double)held / (double)used;
+}
+
+const char *fl_pressure_name(enum fl_pressure p)
+{
+	switch (p) {
+	case FL_PRESSURE_NORMAL: return "NORMAL";
+	case FL_PRESSURE_WARN: return "WARN";
+	case FL_PRESSURE_CRITICAL: return "CRITICAL";
+	}
+	return "?";
+}
+
+const char *fl_fault_kind_name(enum fl_fault_kind k)
+{
+	switch (k) {
+	case FL_FAULT_FIRST_TOUCH: return "first-touch";
+	case FL_FAULT_SOFT: return "soft";
+	case FL_FAULT_DECOMPRESS: return "decompress";
+	case FL_FAULT_SAME_FILLED: return "same-filled";
+	case FL_FAULT_SPILL: return "spill";
+	case FL_FAULT_WP: return "write-protect";
+	default: return "?";
+	}
+}
+
+const char *fl_engine_name(enum fl_engine_kind e)
+{
+	switch (e) {
+	case FL_ENGINE_OFF: return "off";
+	case FL_ENGINE_UFFD: return "uffd";
+	case FL_ENGINE_UFFD_USER: return "uffd-user";
+	case FL_ENGINE_SIGNAL: return "signal";
+	}
+	return "?";
+}

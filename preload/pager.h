@@ -1,0 +1,83 @@
+/*
+ * The pager: managed regions, their per-page state, the budget, the clock
+ * and the evictor, on top of one engine (engine.h) and the compressed store
+ * (store.h).  One pager per process.  This is the library the shim's
+ * interposition (and the tests, before any interposition) build on.
+ */
+#ifndef FL_PAGER_H
+#define FL_PAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faultline/faultline.h"
+#include "store.h"
+
+enum fl_engine_choice {
+	FL_ENGINE_CHOICE_AUTO = 0, /* uffd, then signal, then off */
+	FL_ENGINE_CHOICE_UFFD,
+	FL_ENGINE_CHOICE_SIGNAL,
+	FL_ENGINE_CHOICE_OFF,
+};
+
+struct fl_pager_config {
+	uint64_t budget_bytes;        /* 0: no budget */
+	enum fl_compressor compressor;
+	int compressor_level;         /* zstd level; 0 = default (1) */
+	enum fl_engine_choice engine;
+	uint64_t store_capacity;      /* 0: default */
+	unsigned fault_around_max;    /* pages; 0 = default (256); 1 disables */
+	unsigned readahead_max;       /* pages; 0 = default (64); 1 disables */
+	unsigned spin_us;             /* handler polls this long before sleeping */
+	int log_level;                /* 0 quiet, 1 warnings (default), 2 info, 3 debug */
+};
+
+/* Defaults for every field. */
+void fl_pager_config_default(struct fl_pager_config *cfg);
+
+/*
+ * Start the pager: pick the engine, start its threads, create the store.
+ * Returns 0, or -1 with a message in err (the process then runs unmanaged:
+ * fl_pager_map falls back to plain anonymous memory).
+ */
+int fl_pager_init(const struct fl_pager_config *cfg, char *err, size_t errlen);
+
+/*
+ * Stop: stop the threads, bring every evicted page back (so the memory stays
+ * readable as plain anonymous memory), unregister.  Safe to call twice.
+ */
+void fl_pager_shutdown(void);
+
+/* Which engine is running, and why it was chosen (for reporting). */
+enum fl_engine_kind fl_pager_engine(void);
+const char *fl_pager_engine_reason(void);
+
+/*
+ * Managed anonymous private memory, like mmap(NULL, len, PROT_READ |
+ * PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS).  len is rounded up to pages.
+ * Returns NULL on failure.  If the pager is not running or has degraded,
+ * returns plain (unmanaged) anonymous memory.
+ */
+void *fl_pager_map(size_t len);
+
+/* Release a mapping from fl_pager_map (whole mappings only).  0 or -1. */
+int fl_pager_unmap(void *addr, size_t len);
+
+/*
+ * Drop the contents of [addr, addr+len) (page aligned, inside one managed
+ * mapping), like MADV_DONTNEED: the pages read as zero afterwards and their
+ * compressed or inactive copies are freed.  0 or -1.
+ */
+int fl_pager_discard(void *addr, size_t len);
+
+/* Is addr inside a managed mapping? */
+int fl_pager_owns(const void *addr);
+
+/*
+ * Evict now, as the evictor would under pressure, until at most
+ * target_pages are resident + inactive (tests and benchmarks use this to
+ * reach a known state).  Returns pages evicted or -1.
+ */
+long fl_pager_reclaim(uint64_t target_pages);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * What the pager core shares with its engines: the managed region record
+ * and the per-page state table.  Neither lives in managed memory; both come
+ * from raw mmap.
+ */
+#ifndef FL_PAGER_INT_H
+#define FL_PAGER_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define FL_PAGE_SHIFT 12
+
+/* Page states (low bits of fl_page.meta). */
+enum fl_page_state {
+	FL_PG_UNTOUCHED = 0,  /* never touched (or discarded): reads as zero */
+	FL_PG_RESIDENT = 1,   /* mapped in the program */
+	FL_PG_INACTIVE = 2,   /* moved out, held uncompressed (slot) */
+	FL_PG_COMPRESSED = 3, /* in the store with a payload (ref) */
+	FL_PG_SAME = 4,       /* in the store as one repeated word (ref) */
+};
+#define FL_PG_STATE_MASK 7u
+#define FL_PG_BUSY 8u       /* the evictor is compressing it: wait */
+#define FL_PG_REF 16u       /* faulted on since the clock last passed */
+#define FL_PG_PREFILLED 32u /* filled by fault-around or readahead */
+#define FL_PG_PINNED 64u    /* no longer managed (fallback fill): never evict */
+
+struct fl_page {
+	uint32_t meta;
+	uint32_t slot;          /* INACTIVE: engine slot */
+	struct fl_store_ref ref;/* COMPRESSED / SAME */
+};
+
+struct fl_region {
+	uintptr_t base;
+	size_t len;
+	size_t npages;
+	struct fl_page *pages;
+	size_t pages_bytes;
+	uint32_t id;
+	uint32_t gen;
+	/* signal engine: the memfd behind the region and the shim's alias */
+	int memfd;
+	char *alias;
+	/* first-touch fault-around: next page if the stream continues */
+	size_t fa_next;
+	unsigned fa_win;
+	/* refault readahead */
+	size_t ra_next;
+	unsigned ra_win;
+	/* counts for this region */
+	size_t n_resident, n_inactive, n_compressed, n_same;
+};
+
+static inline unsigned fl__pg_state(const struct fl_page *p)
+{
+	return p->meta & FL_PG_STATE_MASK;
+}
+
+static inline void fl__pg_set_state(struct fl_page *p, unsigned st)
+{
+	p->meta = (p->meta & ~FL_PG_STATE_MASK) | st;
+}
+
+#endif

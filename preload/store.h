@@ -1,0 +1,97 @@
+/*
+ * The compressed store: where evicted pages live.  Pages go in whole
+ * (FL_PAGE_SIZE bytes) and come out whole.  Same-filled pages (all bytes
+ * zero, or one 8-byte word repeated) are recognised and kept with no
+ * payload; pages that do not compress below FL_STORE_RAW_LIMIT are kept raw
+ * rather than grown.  Payloads are packed into size-classed slots carved
+ * from slabs of one large raw-mmap reservation, so the store never calls
+ * malloc and never touches managed memory.
+ *
+ * Thread safety: put, get and drop may be called from several threads at
+ * once, each with its own fl_store_ctx (compression work memory).
+ * Shared code: returns error codes, never logs.
+ */
+#ifndef FL_STORE_H
+#define FL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FL_PAGE_SIZE 4096u
+
+enum fl_compressor { FL_COMP_LZ4 = 0, FL_COMP_ZSTD = 1 };
+
+/* Error codes (negative).  0 is success. */
+#define FL_STORE_EFULL (-1)   /* capacity reached: page not stored */
+#define FL_STORE_ENOMEM (-2)  /* mmap failed */
+#define FL_STORE_ECORRUPT (-3)/* payload did not decompress to one page */
+#define FL_STORE_EINVAL (-4)
+
+/* How a stored page is kept. */
+enum fl_store_kind {
+	FL_STORE_SAME = 1,  /* same-filled: ref.val is the repeated word */
+	FL_STORE_COMP = 2,  /* compressed payload: ref.val is a slot handle */
+	FL_STORE_RAW = 3,   /* incompressible, kept raw: ref.val is a handle */
+};
+
+/* A reference to a stored page, kept by the caller (16 bytes). */
+struct fl_store_ref {
+	uint64_t val;
+	uint32_t kind;     /* enum fl_store_kind; 0 = empty */
+	uint32_t size;     /* payload bytes (0 for SAME) */
+};
+
+struct fl_store_config {
+	enum fl_compressor compressor;
+	int level;              /* zstd level (1..19); ignored for lz4 */
+	uint64_t capacity;      /* max bytes of slab memory; 0 = default (1/2 RAM) */
+};
+
+struct fl_store_stats {
+	uint64_t pages_same;     /* pages held as same-filled */
+	uint64_t pages_comp;     /* pages held compressed */
+	uint64_t pages_raw;      /* pages held raw (incompressible) */
+	uint64_t payload_bytes;  /* sum of payload sizes of held pages */
+	uint64_t slot_bytes;     /* sum of slot sizes of held pages */
+	uint64_t slab_bytes;     /* bytes of slabs currently in use */
+	uint64_t capacity;
+	uint64_t puts, gets, drops, full_rejects;
+};
+
+struct fl_store;
+struct fl_store_ctx;
+
+/* Create a store.  Returns NULL with *err set to a code on failure. */
+struct fl_store *fl_store_create(const struct fl_store_config *cfg, int *err);
+void fl_store_destroy(struct fl_store *st);
+
+/* Per-thread compression context (work memory from raw mmap). */
+struct fl_store_ctx *fl_store_ctx_create(struct fl_store *st);
+void fl_store_ctx_destroy(struct fl_store_ctx *ctx);
+
+/*
+ * Is the page one 8-byte word repeated?  If so store the word in *word.
+ * Exposed for the pager's fast paths and for tests.
+ */
+int fl_store_same_filled(const void *page, uint64_t *word);
+
+/* Store one page.  On success fills *ref and returns 0. */
+int fl_store_put(struct fl_store_ctx *ctx, const void *page,
+		 struct fl_store_ref *ref);
+
+/* Rebuild the page into out (FL_PAGE_SIZE bytes).  Does not drop it. */
+int fl_store_get(struct fl_store_ctx *ctx, const struct fl_store_ref *ref,
+		 void *out);
+
+/* Release what ref holds.  ref is cleared. */
+void fl_store_drop(struct fl_store *st, struct fl_store_ref *ref);
+
+void fl_store_stats(struct fl_store *st, struct fl_store_stats *out);
+
+/*
+ * Fragmentation: 1 - payload_bytes / slab_bytes, in [0, 1]; 0 when empty.
+ * Counts both slot rounding and free slots in partly used slabs.
+ */
+double fl_store_fragmentation(const struct fl_store_stats *s);
+
+#endif

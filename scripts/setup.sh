@@ -1,0 +1,27 @@
+#!/bin/sh
+# Install the Debian packages faultline needs to build, test and benchmark.
+# Idempotent: does nothing when everything is already there.
+set -eu
+
+PKGS="gcc make pkg-config liblz4-dev libzstd-dev libcriterion-dev"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -n "$missing" ]; then
+	echo "setup: installing:$missing"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: need root to install packages:$missing" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+else
+	echo "setup: all packages present"
+fi
