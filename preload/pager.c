@@ -90,6 +90,7 @@ static struct {
 	int evict_seq; /* futex word */
 	int evicting;  /* hysteresis: between the watermarks */
 	int store_full;
+	size_t busy; /* pages the evictor is compressing */
 } P = {.lock = FL_LOCK_INIT};
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -412,10 +413,10 @@ static size_t make_room(size_t n)
 			break;
 		reclaimed = 1;
 	}
-	if (reclaimed) {
+	if (reclaimed)
 		P.direct_reclaims++;
+	if (reclaimed || used_pages() + n > P.budget)
 		mark_critical();
-	}
 	if (used_pages() + n > P.budget && n > 1)
 		n = used_pages() < P.budget ? P.budget - used_pages() : 1;
 	if (P.budget - (used_pages() + n < P.budget ? used_pages() + n : P.budget) < P.low_free)
@@ -648,6 +649,7 @@ static int evict_batch(void)
 			break;
 		struct fl_page *p = &r->pages[pg];
 		p->meta |= FL_PG_BUSY;
+		P.busy++;
 		b[n].r = r;
 		b[n].pg = pg;
 		b[n].src = P.eng->peek(r, pg, p->slot);
@@ -664,6 +666,7 @@ static int evict_batch(void)
 	fl_lock(&P.lock);
 	for (size_t i = 0; i < n; i++) {
 		struct fl_page *p = &b[i].r->pages[b[i].pg];
+		P.busy--;
 		if (b[i].rc == 0) {
 			finish_compress(b[i].r, b[i].pg, &b[i].ref);
 			done++;
@@ -1110,9 +1113,16 @@ long fl_pager_reclaim(uint64_t target)
 	sigset_t oldmask;
 	api_lock(&oldmask);
 	while (used_pages() > target) {
-		if (!reclaim_one_locked())
+		if (reclaim_one_locked()) {
+			n++;
+			continue;
+		}
+		if (!P.busy || P.store_full)
 			break;
-		n++;
+		/* The evictor holds some pages: let it finish them. */
+		api_unlock(&oldmask);
+		sched_yield();
+		api_lock(&oldmask);
 	}
 	api_unlock(&oldmask);
 	return n;

@@ -1,0 +1,476 @@
+/*
+ * Unit tests of the pager core: fault-around and readahead accounting,
+ * same-filled pages, discard and unmap, pressure levels, engine selection,
+ * and failure injection through the system-call table.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fltest.h"
+#include "sys.h"
+#include "uffd_compat.h"
+
+static void fill_range(unsigned char *m, size_t first, size_t n, enum data_kind k, unsigned gen)
+{
+	for (size_t i = first; i < first + n; i++)
+		t_fill(m + i * TPS, k, i, gen);
+}
+
+static size_t check_range(const unsigned char *m, size_t first, size_t n, enum data_kind k,
+			  unsigned gen)
+{
+	unsigned char exp[TPS];
+	size_t bad = 0;
+	for (size_t i = first; i < first + n; i++) {
+		t_fill(exp, k, i, gen);
+		bad += memcmp(m + i * TPS, exp, TPS) != 0;
+	}
+	return bad;
+}
+
+static struct fl_stats stats(void)
+{
+	struct fl_stats s;
+	cr_assert_eq(fl_stats_get(&s), 0);
+	return s;
+}
+
+Test(pager, sequential_first_touch_is_faulted_around)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 0), 0);
+	size_t n = 4096;
+	unsigned char *m = fl_pager_map(n * TPS);
+	for (size_t i = 0; i < n; i++)
+		m[i * TPS] = 1;
+	struct fl_stats s = stats();
+	/* Every page is accounted for exactly once: faulted or prefilled. */
+	cr_expect_eq(s.faults[FL_FAULT_FIRST_TOUCH] + s.pages_prefilled, n);
+	cr_expect_eq(s.resident_pages, n);
+	/* The window grows to 256 pages: a handful of round trips. */
+	cr_expect_lt(s.faults[FL_FAULT_FIRST_TOUCH], n / 64,
+		     "%llu first-touch faults for %zu sequential pages",
+		     (unsigned long long)s.faults[FL_FAULT_FIRST_TOUCH], n);
+	cr_expect_eq(s.pages_evicted, 0, "no budget: nothing is evicted");
+	cr_expect_eq(s.pressure, FL_PRESSURE_NORMAL);
+	fl_pager_shutdown();
+}
+
+Test(pager, random_first_touch_fills_blocks)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 0), 0);
+	size_t n = 4096;
+	unsigned char *m = fl_pager_map(n * TPS);
+	uint64_t x = 12345;
+	for (size_t k = 0; k < n; k++) {
+		x = t_mix(x);
+		m[(x % n) * TPS + 7] = 1;
+	}
+	struct fl_stats s = stats();
+	cr_expect_leq(s.faults[FL_FAULT_FIRST_TOUCH], n / 64 + 1,
+		      "random first touch: one round trip per 64-page block at most");
+	cr_expect_eq(s.faults[FL_FAULT_FIRST_TOUCH] + s.pages_prefilled, s.resident_pages);
+	fl_pager_shutdown();
+}
+
+Test(pager, fault_around_disabled_faults_every_page)
+{
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	c.engine = FL_ENGINE_CHOICE_UFFD;
+	c.fault_around_max = 1;
+	char err[256];
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0);
+	size_t n = 128;
+	unsigned char *m = fl_pager_map(n * TPS);
+	for (size_t i = 0; i < n; i++)
+		m[i * TPS] = 1;
+	struct fl_stats s = stats();
+	cr_expect_eq(s.faults[FL_FAULT_FIRST_TOUCH], n);
+	cr_expect_eq(s.pages_prefilled, 0);
+	fl_pager_shutdown();
+}
+
+Test(pager, same_filled_pages_take_no_store_space)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 64 * TPS), 0);
+	size_t n = 256;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_ZERO, 1); /* one repeated word per page */
+	cr_assert_geq(fl_pager_reclaim(0), 1);
+	struct fl_stats s = stats();
+	cr_expect_eq(s.same_filled_pages, n);
+	cr_expect_eq(s.compressed_pages, 0);
+	cr_expect_eq(s.compressed_bytes, 0);
+	cr_expect_eq(check_range(m, 0, n, DATA_ZERO, 1), 0);
+	s = stats();
+	cr_expect_geq(s.faults[FL_FAULT_SAME_FILLED], 1);
+	fl_pager_shutdown();
+}
+
+Test(pager, compressed_pages_and_efficiency)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 64 * TPS), 0);
+	size_t n = 512;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	fl_pager_reclaim(0);
+	struct fl_stats s = stats();
+	cr_expect_eq(s.compressed_pages, n, "compressed %llu same %llu", (unsigned long long)s.compressed_pages, (unsigned long long)s.same_filled_pages);
+	cr_expect_gt(s.compressed_bytes, 0);
+	cr_expect_lt(s.compressed_bytes, n * TPS / 2, "text-like pages compress at least 2x");
+	cr_expect_gt(fl_stats_efficiency(&s), 1.5);
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	s = stats();
+	/* Sequential refaults read ahead. */
+	cr_expect_gt(s.pages_readahead, 0);
+	cr_expect_lt(s.faults[FL_FAULT_DECOMPRESS], n);
+	fl_pager_shutdown();
+}
+
+Test(pager, zstd_round_trip)
+{
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	c.engine = FL_ENGINE_CHOICE_UFFD;
+	c.budget_bytes = 64 * TPS;
+	c.compressor = FL_COMP_ZSTD;
+	c.compressor_level = 3;
+	char err[256];
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0);
+	size_t n = 300;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	fill_range(m, 100, 50, DATA_RANDOM, 0);
+	fl_pager_reclaim(0);
+	cr_expect_eq(check_range(m, 0, 100, DATA_TEXT, 0), 0);
+	cr_expect_eq(check_range(m, 100, 50, DATA_RANDOM, 0), 0);
+	cr_expect_eq(check_range(m, 150, 150, DATA_TEXT, 0), 0);
+	struct fl_stats s = stats();
+	cr_expect_eq(s.compressor, FL_COMP_ZSTD);
+	fl_pager_shutdown();
+}
+
+Test(pager, inactive_pages_come_back_with_a_soft_fault)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 1024 * TPS), 0);
+	size_t n = 1200; /* more than the budget: the evictor deactivates */
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	for (int pass = 0; pass < 3; pass++)
+		cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	struct fl_stats s = stats();
+	cr_expect_gt(s.pages_deactivated, 0);
+	cr_expect_gt(s.faults[FL_FAULT_SOFT] + s.faults[FL_FAULT_DECOMPRESS], 0);
+	cr_expect_leq(s.resident_peak_pages, s.budget_pages);
+	fl_pager_shutdown();
+}
+
+static void discard_case(enum fl_engine_choice eng)
+{
+	cr_assert_eq(t_start(eng, 64 * TPS), 0);
+	size_t n = 128;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	/* Half evicted, half resident; discard a range across both. */
+	fl_pager_reclaim(32);
+	cr_assert_eq(fl_pager_discard(m + 16 * TPS, 96 * TPS), 0);
+	for (size_t i = 16; i < 112; i++)
+		for (size_t b = 0; b < TPS; b += 512)
+			cr_assert_eq(m[i * TPS + b], 0, "discarded page %zu reads non-zero", i);
+	cr_expect_eq(check_range(m, 0, 16, DATA_TEXT, 0), 0);
+	cr_expect_eq(check_range(m, 112, 16, DATA_TEXT, 0), 0);
+	/* Written again after the discard, it keeps the new contents. */
+	fill_range(m, 16, 96, DATA_RANDOM, 2);
+	fl_pager_reclaim(0);
+	cr_expect_eq(check_range(m, 16, 96, DATA_RANDOM, 2), 0);
+	cr_assert_eq(fl_pager_unmap(m, n * TPS), 0);
+	struct fl_stats s = stats();
+	cr_expect_eq(s.compressed_pages + s.same_filled_pages + s.resident_pages + s.inactive_pages, 0);
+	cr_expect_eq(s.managed_pages, 0);
+	cr_expect_eq(s.compressed_bytes, 0, "the store dropped the region's pages");
+	fl_pager_shutdown();
+}
+
+Test(pager, discard_drops_pages_uffd) { discard_case(FL_ENGINE_CHOICE_UFFD); }
+Test(pager, discard_drops_pages_signal) { discard_case(FL_ENGINE_CHOICE_SIGNAL); }
+
+Test(pager, pressure_levels)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 128 * TPS), 0);
+	struct fl_stats s = stats();
+	cr_expect_eq(s.pressure, FL_PRESSURE_NORMAL);
+	size_t n = 1024;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	s = stats();
+	cr_expect_geq(s.pressure_peak, FL_PRESSURE_WARN, "8x over budget must be visible");
+	cr_expect_leq(s.resident_peak_pages, 128);
+	fl_pager_shutdown();
+}
+
+Test(pager, shutdown_leaves_memory_readable)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 64 * TPS), 0);
+	size_t n = 256;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	fl_pager_reclaim(0);
+	fl_pager_shutdown();
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	m[5] = 9; /* plain memory now */
+	cr_expect_eq(m[5], 9);
+	/* Untouched pages of a detached region read as zero. */
+	unsigned char *u = m + 200 * TPS;
+	(void)u;
+}
+
+Test(pager, shutdown_leaves_memory_readable_signal)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_SIGNAL, 64 * TPS), 0);
+	size_t n = 256;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, 200, DATA_TEXT, 0);
+	fl_pager_reclaim(0);
+	fl_pager_shutdown();
+	cr_expect_eq(check_range(m, 0, 200, DATA_TEXT, 0), 0);
+	cr_expect_eq(m[230 * TPS + 3], 0);
+}
+
+Test(pager, signal_engine_chains_foreign_segv, .signal = SIGSEGV)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_SIGNAL, 0), 0);
+	unsigned char *m = fl_pager_map(16 * TPS);
+	m[0] = 1;
+	/* A fault that is not ours must still kill the program. */
+	volatile unsigned char *bad = mmap(NULL, TPS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bad[0] = 1;
+}
+
+static volatile sig_atomic_t own_handler_ran;
+static volatile unsigned char *volatile own_page;
+
+static void own_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	if ((volatile unsigned char *)si->si_addr == own_page) {
+		own_handler_ran = 1;
+		mprotect((void *)own_page, TPS, PROT_READ | PROT_WRITE);
+	}
+}
+
+Test(pager, signal_engine_keeps_program_handler)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = own_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, NULL);
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_SIGNAL, 0), 0);
+	unsigned char *m = fl_pager_map(16 * TPS);
+	m[0] = 1;
+	own_page = mmap(NULL, TPS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	own_page[0] = 42;
+	cr_expect_eq(own_handler_ran, 1, "handler ran %d", (int)own_handler_ran);
+	cr_expect_eq(own_page[0], 42);
+	cr_expect_eq(m[0], 1);
+	fl_pager_shutdown();
+}
+
+/* ---- engine selection ------------------------------------------------ */
+
+Test(select, no_userfaultfd_falls_back_to_signal)
+{
+	fl__sys_fail(FL_SYS_UFFD, 1, 1, EPERM, 0);
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_AUTO, 64 * TPS), 0);
+	cr_expect_eq(fl_pager_engine(), FL_ENGINE_SIGNAL);
+	cr_expect(strstr(fl_pager_engine_reason(), "userfaultfd unavailable") != NULL,
+		  "reason: %s", fl_pager_engine_reason());
+	unsigned char *m = fl_pager_map(128 * TPS);
+	fill_range(m, 0, 128, DATA_TEXT, 0);
+	fl_pager_reclaim(0);
+	cr_expect_eq(check_range(m, 0, 128, DATA_TEXT, 0), 0);
+	fl_pager_shutdown();
+	fl__sys_fail_reset();
+}
+
+Test(select, uffd_required_but_missing_is_a_clear_error)
+{
+	fl__sys_fail(FL_SYS_UFFD, 1, 1, EPERM, 0);
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	c.engine = FL_ENGINE_CHOICE_UFFD;
+	char err[256] = "";
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), -1);
+	cr_expect(strstr(err, "userfaultfd") != NULL, "message: %s", err);
+	cr_expect(strstr(err, "Operation not permitted") != NULL, "message: %s", err);
+	cr_expect_eq(fl_pager_engine(), FL_ENGINE_OFF);
+	/* The program still gets working (unmanaged) memory. */
+	unsigned char *m = fl_pager_map(8 * TPS);
+	cr_assert_not_null(m);
+	m[3 * TPS] = 7;
+	cr_expect_eq(m[3 * TPS], 7);
+	cr_expect_not(fl_pager_owns(m));
+	fl__sys_fail_reset();
+}
+
+Test(select, uffdio_api_failure_falls_back)
+{
+	fl__sys_fail(FL_SYS_IOCTL, 1, 1, EINVAL, UFFDIO_API);
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_AUTO, 0), 0);
+	cr_expect_eq(fl_pager_engine(), FL_ENGINE_SIGNAL);
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
+Test(select, engine_off)
+{
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	c.engine = FL_ENGINE_CHOICE_OFF;
+	char err[256];
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), -1);
+	unsigned char *m = fl_pager_map(4 * TPS);
+	m[0] = 1;
+	cr_expect_not(fl_pager_owns(m));
+}
+
+/* ---- failure injection ------------------------------------------------ */
+
+Test(inject, copy_fails_once_then_retries)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 64 * TPS), 0);
+	size_t n = 128;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	fl_pager_reclaim(0);
+	fl__sys_fail(FL_SYS_IOCTL, 1, 0, ENOMEM, UFFDIO_COPY);
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
+Test(inject, copy_fails_forever_falls_back_to_remap)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 64 * TPS), 0);
+	size_t n = 128;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	fl_pager_reclaim(0);
+	fl__sys_fail(FL_SYS_IOCTL, 1, 1, ENOMEM, UFFDIO_COPY);
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	fl__sys_fail_reset();
+	/* Those pages are unmanaged now but keep their data. */
+	fl_pager_reclaim(0);
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	fl_pager_shutdown();
+}
+
+Test(inject, move_fails_forever_keeps_pages_resident)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 64 * TPS), 0);
+	size_t n = 128;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, 60, DATA_TEXT, 0);
+	fl__sys_fail(FL_SYS_IOCTL, 1, 1, EBUSY, UFFDIO_MOVE);
+	fill_range(m, 60, n - 60, DATA_TEXT, 0);
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	struct fl_stats s = stats();
+	cr_expect_gt(s.errors, 0, "failed moves are counted");
+	cr_expect_eq(s.pressure_peak, FL_PRESSURE_CRITICAL);
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
+Test(inject, register_failure_gives_plain_memory)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 0), 0);
+	fl__sys_fail(FL_SYS_IOCTL, 1, 0, EINVAL, UFFDIO_REGISTER);
+	unsigned char *m = fl_pager_map(16 * TPS);
+	cr_assert_not_null(m);
+	cr_expect_not(fl_pager_owns(m));
+	fill_range(m, 0, 16, DATA_RANDOM, 0);
+	cr_expect_eq(check_range(m, 0, 16, DATA_RANDOM, 0), 0);
+	struct fl_stats s = stats();
+	cr_expect_eq(s.errors, 1);
+	/* The next mapping is managed again. */
+	unsigned char *m2 = fl_pager_map(16 * TPS);
+	cr_expect(fl_pager_owns(m2));
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
+Test(inject, mmap_failure_in_map)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 0), 0);
+	fl__sys_fail(FL_SYS_MMAP, 1, 0, ENOMEM, 0);
+	unsigned char *m = fl_pager_map(16 * TPS);
+	cr_assert_not_null(m, "one failed mmap: the fallback mapping succeeds");
+	m[0] = 1;
+	fl__sys_fail(FL_SYS_MMAP, 1, 1, ENOMEM, 0);
+	cr_expect_null(fl_pager_map(16 * TPS), "no memory at all: NULL, not a crash");
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
+Test(inject, memfd_failure_signal_engine)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_SIGNAL, 0), 0);
+	fl__sys_fail(FL_SYS_MEMFD, 1, 0, EMFILE, 0);
+	unsigned char *m = fl_pager_map(16 * TPS);
+	cr_assert_not_null(m);
+	cr_expect_not(fl_pager_owns(m));
+	m[0] = 5;
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
+Test(inject, mprotect_failure_in_signal_take)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_SIGNAL, 64 * TPS), 0);
+	size_t n = 128;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, 64, DATA_TEXT, 0);
+	fl__sys_fail(FL_SYS_MPROTECT, 1, 0, ENOMEM, 0);
+	fill_range(m, 64, 64, DATA_TEXT, 0);
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
+Test(inject, store_creation_failure)
+{
+	/* The store's reservation is the first mmap after the tables. */
+	fl__sys_fail(FL_SYS_MMAP, 1, 1, ENOMEM, 0);
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	char err[256] = "";
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), -1);
+	cr_expect(strlen(err) > 0);
+	fl__sys_fail_reset();
+	unsigned char *m = fl_pager_map(4 * TPS);
+	cr_assert_not_null(m);
+	m[0] = 1;
+}
+
+Test(inject, full_store_keeps_pages_in_memory)
+{
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	c.engine = FL_ENGINE_CHOICE_UFFD;
+	c.budget_bytes = 64 * TPS;
+	c.store_capacity = 256 * 1024; /* room for a few dozen random pages */
+	char err[256];
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0);
+	size_t n = 256;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_RANDOM, 0);
+	cr_expect_eq(check_range(m, 0, n, DATA_RANDOM, 0), 0);
+	struct fl_stats s = stats();
+	cr_expect_eq(s.pressure_peak, FL_PRESSURE_CRITICAL, "a full store is critical pressure");
+	cr_expect_gt(s.resident_peak_pages, s.budget_pages, "over budget rather than losing data");
+	fl_pager_shutdown();
+}
