@@ -91,6 +91,7 @@ extern const struct fl_engine fl__engine_signal;
  */
 int fl__pager_fault(uintptr_t addr, int write);
 
-/* For engines: a page was resolved by the kernel (wp etc.); unused now. */
+/* How long the uffd handler polls before sleeping (set before start). */
+extern unsigned fl__uffd_spin_us;
 
 #endif

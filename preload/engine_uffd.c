@@ -56,7 +56,6 @@ static struct {
 	size_t ndeferred;
 } U = {.fd = -1, .stopfd = -1};
 
-extern unsigned fl__uffd_spin_us; /* set by pager config (see below) */
 unsigned fl__uffd_spin_us;
 
 static int uffd_open(int flags, int *user_only, char *err, size_t errlen)
@@ -134,7 +133,7 @@ static void io_wake(uintptr_t addr, size_t len)
 {
 	struct uffdio_range r = {.start = addr, .len = len};
 	if (fl__sys_ioctl(U.fd, UFFDIO_WAKE, &r) != 0)
-		FL_WARN("UFFDIO_WAKE failed: %s", strerror(errno));
+		FL_WARN("UFFDIO_WAKE failed: %s", fl__errname(errno));
 }
 
 /*
@@ -265,7 +264,7 @@ static void u_release(struct fl_region *r, size_t pg, uint32_t slot)
 	(void)r;
 	(void)pg;
 	if (fl__sys_madvise(stash_addr(slot), PS, MADV_DONTNEED) != 0)
-		FL_WARN("cannot free a stash page: %s", strerror(errno));
+		FL_WARN("cannot free a stash page: %s", fl__errname(errno));
 	stash_free(slot);
 }
 
@@ -404,7 +403,7 @@ static void *handler_main(void *arg)
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			FL_WARN("reading the userfaultfd failed: %s", strerror(errno));
+			FL_WARN("reading the userfaultfd failed: %s", fl__errname(errno));
 			struct timespec ts = {0, 1000000};
 			nanosleep(&ts, NULL);
 		}

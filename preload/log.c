@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,4 +49,10 @@ void fl__log_write(int level, const char *fmt, ...)
 		n = (int)sizeof buf - 2;
 	buf[n++] = '\n';
 	syscall(SYS_write, 2, buf, (size_t)n);
+}
+
+const char *fl__errname(int e)
+{
+	const char *n = strerrorname_np(e);
+	return n ? n : "unknown error";
 }

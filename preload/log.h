@@ -20,6 +20,12 @@ void fl__log_write(int level, const char *fmt, ...) __attribute__((format(printf
 			fl__log_write((level), __VA_ARGS__);  \
 	} while (0)
 
+/*
+ * The name of an errno value ("ENOMEM").  For messages on the shim's own
+ * threads: strerror may translate, and translating may allocate.
+ */
+const char *fl__errname(int e);
+
 #define FL_WARN(...) FL_LOG(FL_LOG_WARN, __VA_ARGS__)
 #define FL_INFO(...) FL_LOG(FL_LOG_INFO, __VA_ARGS__)
 #define FL_DEBUG(...) FL_LOG(FL_LOG_DEBUG, __VA_ARGS__)

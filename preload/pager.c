@@ -28,8 +28,6 @@
 #include "pager_int.h"
 #include "sys.h"
 
-extern unsigned fl__uffd_spin_us;
-
 #define PS FL_PAGE_SIZE
 #define MAX_REGIONS 65536u
 #define MIN_BUDGET_PAGES 32u
@@ -322,7 +320,7 @@ static int clock_deactivate_one(int force, size_t *scanned)
 		uint32_t slot;
 		if (P.eng->take(r, pg, &slot) != 0) {
 			note_error();
-			FL_WARN("could not move a page out (%s); it stays resident", strerror(errno));
+			FL_WARN("could not move a page out (%s); it stays resident", fl__errname(errno));
 			p->meta |= FL_PG_REF;
 			continue;
 		}

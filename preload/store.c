@@ -34,21 +34,25 @@
  * store or a context is created, so running out of memory shows there and
  * as FL_STORE_EFULL, never half-way through storing a page.
  *
- * Locking: one spinlock guards slot allocation and release and the counters
- * that go with them.  Compression, decompression and the copy into or out of
- * a slot happen outside it, each thread in its own fl_store_ctx.
+ * Locking: one lock (the shim's futex lock, lock.h: it spins briefly, then
+ * sleeps, so a descheduled holder on a small VM costs no busy CPU) guards
+ * slot allocation and release and the counters that go with them; it is
+ * held for tens of nanoseconds.  Compression, decompression and the copy
+ * into or out of a slot happen outside it, each thread in its own
+ * fl_store_ctx.  The store never takes any other lock, so callers may hold
+ * theirs (the pager calls in with its own lock held).
  */
 #define ZSTD_STATIC_LINKING_ONLY
 #include "store.h"
 
 #include <errno.h>
 #include <lz4.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 #include <zstd.h>
 
+#include "lock.h"
 #include "sys.h"
 
 /*
@@ -73,10 +77,6 @@
 #define CLS_NONE 0xffffffffu /* slab_class() of a slab serving no class */
 #define MAX_SLOTS (SLAB_SIZE / GRAIN)
 #define NIL 0xffffffffu
-
-/* Spins before yielding the CPU: the lock is held for tens of nanoseconds,
- * but on a small VM the holder may be descheduled. */
-#define SPIN_LIMIT 128
 
 _Static_assert(FL_STORE_RAW_LIMIT % GRAIN == 0, "raw limit on a class boundary");
 _Static_assert(FL_STORE_RAW_LIMIT < FL_PAGE_SIZE, "raw limit below a page");
@@ -110,7 +110,7 @@ struct fl_store {
 	size_t ctx_len, lz4_len, cctx_len, dctx_len;
 
 	/* Under lock. */
-	int lock;
+	fl_lock_t lock;
 	uint32_t partial[NCLASS];
 	uint32_t free_slabs;	/* released slabs, ready for any class */
 	uint32_t top;		/* slabs below top have been used at least once */
@@ -162,38 +162,14 @@ static inline size_t align_up(size_t n, size_t a)
 	return (n + a - 1) & ~(a - 1);
 }
 
-static inline void cpu_relax(void)
+static inline void store_lock(struct fl_store *st)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	__asm__ __volatile__("" ::: "memory");
-#endif
+	fl_lock(&st->lock);
 }
 
-static void store_lock(struct fl_store *st)
+static inline void store_unlock(struct fl_store *st)
 {
-	unsigned spins = 0;
-
-	for (;;) {
-		if (!__atomic_exchange_n(&st->lock, 1, __ATOMIC_ACQUIRE))
-			return;
-		while (__atomic_load_n(&st->lock, __ATOMIC_RELAXED)) {
-			if (++spins < SPIN_LIMIT) {
-				cpu_relax();
-			} else {
-				sched_yield();
-				spins = 0;
-			}
-		}
-	}
-}
-
-static void store_unlock(struct fl_store *st)
-{
-	__atomic_store_n(&st->lock, 0, __ATOMIC_RELEASE);
+	fl_unlock(&st->lock);
 }
 
 static inline void stat_add(uint64_t *p, uint64_t v)

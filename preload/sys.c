@@ -18,6 +18,7 @@ struct fail_rule {
 	int err;
 	unsigned long req;
 	int tripped;
+	unsigned extra; /* further calls to fail after the nth */
 };
 
 static struct fl_sys_entry table[FL_SYS__COUNT] = {
@@ -49,8 +50,15 @@ static int should_fail(enum fl_sys_id id, unsigned long req)
 		return 0;
 	if (r->req && r->req != req)
 		return 0;
-	if (__atomic_load_n(&r->tripped, __ATOMIC_ACQUIRE))
-		return r->forever ? r->err : 0;
+	if (__atomic_load_n(&r->tripped, __ATOMIC_ACQUIRE)) {
+		if (r->forever)
+			return r->err;
+		unsigned x = __atomic_load_n(&r->extra, __ATOMIC_ACQUIRE);
+		while (x && !__atomic_compare_exchange_n(&r->extra, &x, x - 1, 0,
+							 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			;
+		return x ? r->err : 0;
+	}
 	unsigned left = __atomic_sub_fetch(&r->countdown, 1, __ATOMIC_ACQ_REL);
 	if (left == 0) {
 		__atomic_store_n(&r->tripped, 1, __ATOMIC_RELEASE);
@@ -68,8 +76,8 @@ static int should_fail(enum fl_sys_id id, unsigned long req)
 		}                                   \
 	} while (0)
 
-void fl__sys_fail(enum fl_sys_id id, unsigned nth, int forever, int err,
-		  unsigned long req)
+static void arm(enum fl_sys_id id, unsigned nth, int forever, unsigned extra, int err,
+		unsigned long req)
 {
 	if (id >= FL_SYS__COUNT)
 		return;
@@ -77,9 +85,23 @@ void fl__sys_fail(enum fl_sys_id id, unsigned nth, int forever, int err,
 	r->forever = forever;
 	r->err = err ? err : EIO;
 	r->req = req;
+	r->extra = extra;
 	__atomic_store_n(&r->tripped, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&r->countdown, nth ? nth : 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&any_rule, 1, __ATOMIC_RELEASE);
+}
+
+void fl__sys_fail(enum fl_sys_id id, unsigned nth, int forever, int err,
+		  unsigned long req)
+{
+	arm(id, nth, forever, 0, err, req);
+}
+
+void fl__sys_fail_n(enum fl_sys_id id, unsigned nth, unsigned count, int err,
+		    unsigned long req)
+{
+	if (count)
+		arm(id, nth, 0, count - 1, err, req);
 }
 
 void fl__sys_fail_reset(void)

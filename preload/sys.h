@@ -52,6 +52,9 @@ int fl__sys_close(int fd);
  */
 void fl__sys_fail(enum fl_sys_id id, unsigned nth, int forever, int err,
 		  unsigned long req);
+/* Make calls nth .. nth+count-1 of id fail with err (then succeed again). */
+void fl__sys_fail_n(enum fl_sys_id id, unsigned nth, unsigned count, int err,
+		    unsigned long req);
 void fl__sys_fail_reset(void);
 const struct fl_sys_entry *fl__sys_table(void);
 

@@ -474,3 +474,44 @@ Test(inject, full_store_keeps_pages_in_memory)
 	cr_expect_gt(s.resident_peak_pages, s.budget_pages, "over budget rather than losing data");
 	fl_pager_shutdown();
 }
+
+/*
+ * Only a user-mode-only userfaultfd to be had (an unprivileged user with
+ * vm.unprivileged_userfaultfd=0): the engine runs as uffd-user, says what
+ * it cannot do, and that statement is true.
+ */
+Test(select, user_mode_only_userfaultfd)
+{
+	/* Fail userfaultfd(2) and /dev/userfaultfd for the probe; then the
+	 * user-mode-only request succeeds. */
+	fl__sys_fail_n(FL_SYS_UFFD, 1, 2, EPERM, 0);
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_AUTO, 64 * TPS), 0);
+	fl__sys_fail_reset();
+	cr_expect_eq(fl_pager_engine(), FL_ENGINE_UFFD_USER);
+	cr_expect(strstr(fl_pager_engine_reason(), "user-mode faults only") != NULL,
+		  "reason: %s", fl_pager_engine_reason());
+	size_t n = 32;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	fl_pager_reclaim(0);
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	errno = 0;
+	cr_expect_eq(write(p[1], m + 3 * TPS, TPS), -1);
+	cr_expect_eq(errno, EFAULT);
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	fl_pager_shutdown();
+}
+
+Test(inject, nth_of_a_run_fails)
+{
+	/* The table itself: calls 2 and 3 fail, 1 and 4 do not. */
+	fl__sys_fail_n(FL_SYS_MADVISE, 2, 2, EAGAIN, 0);
+	void *p = mmap(NULL, TPS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_expect_eq(fl__sys_madvise(p, TPS, MADV_NORMAL), 0);
+	cr_expect_eq(fl__sys_madvise(p, TPS, MADV_NORMAL), -1);
+	cr_expect_eq(errno, EAGAIN);
+	cr_expect_eq(fl__sys_madvise(p, TPS, MADV_NORMAL), -1);
+	cr_expect_eq(fl__sys_madvise(p, TPS, MADV_NORMAL), 0);
+	fl__sys_fail_reset();
+}
