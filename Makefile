@@ -5,7 +5,8 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-BUILD := build
+BUILD ?= build
+LDFLAGS ?=
 
 WARN := -Wall -Wextra -Wno-unused-parameter
 BASE_CFLAGS := -std=gnu11 -g -O2 $(WARN) -Iinclude -Ipreload -pthread -D_GNU_SOURCE
@@ -27,7 +28,7 @@ DEMO := $(BUILD)/bin/faultline-demo
 TESTS := $(BUILD)/tests/faultline-tests
 
 .PHONY: all check check-slow bench install clean
-all: $(LIB_SO) $(LIB_A) $(DEMO) $(TESTS) $(BENCH_BIN)
+all: $(LIB_SO) $(LIB_A) $(DEMO) $(TESTS) $(STRESS) $(BENCH_BIN)
 
 $(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*.h)
 	@mkdir -p $(dir $@)
@@ -35,7 +36,7 @@ $(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*
 
 $(LIB_SO): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ $(LIBS)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -43,7 +44,7 @@ $(LIB_A): $(CORE_OBJ)
 
 $(DEMO): demo/demo.c $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
 
 $(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h include/faultline/*.h tests/*.h)
 	@mkdir -p $(dir $@)
@@ -51,16 +52,27 @@ $(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h include/faultline/*.h t
 
 $(TESTS): $(TEST_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(TEST_OBJ) $(LIB_A) -lcriterion $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB_A) -lcriterion $(LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
 
 check: $(TESTS)
 	./scripts/run-tests.sh quick
 
+STRESS := $(BUILD)/tests/stress_pager
+$(STRESS): tests/stress/stress_pager.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
+# The slow tier: the stress program under ThreadSanitizer (where the
+# shim's threads meet the program's), then the whole suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+SAN_CFLAGS := -O1 -fno-omit-frame-pointer
 check-slow:
+	$(MAKE) BUILD=build/tsan CFLAGS="$(SAN_CFLAGS) -fsanitize=thread" LDFLAGS="-fsanitize=thread" build/tsan/tests/stress_pager
+	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" build/asan/tests/faultline-tests
 	./scripts/run-tests.sh slow
 
 bench: all

@@ -86,7 +86,6 @@ static struct {
 	int evictor_started;
 	int evictor_stop;
 	int evict_seq; /* futex word */
-	int evicting;  /* hysteresis: between the watermarks */
 	int store_full;
 	size_t busy; /* pages the evictor is compressing */
 } P = {.lock = FL_LOCK_INIT};
@@ -686,22 +685,25 @@ static int evict_batch(void)
 static void *evictor_main(void *arg)
 {
 	(void)arg;
+	int evicting = 0; /* hysteresis: between the watermarks */
 	while (!__atomic_load_n(&P.evictor_stop, __ATOMIC_ACQUIRE)) {
 		int seq = __atomic_load_n(&P.evict_seq, __ATOMIC_ACQUIRE);
-		uint64_t used = __atomic_load_n(&P.resident, __ATOMIC_RELAXED) +
-				__atomic_load_n(&P.inactive, __ATOMIC_RELAXED);
-		if (!P.evicting && used + P.low_free > P.budget)
-			P.evicting = 1;
-		if (P.evicting && used + P.high_free <= P.budget)
-			P.evicting = 0;
-		if (P.evicting && !P.store_full) {
+		fl_lock(&P.lock);
+		uint64_t used = used_pages();
+		int full = P.store_full;
+		fl_unlock(&P.lock);
+		if (!evicting && used + P.low_free > P.budget)
+			evicting = 1;
+		if (evicting && used + P.high_free <= P.budget)
+			evicting = 0;
+		if (evicting && !full) {
 			if (evict_batch() > 0)
 				continue;
-			P.evicting = 0;
+			evicting = 0;
 		}
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		syscall(SYS_futex, &P.evict_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
-		if (P.store_full) {
+		if (full) {
 			/* Drops may have made room: try again now and then. */
 			fl_lock(&P.lock);
 			P.store_full = 0;

@@ -226,6 +226,9 @@ static int64_t slot_alloc(struct fl_store *st, unsigned cls, uint32_t kind,
 
 	store_lock(st);
 	idx = st->partial[cls];
+	/* The second test follows from the first (slab_bytes counts every
+	 * slab neither free nor unused); it is there so that a slip in the
+	 * accounting refuses a page instead of reaching past the reservation. */
 	if (idx == NIL && (st->slab_bytes + SLAB_SIZE > st->capacity ||
 			   (st->free_slabs == NIL && st->top >= st->nslabs))) {
 		/* At capacity: a free slot of a larger class still beats

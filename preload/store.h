@@ -21,6 +21,9 @@
 
 enum fl_compressor { FL_COMP_LZ4 = 0, FL_COMP_ZSTD = 1 };
 
+/* A page whose payload would exceed this is kept raw (see store.c). */
+#define FL_STORE_RAW_LIMIT (FL_PAGE_SIZE - 64)
+
 /* Error codes (negative).  0 is success. */
 #define FL_STORE_EFULL (-1)   /* capacity reached: page not stored */
 #define FL_STORE_ENOMEM (-2)  /* mmap failed */

@@ -12,7 +12,14 @@ quick)
 	exec ./build/tests/faultline-tests --jobs "$jobs" --timeout 300
 	;;
 slow)
-	exec ./build/tests/faultline-tests --jobs "$jobs" --timeout 900
+	# ThreadSanitizer on the pager's threads, both engines.
+	for eng in uffd signal; do
+		TSAN_OPTIONS="halt_on_error=1 exitcode=66" ./build/tsan/tests/stress_pager "$eng" 10
+	done
+	# ASan/UBSan on the whole suite.  The signal engine's tests need the
+	# SIGSEGV handler to themselves.
+	ASAN_OPTIONS="handle_segv=0:detect_leaks=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+		exec ./build/asan/tests/faultline-tests --jobs "$jobs" --timeout 900
 	;;
 *)
 	echo "usage: $0 quick|slow" >&2

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lz4.h>
+#include <zstd.h>
+
 #include "store.h"
 #include "sys.h"
 
@@ -414,7 +417,9 @@ Test(store, full_store_raw_pages)
 
 Test(store, full_store_mixed_pages)
 {
-	struct fl_store *st = mk_store(FL_COMP_ZSTD, 1, 32 * SLAB);
+	/* 8 MiB: enough slabs that the 127 size classes do not each need
+	 * one of their own before the store can fill. */
+	struct fl_store *st = mk_store(FL_COMP_ZSTD, 1, 128 * SLAB);
 	struct fl_store_ctx *ctx = mk_ctx(st);
 	static unsigned char page[PG];
 	enum { MAX = 20000 };
@@ -437,9 +442,9 @@ Test(store, full_store_mixed_pages)
 	cr_assert(s.slab_bytes + SLAB > s.capacity,
 		  "EFULL with %lu of %lu bytes of slabs in use",
 		  (unsigned long)s.slab_bytes, (unsigned long)s.capacity);
-	/* Not one page per slab: with slots of a larger class taken at
-	 * capacity, most of the memory holds pages. */
-	cr_assert(s.payload_bytes > s.capacity / 2, "only %u pages, %lu bytes fit",
+	/* With slots of a larger class taken at capacity, the first refusal
+	 * comes only when the memory is mostly payload. */
+	cr_assert(s.payload_bytes > s.capacity / 10 * 8, "only %u pages, %lu bytes fit",
 		  n, (unsigned long)s.payload_bytes);
 	for (unsigned i = 0; i < n; i++) {
 		fill_heapish(page, i);
@@ -1033,31 +1038,63 @@ static void corrupt_refs(enum fl_compressor c, int level)
 	cr_assert_eq(fl_store_get(ctx, &bad, out), FL_STORE_EINVAL);
 	cr_assert_eq(fl_store_put(ctx, NULL, &bad), FL_STORE_EINVAL);
 
+	/*
+	 * A payload that is well formed but decodes to less (or more) than a
+	 * page.  Stored as the head of a raw page, then read through a
+	 * made-up compressed reference to that slot.
+	 */
+	static unsigned char small[PG], payload[400];
+	size_t plen;
+	struct fl_store_ref rawref;
+	fill_text(small, 4);
+	if (c == FL_COMP_LZ4)
+		plen = (size_t)LZ4_compress_default((const char *)small,
+						    (char *)payload, 100,
+						    sizeof(payload));
+	else
+		plen = ZSTD_compress(payload, sizeof(payload), small, 100, 1);
+	cr_assert(plen > 0 && plen < 200);
+	fill_random(page, 11);
+	memcpy(page, payload, plen);
+	cr_assert_eq(fl_store_put(ctx, page, &rawref), 0);
+	cr_assert_eq(rawref.kind, FL_STORE_RAW);
+	bad = rawref;
+	bad.kind = FL_STORE_COMP;
+	bad.size = (uint32_t)plen;
+	cr_assert_eq(fl_store_get(ctx, &bad, out), FL_STORE_ECORRUPT,
+		     "a payload of 100 bytes passed for a page");
+	fl_store_drop(st, &rawref);
+
 	/* Dropping a reference twice (through a copy), or one that names a
-	 * slot never handed out, changes nothing. */
-	struct fl_store_ref copy = ref;
+	 * slot never handed out, changes nothing.  A second page of the same
+	 * class keeps the slab in use, so the slab's own state is what
+	 * catches the second drop. */
+	struct fl_store_ref keep, copy = ref;
+	fill_text(page, 3);
+	cr_assert_eq(fl_store_put(ctx, page, &keep), 0);
+	cr_assert_eq(keep.size, ref.size);
+	cr_assert_eq(keep.val / SLAB, ref.val / SLAB);
 	fl_store_drop(st, &ref);
 	fl_store_drop(st, &copy);
 	bad = copy;
 	bad.val = copy.val + 20 * ((copy.size + 31) / 32 * 32);
 	fl_store_drop(st, &bad);
 	fl_store_stats(st, &s);
-	cr_assert_eq(s.drops, 1);
-	cr_assert_eq(s.pages_comp, 0);
-	cr_assert_eq(s.payload_bytes, 0);
+	cr_assert_eq(s.drops, 2, "raw page and one text page");
+	cr_assert_eq(s.pages_comp, 1);
+	cr_assert_eq(s.payload_bytes, keep.size);
 
-	/* The slot was not put on the free list twice: two new pages of
-	 * that class get two different slots and both read back. */
+	/* The slot was not put on the free list twice: two more copies of
+	 * the page get two different slots, and all three read back. */
 	struct fl_store_ref a, b;
-	static unsigned char p2[PG];
-	fill_text(page, 3);
-	fill_text(p2, 3);
-	p2[100] ^= 1;
 	cr_assert_eq(fl_store_put(ctx, page, &a), 0);
-	cr_assert_eq(fl_store_put(ctx, p2, &b), 0);
+	cr_assert_eq(fl_store_put(ctx, page, &b), 0);
 	cr_assert_neq(a.val, b.val);
+	cr_assert_neq(a.val, keep.val);
+	cr_assert_neq(b.val, keep.val);
 	assert_reads_back(ctx, &a, page);
-	assert_reads_back(ctx, &b, p2);
+	assert_reads_back(ctx, &b, page);
+	assert_reads_back(ctx, &keep, page);
 
 	fl_store_ctx_destroy(ctx);
 	fl_store_destroy(st);

@@ -1,0 +1,51 @@
+#!/bin/bash
+# run.sh: every benchmark in one go, each printing its own table (what
+# `make bench` runs).  firsttouch part (a), then the compression benchmark
+# when it is built, then zram.sh, which runs firsttouch part (b) with the
+# kernel's zram swap-in beside it and the budget workload against the
+# kernel.  When zram.sh cannot run here (it says "skipped: why"), part (b)
+# runs on its own, against the kernel's anonymous fault instead.
+#
+# Timings are reported, never judged: the exit status is nonzero only when a
+# benchmark could not run or saw wrong data.
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${FL_BENCH_BIN:-$here/../build/bench}
+export FL_BENCH_BIN=$bin
+rc=0
+
+for b in firsttouch budget; do
+	if [ ! -x "$bin/$b" ]; then
+		echo "run.sh: $bin/$b is not built; run make first" >&2
+		exit 2
+	fi
+done
+
+commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$here/.." status --porcelain -- preload include 2>/dev/null | grep -q . && echo " (preload/ or include/ modified)")
+echo "faultline benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) CPUs," \
+	"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), commit $commit$dirty"
+echo
+
+echo "==== firsttouch (a) ===="
+"$bin/firsttouch" --part a || rc=1
+
+if [ -x "$bin/compress" ]; then
+	echo "==== compress ===="
+	"$bin/compress" || rc=1
+	echo
+fi
+
+echo "==== zram: (b) refault with the kernel's swap-in, (d) budget workload ===="
+out=$(mktemp)
+"$here/zram.sh" | tee "$out"
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+if grep -q '^zram: skipped' "$out"; then
+	echo
+	echo "==== firsttouch (b), without a kernel swap-in to compare ===="
+	"$bin/firsttouch" --part b || rc=1
+fi
+rm -f "$out"
+exit $rc
