@@ -26,6 +26,7 @@ LIB_SO := $(BUILD)/lib/libfaultline.so
 LIB_A := $(BUILD)/lib/libfaultline_core.a
 DEMO := $(BUILD)/bin/faultline-demo
 TESTS := $(BUILD)/tests/faultline-tests
+STRESS := $(BUILD)/tests/stress_pager
 
 .PHONY: all check check-slow bench install clean
 all: $(LIB_SO) $(LIB_A) $(DEMO) $(TESTS) $(STRESS) $(BENCH_BIN)
@@ -61,7 +62,6 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 check: $(TESTS)
 	./scripts/run-tests.sh quick
 
-STRESS := $(BUILD)/tests/stress_pager
 $(STRESS): tests/stress/stress_pager.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)

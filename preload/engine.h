@@ -6,10 +6,11 @@
  * (PROT_NONE + SIGSEGV); later engine_mach.c.  pager.c selects one at run
  * time.
  *
- * Every call returns 0 on success and -1 with errno set on failure.  Calls
- * that change a region's pages are made with the pager lock held, by the
- * engine's fault path or by the evictor; none of them touches managed memory
- * through the program's view except as stated.
+ * Every call returns 0 on success and -1 with errno set on failure; fill
+ * and give may return 1: done, but the pages are no longer managed (a
+ * fallback placed them outside the engine's reach).  Calls that change a
+ * region's pages are made with the pager lock held.  No call touches
+ * managed memory through the program's view except as stated.
  */
 #ifndef FL_ENGINE_H
 #define FL_ENGINE_H
@@ -26,7 +27,8 @@ struct fl_engine_caps {
 	int kernel_faults;  /* faults taken inside syscalls are served */
 	int can_evict;      /* take() works, so a budget can be held */
 	int move;           /* pages move out and back without a copy */
-	char detail[160];   /* human-readable: features, limits */
+	int adopt;          /* region_adopt() works */
+	char detail[200];   /* human-readable: features, limits */
 };
 
 struct fl_engine {
@@ -40,14 +42,33 @@ struct fl_engine {
 	 */
 	int (*start)(size_t stash_pages, struct fl_engine_caps *caps,
 		     char *err, size_t errlen);
-	/* Stop the handler; regions must have been destroyed. */
+	/* Stop the handler; regions must have been destroyed or detached. */
 	void (*stop)(void);
+	/*
+	 * In a forked child (one thread, locks reset): forget the parent's
+	 * threads and descriptors without touching them, so start() can run
+	 * again.  Async-signal-safe.
+	 */
+	void (*forget)(void);
 
-	/* Reserve r->len bytes (sets r->base) and start catching its faults. */
+	/*
+	 * Reserve r->len bytes and start catching its faults.  r->want_addr and
+	 * r->want_flags (0, MAP_FIXED or MAP_FIXED_NOREPLACE) say where; sets
+	 * r->base.
+	 */
 	int (*region_create)(struct fl_region *r);
-	/* Stop catching and release the range and the engine's per-region data. */
-	int (*region_destroy)(struct fl_region *r);
-
+	/*
+	 * Start catching faults on an existing plain anonymous range r->base,
+	 * r->len (memory mapped before the engine started).  Optional.
+	 */
+	int (*region_adopt)(struct fl_region *r);
+	/* Release pages [pg, pg+n) of r: the address range is unmapped. */
+	int (*region_unmap)(struct fl_region *r, size_t pg, size_t n);
+	/*
+	 * dst describes pages [off, off + dst->npages) of src (a split or a
+	 * trimmed head; dst may be src itself).  Set up dst's engine fields.
+	 */
+	int (*region_clone)(struct fl_region *src, struct fl_region *dst, size_t off);
 	/*
 	 * Stop catching faults but leave the range mapped as plain memory, with
 	 * every page's contents as it is now (all pages must be resident or
@@ -66,8 +87,11 @@ struct fl_engine {
 	 * program access faults; the contents cannot change.
 	 */
 	int (*take)(struct fl_region *r, size_t pg, uint32_t *slot);
-	/* The contents of a taken page, readable by the shim. */
-	const void *(*peek)(struct fl_region *r, size_t pg, uint32_t slot);
+	/*
+	 * The contents of a taken page: a pointer into the engine's memory, or
+	 * scratch (one page, the caller's) after filling it.  NULL on error.
+	 */
+	const void *(*peek)(struct fl_region *r, size_t pg, uint32_t slot, void *scratch);
 	/* Put a taken page back into the program's view, resident. */
 	int (*give)(struct fl_region *r, size_t pg, uint32_t slot);
 	/* Free a taken page's contents (after it has been compressed). */
@@ -75,9 +99,18 @@ struct fl_engine {
 
 	/* Drop resident pages [pg, pg+n): next access reads zeros. */
 	int (*discard)(struct fl_region *r, size_t pg, size_t n);
+	/*
+	 * Move n resident pages from (src, spg) to (dst, dpg), which are
+	 * untouched; afterwards the source pages are untouched.
+	 */
+	int (*move_pages)(struct fl_region *src, size_t spg, struct fl_region *dst,
+			  size_t dpg, size_t n);
 
 	/* Wake threads waiting on a fault at addr that needs no resolution. */
 	void (*wake)(uintptr_t addr, size_t len);
+
+	/* Descriptors the engine owns (for the shim's close guard); -1 ends. */
+	void (*fds)(int out[4]);
 };
 
 extern const struct fl_engine fl__engine_uffd;
@@ -86,8 +119,9 @@ extern const struct fl_engine fl__engine_signal;
 /*
  * Entry from an engine's fault path into the pager core.  addr: faulting
  * address; write: nonzero for a write access.  Returns 0 when the fault was
- * resolved (or needed nothing), 1 when addr is not managed memory, -1 on an
- * error the engine should retry later.
+ * resolved (or needed nothing), 1 when addr is not managed memory or the
+ * program's own protection forbids the access, -1 on an error the engine
+ * should retry later.
  */
 int fl__pager_fault(uintptr_t addr, int write);
 

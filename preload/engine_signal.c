@@ -1,26 +1,26 @@
 /*
- * The signal engine: the fallback where userfaultfd cannot be had.  Each
- * managed region is a memfd mapped twice: the program's view, PROT_NONE
- * until a page is resolved, and an alias the shim reads and writes freely.
- * A SIGSEGV handler resolves faults in the faulting thread itself; faults
- * that are not ours go to the program's own handler.  Taking a page out is
- * an mprotect back to PROT_NONE (atomic against every thread) and its
- * contents stay readable through the alias until the pager compresses them
- * and punches the page out of the memfd.
+ * The signal engine: the fallback where userfaultfd cannot be had.  Managed
+ * regions are ordinary private anonymous mappings whose pages are PROT_NONE
+ * until resolved; a SIGSEGV handler resolves faults in the faulting thread
+ * itself, and faults that are not ours go to the program's own handler.
+ * The shim reads and writes pages the program cannot see through
+ * /proc/self/mem, which ignores page protections; so taking a page out is
+ * an mprotect to PROT_NONE (atomic against every thread), and a page is
+ * filled before it is made accessible.  Being private anonymous memory, a
+ * region forks like any other (the child inherits the handler too).
  *
  * What it cannot do, and says so: accesses made by the kernel on the
  * program's behalf (read(2) into an evicted or untouched page) get EFAULT
- * instead of a fault; and the memfd is shared, so a fork would share
- * managed memory with the child (fork support is the shim's job, not
- * handled here).
+ * instead of a fault; and each run of pages with a different protection is
+ * its own VMA, so vm.max_map_count bounds how scattered eviction can be.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -33,6 +33,9 @@
 
 static struct sigaction old_segv;
 static int installed;
+static int memfd = -1; /* /proc/self/mem */
+
+/* Inactive pages stay where they are (PROT_NONE); slots are unused. */
 
 static void chain(int sig, siginfo_t *si, void *uc)
 {
@@ -73,25 +76,39 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
 	errno = saved;
 }
 
+static int mem_open(void)
+{
+	return (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
+}
+
 static int s_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, size_t errlen)
 {
 	(void)stash_pages;
+	memfd = mem_open();
+	if (memfd < 0) {
+		snprintf(err, errlen, "cannot open /proc/self/mem: %s", strerror(errno));
+		return -1;
+	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_segv;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, &old_segv) != 0) {
 		snprintf(err, errlen, "sigaction(SIGSEGV): %s", strerror(errno));
+		fl__sys_close(memfd);
+		memfd = -1;
 		return -1;
 	}
 	installed = 1;
 	caps->kernel_faults = 0;
 	caps->can_evict = 1;
 	caps->move = 0;
+	caps->adopt = 0;
 	snprintf(caps->detail, sizeof caps->detail,
 		 "signal engine (PROT_NONE + SIGSEGV): kernel-mode accesses to "
-		 "untouched or evicted pages fail with EFAULT; fork shares managed memory");
+		 "untouched or evicted pages fail with EFAULT; scattered eviction is "
+		 "bounded by vm.max_map_count");
 	return 0;
 }
 
@@ -101,68 +118,109 @@ static void s_stop(void)
 		sigaction(SIGSEGV, &old_segv, NULL);
 		installed = 0;
 	}
+	if (memfd >= 0)
+		fl__sys_close(memfd);
+	memfd = -1;
+}
+
+static void s_forget(void)
+{
+	/* The handler is inherited and stays.  /proc/self/mem opened by the
+	 * parent still points at the parent's memory: reopen it. */
+	if (memfd >= 0)
+		fl__sys_close(memfd);
+	memfd = mem_open();
+	installed = 0;
 }
 
 static int s_region_create(struct fl_region *r)
 {
-	int fd = fl__sys_memfd("faultline", MFD_CLOEXEC);
-	if (fd < 0)
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | r->want_flags;
+	void *p = fl__sys_mmap((void *)r->want_addr, r->len, PROT_NONE, flags, -1, 0);
+	if (p == MAP_FAILED)
 		return -1;
-	if (fl__sys_ftruncate(fd, (off_t)r->len) != 0)
-		goto fail_fd;
-	void *app = fl__sys_mmap(NULL, r->len, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-	if (app == MAP_FAILED)
-		goto fail_fd;
-	void *alias = fl__sys_mmap(NULL, r->len, PROT_READ | PROT_WRITE,
-				   MAP_SHARED | MAP_NORESERVE, fd, 0);
-	if (alias == MAP_FAILED) {
-		int e = errno;
-		fl__sys_munmap(app, r->len);
-		errno = e;
-		goto fail_fd;
-	}
-	r->memfd = fd;
-	r->base = (uintptr_t)app;
-	r->alias = alias;
+	r->base = (uintptr_t)p;
 	return 0;
-fail_fd:;
-	int e = errno;
-	fl__sys_close(fd);
-	errno = e;
-	return -1;
 }
 
-static int s_region_destroy(struct fl_region *r)
+static int s_region_unmap(struct fl_region *r, size_t pg, size_t n)
 {
-	int rc = fl__sys_munmap((void *)r->base, r->len);
-	fl__sys_munmap(r->alias, r->len);
-	fl__sys_close(r->memfd);
-	r->memfd = -1;
-	r->alias = NULL;
-	return rc;
+	return fl__sys_munmap((void *)(r->base + pg * PS), n * PS);
+}
+
+static int s_region_clone(struct fl_region *src, struct fl_region *dst, size_t off)
+{
+	(void)src;
+	(void)dst;
+	(void)off;
+	return 0;
 }
 
 static int s_region_detach(struct fl_region *r)
 {
-	/* Untouched pages are holes in the memfd and read as zero. */
-	int rc = fl__sys_mprotect((void *)r->base, r->len, PROT_READ | PROT_WRITE);
-	fl__sys_munmap(r->alias, r->len);
-	fl__sys_close(r->memfd);
-	r->memfd = -1;
-	r->alias = NULL;
+	/* Only where the program did not restrict protection itself. */
+	size_t i = 0;
+	int rc = 0;
+	while (i < r->npages) {
+		size_t j = i;
+		int prot = fl__pg_prot(&r->pages[i]);
+		while (j < r->npages && fl__pg_prot(&r->pages[j]) == prot)
+			j++;
+		if (fl__sys_mprotect((void *)(r->base + i * PS), (j - i) * PS, prot) != 0)
+			rc = -1;
+		i = j;
+	}
 	return rc;
+}
+
+/* Open pages [pg, pg+n) with the protection the program gave each. */
+static int open_pages(struct fl_region *r, size_t pg, size_t n)
+{
+	size_t i = pg;
+	while (i < pg + n) {
+		size_t j = i;
+		int prot = fl__pg_prot(&r->pages[i]);
+		while (j < pg + n && fl__pg_prot(&r->pages[j]) == prot)
+			j++;
+		if (fl__sys_mprotect((void *)(r->base + i * PS), (j - i) * PS, prot) != 0)
+			return -1;
+		i = j;
+	}
+	return 0;
 }
 
 static int s_fill_zero(struct fl_region *r, size_t pg, size_t n, int write)
 {
 	(void)write;
-	return fl__sys_mprotect((void *)(r->base + pg * PS), n * PS, PROT_READ | PROT_WRITE);
+	/* Untouched and discarded pages are empty: the kernel zero-fills. */
+	return open_pages(r, pg, n);
+}
+
+static int mem_rw(int wr, uintptr_t addr, void *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t k = wr ? pwrite(memfd, (char *)buf + done, len - done, (off_t)(addr + done))
+			       : pread(memfd, (char *)buf + done, len - done, (off_t)(addr + done));
+		if (k <= 0) {
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k == 0)
+				errno = EIO;
+			return -1;
+		}
+		done += (size_t)k;
+	}
+	return 0;
 }
 
 static int s_fill_copy(struct fl_region *r, size_t pg, size_t n, const void *src)
 {
-	memcpy(r->alias + pg * PS, src, n * PS);
-	return fl__sys_mprotect((void *)(r->base + pg * PS), n * PS, PROT_READ | PROT_WRITE);
+	uintptr_t a = r->base + pg * PS;
+	/* Written while still inaccessible, then opened in one step. */
+	if (mem_rw(1, a, (void *)src, n * PS) != 0)
+		return -1;
+	return open_pages(r, pg, n);
 }
 
 static int s_take(struct fl_region *r, size_t pg, uint32_t *slot)
@@ -171,36 +229,49 @@ static int s_take(struct fl_region *r, size_t pg, uint32_t *slot)
 	return fl__sys_mprotect((void *)(r->base + pg * PS), PS, PROT_NONE);
 }
 
-static const void *s_peek(struct fl_region *r, size_t pg, uint32_t slot)
+static const void *s_peek(struct fl_region *r, size_t pg, uint32_t slot, void *scratch)
 {
 	(void)slot;
-	return r->alias + pg * PS;
+	if (mem_rw(0, r->base + pg * PS, scratch, PS) != 0)
+		return NULL;
+	return scratch;
 }
 
 static int s_give(struct fl_region *r, size_t pg, uint32_t slot)
 {
 	(void)slot;
-	return fl__sys_mprotect((void *)(r->base + pg * PS), PS, PROT_READ | PROT_WRITE);
+	return open_pages(r, pg, 1);
 }
 
 static void s_release(struct fl_region *r, size_t pg, uint32_t slot)
 {
 	(void)slot;
-	if (fl__sys_fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)(pg * PS), PS) != 0) {
-		/* The page stays allocated but must read as zero if reused. */
-		memset(r->alias + pg * PS, 0, PS);
-	}
+	/* The page is PROT_NONE; dropping it makes the next fill a zero page. */
+	if (fl__sys_madvise((void *)(r->base + pg * PS), PS, MADV_DONTNEED) != 0 &&
+	    errno != ENOMEM) /* ENOMEM: the program unmapped it already */
+		FL_WARN("cannot free an evicted page: %s", fl__errname(errno));
 }
 
 static int s_discard(struct fl_region *r, size_t pg, size_t n)
 {
-	if (fl__sys_mprotect((void *)(r->base + pg * PS), n * PS, PROT_NONE) != 0)
+	void *a = (void *)(r->base + pg * PS);
+	if (fl__sys_mprotect(a, n * PS, PROT_NONE) != 0)
 		return -1;
-	if (fl__sys_fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)(pg * PS), (off_t)(n * PS)) != 0)
-		memset(r->alias + pg * PS, 0, n * PS);
-	return 0;
+	return fl__sys_madvise(a, n * PS, MADV_DONTNEED);
+}
+
+static int s_move_pages(struct fl_region *src, size_t spg, struct fl_region *dst,
+			size_t dpg, size_t n)
+{
+	char buf[PS];
+	for (size_t i = 0; i < n; i++) {
+		if (mem_rw(0, src->base + (spg + i) * PS, buf, PS) != 0 ||
+		    mem_rw(1, dst->base + (dpg + i) * PS, buf, PS) != 0)
+			return -1;
+	}
+	if (open_pages(dst, dpg, n) != 0)
+		return -1;
+	return s_discard(src, spg, n);
 }
 
 static void s_wake(uintptr_t addr, size_t len)
@@ -209,13 +280,22 @@ static void s_wake(uintptr_t addr, size_t len)
 	(void)len;
 }
 
+static void s_fds(int out[4])
+{
+	out[0] = memfd;
+	out[1] = -1;
+}
+
 const struct fl_engine fl__engine_signal = {
 	.name = "signal",
 	.kind = FL_ENGINE_SIGNAL,
 	.start = s_start,
 	.stop = s_stop,
+	.forget = s_forget,
 	.region_create = s_region_create,
-	.region_destroy = s_region_destroy,
+	.region_adopt = NULL,
+	.region_unmap = s_region_unmap,
+	.region_clone = s_region_clone,
 	.region_detach = s_region_detach,
 	.fill_zero = s_fill_zero,
 	.fill_copy = s_fill_copy,
@@ -224,5 +304,7 @@ const struct fl_engine fl__engine_signal = {
 	.give = s_give,
 	.release = s_release,
 	.discard = s_discard,
+	.move_pages = s_move_pages,
 	.wake = s_wake,
+	.fds = s_fds,
 };

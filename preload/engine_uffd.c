@@ -27,6 +27,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "mem.h"
 #include "pager_int.h"
 #include "sys.h"
 #include "uffd_compat.h"
@@ -252,10 +253,11 @@ static int u_take(struct fl_region *r, size_t pg, uint32_t *slot)
 	return 0;
 }
 
-static const void *u_peek(struct fl_region *r, size_t pg, uint32_t slot)
+static const void *u_peek(struct fl_region *r, size_t pg, uint32_t slot, void *scratch)
 {
 	(void)r;
 	(void)pg;
+	(void)scratch;
 	return stash_addr(slot);
 }
 
@@ -297,19 +299,24 @@ static void u_wake(uintptr_t addr, size_t len)
 	io_wake(addr, len);
 }
 
-static int u_region_create(struct fl_region *r)
+static int do_register(uintptr_t base, size_t len)
 {
-	void *p = fl__sys_mmap(NULL, r->len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return -1;
 	/* Huge pages would make every resolution 2 MiB; the pager works in 4 KiB. */
-	fl__sys_madvise(p, r->len, MADV_NOHUGEPAGE);
+	fl__sys_madvise((void *)base, len, MADV_NOHUGEPAGE);
 	struct uffdio_register reg = {
-		.range = {.start = (uintptr_t)p, .len = r->len},
+		.range = {.start = base, .len = len},
 		.mode = UFFDIO_REGISTER_MODE_MISSING | (U.wp ? UFFDIO_REGISTER_MODE_WP : 0),
 	};
-	if (fl__sys_ioctl(U.fd, UFFDIO_REGISTER, &reg) != 0) {
+	return fl__sys_ioctl(U.fd, UFFDIO_REGISTER, &reg);
+}
+
+static int u_region_create(struct fl_region *r)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | r->want_flags;
+	void *p = fl__sys_mmap((void *)r->want_addr, r->len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	if (do_register((uintptr_t)p, r->len) != 0) {
 		int e = errno;
 		fl__sys_munmap(p, r->len);
 		errno = e;
@@ -319,9 +326,50 @@ static int u_region_create(struct fl_region *r)
 	return 0;
 }
 
-static int u_region_destroy(struct fl_region *r)
+static int u_region_adopt(struct fl_region *r)
 {
-	return fl__sys_munmap((void *)r->base, r->len);
+	return do_register(r->base, r->len);
+}
+
+static int u_region_unmap(struct fl_region *r, size_t pg, size_t n)
+{
+	return fl__sys_munmap((void *)(r->base + pg * PS), n * PS);
+}
+
+static int u_region_clone(struct fl_region *src, struct fl_region *dst, size_t off)
+{
+	(void)src;
+	(void)dst;
+	(void)off;
+	return 0;
+}
+
+static int u_move_pages(struct fl_region *src, size_t spg, struct fl_region *dst,
+			size_t dpg, size_t n)
+{
+	uintptr_t s = src->base + spg * PS, d = dst->base + dpg * PS;
+	if (U.move) {
+		struct uffdio_move m = {.dst = d, .src = s, .len = n * PS};
+		if (fl__sys_ioctl(U.fd, UFFDIO_MOVE, &m) == 0)
+			return 0;
+		if (m.move > 0) {
+			/* Partly moved: finish with copies from where it stopped. */
+			size_t done = (size_t)m.move / PS;
+			s += done * PS;
+			d += done * PS;
+			n -= done;
+		}
+	}
+	if (io_copy(d, (void *)s, n * PS, 0) != 0)
+		return -1;
+	return fl__sys_madvise((void *)s, n * PS, MADV_DONTNEED);
+}
+
+static void u_fds(int out[4])
+{
+	out[0] = U.fd;
+	out[1] = U.stopfd;
+	out[2] = -1;
 }
 
 static int u_region_detach(struct fl_region *r)
@@ -459,14 +507,12 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	U.zeros = fl__sys_mmap(NULL, ZERO_PAGES * PS, PROT_READ,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* From the shim's own range (mem.h), never a hole the program made. */
+	U.zeros = fl__mem_alloc(ZERO_PAGES * PS); /* never written: reads zero */
 	U.stash_pages = stash_pages;
-	U.stash = fl__sys_mmap(NULL, stash_pages * PS, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	U.free_slots = fl__sys_mmap(NULL, stash_pages * sizeof(uint32_t),
-				    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (U.zeros == MAP_FAILED || U.stash == MAP_FAILED || U.free_slots == MAP_FAILED) {
+	U.stash = fl__mem_alloc(stash_pages * PS);
+	U.free_slots = fl__mem_alloc(stash_pages * sizeof(uint32_t));
+	if (!U.zeros || !U.stash || !U.free_slots) {
 		snprintf(err, errlen, "cannot map the engine's buffers: %s", strerror(errno));
 		goto fail;
 	}
@@ -500,6 +546,7 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	caps->kernel_faults = !user_only;
 	caps->move = U.move;
 	caps->can_evict = U.move || U.wp;
+	caps->adopt = 1;
 	snprintf(caps->detail, sizeof caps->detail,
 		 "userfaultfd%s: eviction by %s%s",
 		 user_only ? " (user-mode faults only: kernel-mode accesses to evicted pages fail with EFAULT)" : "",
@@ -519,16 +566,31 @@ fail:
 		fl__sys_close(U.fd);
 	if (U.stopfd >= 0)
 		fl__sys_close(U.stopfd);
-	if (U.stash && U.stash != MAP_FAILED)
-		fl__sys_munmap(U.stash, stash_pages * PS);
-	if (U.zeros && U.zeros != MAP_FAILED)
-		fl__sys_munmap(U.zeros, ZERO_PAGES * PS);
-	if (U.free_slots && (void *)U.free_slots != MAP_FAILED)
-		fl__sys_munmap(U.free_slots, stash_pages * sizeof(uint32_t));
+	fl__mem_free(U.stash, stash_pages * PS);
+	fl__mem_free(U.zeros, ZERO_PAGES * PS);
+	fl__mem_free(U.free_slots, stash_pages * sizeof(uint32_t));
 	U.fd = U.stopfd = -1;
 	U.stash = U.zeros = NULL;
 	U.free_slots = NULL;
 	return -1;
+}
+
+static void u_forget(void)
+{
+	/* In a forked child: the handler thread does not exist here, the
+	 * descriptor is the parent's context, the stash is plain memory. */
+	if (U.fd >= 0)
+		fl__sys_close(U.fd);
+	if (U.stopfd >= 0)
+		fl__sys_close(U.stopfd);
+	fl__mem_free(U.stash, U.stash_pages * PS);
+	fl__mem_free(U.zeros, ZERO_PAGES * PS);
+	fl__mem_free(U.free_slots, U.stash_pages * sizeof(uint32_t));
+	U.fd = U.stopfd = -1;
+	U.stash = U.zeros = NULL;
+	U.free_slots = NULL;
+	U.thread_started = 0;
+	U.ndeferred = 0;
 }
 
 static void u_stop(void)
@@ -540,11 +602,13 @@ static void u_stop(void)
 		pthread_join(U.thread, NULL);
 		U.thread_started = 0;
 	}
-	fl__sys_munmap(U.stash, U.stash_pages * PS);
-	fl__sys_munmap(U.zeros, ZERO_PAGES * PS);
-	fl__sys_munmap(U.free_slots, U.stash_pages * sizeof(uint32_t));
+	/* Close first: that drops the stash's registration, and freeing the
+	 * stash writes to it. */
 	fl__sys_close(U.fd);
 	fl__sys_close(U.stopfd);
+	fl__mem_free(U.stash, U.stash_pages * PS);
+	fl__mem_free(U.zeros, ZERO_PAGES * PS);
+	fl__mem_free(U.free_slots, U.stash_pages * sizeof(uint32_t));
 	U.fd = U.stopfd = -1;
 	U.stash = U.zeros = NULL;
 	U.free_slots = NULL;
@@ -555,8 +619,11 @@ const struct fl_engine fl__engine_uffd = {
 	.kind = FL_ENGINE_UFFD,
 	.start = u_start,
 	.stop = u_stop,
+	.forget = u_forget,
 	.region_create = u_region_create,
-	.region_destroy = u_region_destroy,
+	.region_adopt = u_region_adopt,
+	.region_unmap = u_region_unmap,
+	.region_clone = u_region_clone,
 	.region_detach = u_region_detach,
 	.fill_zero = u_fill_zero,
 	.fill_copy = u_fill_copy,
@@ -565,5 +632,7 @@ const struct fl_engine fl__engine_uffd = {
 	.give = u_give,
 	.release = u_release,
 	.discard = u_discard,
+	.move_pages = u_move_pages,
 	.wake = u_wake,
+	.fds = u_fds,
 };

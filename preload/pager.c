@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "lock.h"
 #include "log.h"
+#include "mem.h"
 #include "pager_int.h"
 #include "sys.h"
 
@@ -63,6 +64,7 @@ static struct {
 	struct fl_store_ctx *ctx_evict;
 	unsigned char *bounce;         /* fault path: decompressed pages */
 	size_t bounce_pages;
+	unsigned char *scratch;        /* (EVICT_BATCH + 1) pages for peek() */
 
 	uint64_t budget, low_free, high_free, inactive_target;
 
@@ -88,6 +90,10 @@ static struct {
 	int evict_seq; /* futex word */
 	int store_full;
 	size_t busy; /* pages the evictor is compressing */
+	int forking;
+	int rearm_pending;
+	uint64_t fork_backs;
+	uint64_t resident_at_fork;
 } P = {.lock = FL_LOCK_INIT};
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -101,15 +107,12 @@ static uint64_t now_ns(void)
 
 static void *raw_alloc(size_t len)
 {
-	void *p = fl__sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	return fl__mem_alloc(len);
 }
 
 static void raw_free(void *p, size_t len)
 {
-	if (p)
-		fl__sys_munmap(p, len);
+	fl__mem_free(p, len);
 }
 
 static size_t round_pages(size_t len)
@@ -310,7 +313,8 @@ static int clock_deactivate_one(int force, size_t *scanned)
 		size_t pg = P.hand_page++;
 		(*scanned)++;
 		struct fl_page *p = &r->pages[pg];
-		if (fl__pg_state(p) != FL_PG_RESIDENT || (p->meta & (FL_PG_BUSY | FL_PG_PINNED)))
+		if (fl__pg_state(p) != FL_PG_RESIDENT || (p->meta & (FL_PG_BUSY | FL_PG_PINNED)) ||
+		    (p->meta & FL_PG_PROT_MASK))
 			continue;
 		if ((p->meta & FL_PG_REF) && !force) {
 			p->meta &= ~FL_PG_REF;
@@ -376,8 +380,8 @@ static int reclaim_one_locked(void)
 	}
 	struct fl_page *p = &r->pages[pg];
 	struct fl_store_ref ref;
-	const void *src = P.eng->peek(r, pg, p->slot);
-	int rc = fl_store_put(P.ctx_fault, src, &ref);
+	const void *src = P.eng->peek(r, pg, p->slot, P.scratch + EVICT_BATCH * PS);
+	int rc = src ? fl_store_put(P.ctx_fault, src, &ref) : FL_STORE_EINVAL;
 	if (rc != 0) {
 		/* Store full or broken: the page stays inactive, in memory. */
 		inq_push(r, pg, p->slot);
@@ -420,6 +424,9 @@ static size_t make_room(size_t n)
 		wake_evictor();
 	return n ? n : 1;
 }
+
+static int cut_range_locked(uintptr_t a, size_t len, int unmap);
+static void start_evictor(void);
 
 /* ---- fault resolution ------------------------------------------------- */
 
@@ -592,6 +599,12 @@ int fl__pager_fault(uintptr_t addr, int write)
 		}
 		size_t pg = (addr - r->base) >> FL_PAGE_SHIFT;
 		struct fl_page *p = &r->pages[pg];
+		int prot = fl__pg_prot(p);
+		if (!(prot & PROT_READ) || (write && !(prot & PROT_WRITE))) {
+			/* The program's own protection says no: its fault. */
+			fl_unlock(&P.lock);
+			return 1;
+		}
 		if (p->meta & FL_PG_BUSY) {
 			r = wait_busy(addr);
 			continue;
@@ -649,7 +662,7 @@ static int evict_batch(void)
 		P.busy++;
 		b[n].r = r;
 		b[n].pg = pg;
-		b[n].src = P.eng->peek(r, pg, p->slot);
+		b[n].src = P.eng->peek(r, pg, p->slot, P.scratch + n * PS);
 		n++;
 	}
 	fl_unlock(&P.lock);
@@ -657,7 +670,7 @@ static int evict_batch(void)
 		return 0;
 
 	for (size_t i = 0; i < n; i++)
-		b[i].rc = fl_store_put(P.ctx_evict, b[i].src, &b[i].ref);
+		b[i].rc = b[i].src ? fl_store_put(P.ctx_evict, b[i].src, &b[i].ref) : FL_STORE_EINVAL;
 
 	int done = 0;
 	fl_lock(&P.lock);
@@ -809,9 +822,10 @@ int fl_pager_init(const struct fl_pager_config *cfg, char *err, size_t errlen)
 	P.free_ids = raw_alloc(MAX_REGIONS * sizeof *P.free_ids);
 	P.bounce_pages = P.cfg.readahead_max > 1 ? P.cfg.readahead_max : 1;
 	P.bounce = raw_alloc(P.bounce_pages * PS);
+	P.scratch = raw_alloc((EVICT_BATCH + 1) * PS);
 	P.inq_cap = (P.budget ? P.budget : 1024) * 2 + 64;
 	P.inq = raw_alloc(P.inq_cap * sizeof *P.inq);
-	if (!P.pool || !P.sorted || !P.free_ids || !P.bounce || !P.inq) {
+	if (!P.pool || !P.sorted || !P.free_ids || !P.bounce || !P.inq || !P.scratch) {
 		snprintf(err, errlen, "cannot map the pager's tables: %s", strerror(errno));
 		goto fail;
 	}
@@ -873,17 +887,7 @@ int fl_pager_init(const struct fl_pager_config *cfg, char *err, size_t errlen)
 
 	P.running = 1;
 	P.degraded = 0;
-	if (P.budget && P.caps.can_evict) {
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		P.evictor_stop = 0;
-		if (pthread_create(&P.evictor, NULL, evictor_main, NULL) == 0)
-			P.evictor_started = 1;
-		else
-			FL_WARN("cannot start the evictor; faults will reclaim directly");
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
+	start_evictor();
 	FL_INFO("engine %s: %s", P.eng->name, P.reason);
 	return 0;
 
@@ -898,6 +902,7 @@ fail:
 	raw_free(P.sorted, MAX_REGIONS * sizeof *P.sorted);
 	raw_free(P.free_ids, MAX_REGIONS * sizeof *P.free_ids);
 	raw_free(P.bounce, P.bounce_pages * PS);
+	raw_free(P.scratch, (EVICT_BATCH + 1) * PS);
 	raw_free(P.inq, P.inq_cap * sizeof *P.inq);
 	P.ctx_fault = P.ctx_evict = NULL;
 	P.store = NULL;
@@ -905,6 +910,7 @@ fail:
 	P.sorted = NULL;
 	P.free_ids = NULL;
 	P.bounce = NULL;
+	P.scratch = NULL;
 	P.inq = NULL;
 	P.eng = NULL;
 	P.kind = FL_ENGINE_OFF;
@@ -922,27 +928,21 @@ const char *fl_pager_engine_reason(void)
 	return P.reason;
 }
 
-static void *plain_map(size_t len)
+static void *plain_map_at(void *addr, size_t len, int flags)
 {
-	void *p = fl__sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	return fl__sys_mmap(addr, len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 }
 
-void *fl_pager_map(size_t len)
-{
-	if (len == 0)
-		return NULL;
-	len = round_pages(len);
-	if (!P.running || P.degraded)
-		return plain_map(len);
+/* Lazily re-arm a forked child (see fl_pager_fork_child). */
+static void rearm_if_needed(void);
 
-	sigset_t oldmask;
-	api_lock(&oldmask);
+/* Create a managed region with the lock held; NULL with errno on failure. */
+static struct fl_region *region_new(size_t len, uintptr_t want, int want_flags, int kind)
+{
 	if (!P.nfree_ids) {
-		api_unlock(&oldmask);
-		FL_WARN("too many managed regions; mapping %zu bytes unmanaged", len);
-		return plain_map(len);
+		errno = ENOMEM;
+		return NULL;
 	}
 	uint32_t id = P.free_ids[--P.nfree_ids];
 	struct fl_region *r = &P.pool[id];
@@ -952,25 +952,75 @@ void *fl_pager_map(size_t len)
 	r->gen = gen;
 	r->len = len;
 	r->npages = len / PS;
-	r->memfd = -1;
+	r->want_addr = want;
+	r->want_flags = want_flags;
+	r->kind = kind;
 	r->pages_bytes = round_pages(r->npages * sizeof(struct fl_page));
-	r->pages = raw_alloc(r->pages_bytes);
-	if (!r->pages || P.eng->region_create(r) != 0) {
+	/* The mapping first: a table mapped before a MAP_FIXED mapping could
+	 * land inside the range it replaces. */
+	if (P.eng->region_create(r) != 0) {
 		int e = errno;
-		if (r->pages)
-			raw_free(r->pages, r->pages_bytes);
-		r->pages = NULL;
 		P.free_ids[P.nfree_ids++] = id;
-		note_error();
-		api_unlock(&oldmask);
-		FL_WARN("cannot manage a mapping of %zu bytes (%s); it is left to the kernel",
-			len, strerror(e));
-		return plain_map(len);
+		errno = e;
+		return NULL;
+	}
+	r->pages = raw_alloc(r->pages_bytes);
+	if (!r->pages) {
+		int e = errno;
+		P.eng->region_unmap(r, 0, r->npages);
+		P.free_ids[P.nfree_ids++] = id;
+		errno = e;
+		return NULL;
 	}
 	region_insert(r);
 	P.managed_pages += r->npages;
+	return r;
+}
+
+static void region_free(struct fl_region *r)
+{
+	region_remove(r);
+	P.managed_pages -= r->npages;
+	raw_free(r->pages, r->pages_bytes);
+	r->pages = NULL;
+	r->gen++;
+	P.free_ids[P.nfree_ids++] = r->id;
+}
+
+void *fl_pager_map_at(void *addr, size_t len, int flags, int kind)
+{
+	if (len == 0) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	len = round_pages(len);
+	rearm_if_needed();
+	if (!P.running || P.degraded)
+		return plain_map_at(addr, len, flags);
+	int fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	if (fixed & MAP_FIXED)
+		cut_range_locked((uintptr_t)addr, len, 0);
+	struct fl_region *r = region_new(len, (uintptr_t)addr, fixed, kind);
+	int e = errno;
 	api_unlock(&oldmask);
-	return (void *)r->base;
+	if (r)
+		return (void *)r->base;
+	if (e == EEXIST && (fixed & MAP_FIXED_NOREPLACE)) {
+		errno = EEXIST;
+		return MAP_FAILED;
+	}
+	__atomic_add_fetch(&P.errors, 1, __ATOMIC_RELAXED);
+	FL_WARN("cannot manage a mapping of %zu bytes (%s); it is left to the kernel",
+		len, fl__errname(e));
+	return plain_map_at(addr, len, flags);
+}
+
+void *fl_pager_map(size_t len)
+{
+	void *p = fl_pager_map_at(NULL, len, 0, FL_REGION_PLAIN);
+	return p == MAP_FAILED ? NULL : p;
 }
 
 /* Free everything a page holds outside the program's view. */
@@ -989,11 +1039,12 @@ static void page_forget(struct fl_region *r, size_t pg)
 		break;
 	}
 	page_move(r, p, FL_PG_UNTOUCHED);
-	p->meta = FL_PG_UNTOUCHED;
+	/* The program's protection outlives the contents. */
+	p->meta &= FL_PG_PROT_MASK;
 	p->slot = 0;
 }
 
-/* Wait until no page in [a, b) is BUSY; returns the region (or NULL). */
+/* Wait until no page in [a, b) of the region at addr is BUSY. */
 static struct fl_region *wait_range(uintptr_t addr, size_t a, size_t b)
 {
 	struct fl_region *r = region_lookup(addr);
@@ -1001,47 +1052,194 @@ static struct fl_region *wait_range(uintptr_t addr, size_t a, size_t b)
 		if (!r)
 			return NULL;
 		size_t i;
-		for (i = a; i < b; i++)
+		for (i = a; i < b && i < r->npages; i++)
 			if (r->pages[i].meta & FL_PG_BUSY)
 				break;
-		if (i == b)
+		if (i >= b || i >= r->npages)
 			return r;
 		r = wait_busy(addr);
 	}
 }
 
+/* Count a region's pages by state again (after a split or a trim). */
+static void recount(struct fl_region *r)
+{
+	r->n_resident = r->n_inactive = r->n_compressed = r->n_same = 0;
+	for (size_t i = 0; i < r->npages; i++) {
+		switch (fl__pg_state(&r->pages[i])) {
+		case FL_PG_RESIDENT: r->n_resident++; break;
+		case FL_PG_INACTIVE: r->n_inactive++; break;
+		case FL_PG_COMPRESSED: r->n_compressed++; break;
+		case FL_PG_SAME: r->n_same++; break;
+		default: break;
+		}
+	}
+}
+
+/* Page indexes changed: old FIFO entries are stale, queue the pages again. */
+static void requeue_inactive(struct fl_region *r)
+{
+	r->gen++;
+	for (size_t i = 0; i < r->npages; i++)
+		if (fl__pg_state(&r->pages[i]) == FL_PG_INACTIVE)
+			inq_push(r, i, r->pages[i].slot);
+}
+
+/* A new table holding pages [from, from + n) of r's table. */
+static struct fl_page *table_slice(struct fl_region *r, size_t from, size_t n, size_t *bytes)
+{
+	*bytes = round_pages(n * sizeof(struct fl_page));
+	struct fl_page *t = raw_alloc(*bytes);
+	if (t)
+		memcpy(t, r->pages + from, n * sizeof *t);
+	return t;
+}
+
+/* The first region overlapping [a, b), or NULL. */
+static struct fl_region *first_overlap(uintptr_t a, uintptr_t b)
+{
+	if (a >= b)
+		return NULL;
+	size_t lo = 0, hi = P.nregions;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (P.sorted[mid]->base + P.sorted[mid]->len <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < P.nregions && P.sorted[lo]->base < b)
+		return P.sorted[lo];
+	return NULL;
+}
+
+/*
+ * Stop managing [a, a + len) with the lock held: free what its pages hold,
+ * and trim, split or free the regions it overlaps.  unmap: also unmap the
+ * addresses (otherwise the caller is about to map over them).  Returns -1
+ * if a region could not be split (no memory for tables); what was done
+ * stays done.
+ */
+static int cut_range_locked(uintptr_t a, size_t len, int unmap)
+{
+	uintptr_t end = a + len;
+	int rc = 0;
+	uintptr_t from = a;
+	for (;;) {
+		struct fl_region *r = first_overlap(from, end);
+		if (!r)
+			break;
+		if (P.busy) {
+			/* Trims and splits renumber pages: the evictor must not be
+			 * holding any of them. */
+			fl_unlock(&P.lock);
+			sched_yield();
+			fl_lock(&P.lock);
+			continue;
+		}
+		uintptr_t lo = r->base > a ? r->base : a;
+		uintptr_t hi = r->base + r->len < end ? r->base + r->len : end;
+		size_t p0 = (lo - r->base) / PS, p1 = (hi - r->base) / PS;
+		for (size_t i = p0; i < p1; i++)
+			page_forget(r, i);
+		if (unmap && P.eng->region_unmap(r, p0, p1 - p0) != 0)
+			note_error();
+		P.hand_region = 0;
+		P.hand_page = 0;
+		if (p0 == 0 && p1 == r->npages) {
+			region_free(r);
+		} else if (p0 == 0) {
+			size_t bytes;
+			struct fl_page *t = table_slice(r, p1, r->npages - p1, &bytes);
+			if (!t) {
+				/* Keep the old table: pages [0, p1) are untouched and
+				 * unmapped; they never fault again. */
+				rc = -1;
+				from = hi;
+				continue;
+			}
+			raw_free(r->pages, r->pages_bytes);
+			r->pages = t;
+			r->pages_bytes = bytes;
+			P.eng->region_clone(r, r, p1);
+			r->base += p1 * PS;
+			r->npages -= p1;
+			r->len = r->npages * PS;
+			P.managed_pages -= p1;
+			recount(r);
+			requeue_inactive(r);
+			r->fa_next = r->ra_next = 0;
+		} else if (p1 == r->npages) {
+			P.managed_pages -= r->npages - p0;
+			r->npages = p0;
+			r->len = p0 * PS;
+			recount(r);
+		} else {
+			/* A hole in the middle: the tail becomes its own region. */
+			if (!P.nfree_ids) {
+				rc = -1;
+				from = hi;
+				continue;
+			}
+			size_t bytes;
+			struct fl_page *t = table_slice(r, p1, r->npages - p1, &bytes);
+			if (!t) {
+				rc = -1;
+				from = hi;
+				continue;
+			}
+			uint32_t id = P.free_ids[--P.nfree_ids];
+			struct fl_region *tail = &P.pool[id];
+			uint32_t gen = tail->gen + 1;
+			memset(tail, 0, sizeof *tail);
+			tail->id = id;
+			tail->gen = gen;
+			tail->kind = r->kind;
+			tail->pages = t;
+			tail->pages_bytes = bytes;
+			tail->npages = r->npages - p1;
+			tail->len = tail->npages * PS;
+			tail->base = r->base + p1 * PS;
+			P.eng->region_clone(r, tail, p1);
+			P.managed_pages -= p1 - p0;
+			r->npages = p0;
+			r->len = p0 * PS;
+			recount(r);
+			recount(tail);
+			region_insert(tail);
+			requeue_inactive(tail);
+			requeue_inactive(r);
+		}
+		from = hi;
+	}
+	return rc;
+}
+
 int fl_pager_unmap(void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr;
+	if ((a & (PS - 1)) || len == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	len = round_pages(len);
+	rearm_if_needed();
 	if (!P.running)
-		return fl__sys_munmap(addr, round_pages(len));
+		return fl__sys_munmap(addr, len);
 	sigset_t oldmask;
 	api_lock(&oldmask);
-	struct fl_region *r = region_lookup(a);
-	if (!r) {
-		api_unlock(&oldmask);
-		return fl__sys_munmap(addr, round_pages(len));
+	/* The kernel unmaps (and validates) first; then the tables follow.
+	 * The other order would let a table the cut allocates land in the hole
+	 * and be unmapped with it. */
+	while (P.busy) {
+		/* Nothing may be mid-eviction when the addresses go away. */
+		fl_unlock(&P.lock);
+		sched_yield();
+		fl_lock(&P.lock);
 	}
-	if (r->base != a || round_pages(len) != r->len) {
-		api_unlock(&oldmask);
-		errno = EINVAL;
-		return -1;
-	}
-	r = wait_range(a, 0, r->npages);
-	if (!r) {
-		api_unlock(&oldmask);
-		errno = EINVAL;
-		return -1;
-	}
-	for (size_t i = 0; i < r->npages; i++)
-		page_forget(r, i);
-	region_remove(r);
-	P.managed_pages -= r->npages;
-	int rc = P.eng->region_destroy(r);
-	raw_free(r->pages, r->pages_bytes);
-	r->pages = NULL;
-	r->gen++;
-	P.free_ids[P.nfree_ids++] = r->id;
+	int rc = fl__sys_munmap(addr, len);
+	if (rc == 0)
+		cut_range_locked(a, len, 0);
 	api_unlock(&oldmask);
 	return rc;
 }
@@ -1056,53 +1254,271 @@ int fl_pager_discard(void *addr, size_t len)
 	len = round_pages(len);
 	sigset_t oldmask;
 	api_lock(&oldmask);
-	struct fl_region *r = region_lookup(a);
-	if (!r || a + len > r->base + r->len) {
-		api_unlock(&oldmask);
-		errno = EINVAL;
-		return -1;
-	}
-	size_t first = (a - r->base) / PS, n = len / PS;
-	r = wait_range(a, first, first + n);
-	if (!r) {
-		api_unlock(&oldmask);
-		errno = EINVAL;
-		return -1;
-	}
+	uintptr_t end = a + len, from = a;
 	int rc = 0;
-	/* Resident runs are dropped by the engine; held copies are freed. */
-	size_t i = first;
-	while (i < first + n) {
-		size_t j = i;
-		while (j < first + n && fl__pg_state(&r->pages[j]) == FL_PG_RESIDENT)
-			j++;
-		if (j > i) {
-			if (P.eng->discard(r, i, j - i) != 0) {
-				rc = -1;
-				note_error();
+	for (;;) {
+		struct fl_region *r = first_overlap(from, end);
+		if (!r)
+			break;
+		uintptr_t lo = r->base > a ? r->base : a;
+		uintptr_t hi = r->base + r->len < end ? r->base + r->len : end;
+		size_t first = (lo - r->base) / PS, last = (hi - r->base) / PS;
+		uintptr_t rbase = r->base;
+		r = wait_range(rbase, first, last);
+		if (!r || r->base != rbase)
+			continue;
+		/* Resident runs are dropped by the engine; held copies are freed. */
+		size_t i = first;
+		while (i < last) {
+			size_t j = i;
+			while (j < last && fl__pg_state(&r->pages[j]) == FL_PG_RESIDENT)
+				j++;
+			if (j > i) {
+				if (P.eng->discard(r, i, j - i) != 0) {
+					rc = -1;
+					note_error();
+				}
+				for (size_t k = i; k < j; k++)
+					page_forget(r, k);
+				i = j;
+			} else {
+				page_forget(r, i);
+				i++;
 			}
-			for (size_t k = i; k < j; k++)
-				page_forget(r, k);
-			i = j;
-		} else {
-			page_forget(r, i);
-			i++;
 		}
+		r->fa_next = 0;
+		from = hi;
 	}
-	r->fa_next = 0;
 	api_unlock(&oldmask);
 	return rc;
 }
 
 int fl_pager_owns(const void *addr)
 {
-	if (!P.running)
+	return fl_pager_owns_range(addr, 1);
+}
+
+int fl_pager_owns_range(const void *addr, size_t len)
+{
+	if (!P.running && !P.rearm_pending)
 		return 0;
+	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(PS - 1);
 	sigset_t oldmask;
 	api_lock(&oldmask);
-	int r = region_lookup((uintptr_t)addr) != NULL;
+	int r = first_overlap(a, (uintptr_t)addr + (len ? len : 1)) != NULL;
 	api_unlock(&oldmask);
 	return r;
+}
+
+/* Apply the program's protection to pages the kernel maps (uffd engine). */
+static void apply_prot(struct fl_region *r, size_t pg, size_t n)
+{
+	if (P.kind == FL_ENGINE_SIGNAL)
+		return;
+	size_t i = pg;
+	while (i < pg + n) {
+		size_t j = i;
+		int prot = fl__pg_prot(&r->pages[i]);
+		while (j < pg + n && fl__pg_prot(&r->pages[j]) == prot)
+			j++;
+		if (prot != (PROT_READ | PROT_WRITE))
+			fl__sys_mprotect((void *)(r->base + i * PS), (j - i) * PS, prot);
+		i = j;
+	}
+}
+
+int fl_pager_protect(void *addr, size_t len, int prot)
+{
+	uintptr_t a = (uintptr_t)addr;
+	if ((a & (PS - 1))) {
+		errno = EINVAL;
+		return -1;
+	}
+	len = round_pages(len);
+	rearm_if_needed();
+	if (!P.running)
+		return fl__sys_mprotect(addr, len, prot);
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	int rc = 0;
+	if (P.kind != FL_ENGINE_SIGNAL) {
+		/* The kernel keeps protections; it also checks the range. */
+		rc = fl__sys_mprotect(addr, len, prot);
+		if (rc != 0) {
+			api_unlock(&oldmask);
+			return rc;
+		}
+	}
+	uintptr_t end = a + len, from = a;
+	for (;;) {
+		struct fl_region *r = first_overlap(from, end);
+		if (!r)
+			break;
+		uintptr_t lo = r->base > a ? r->base : a;
+		uintptr_t hi = r->base + r->len < end ? r->base + r->len : end;
+		size_t first = (lo - r->base) / PS, last = (hi - r->base) / PS;
+		uintptr_t rbase = r->base;
+		r = wait_range(rbase, first, last);
+		if (!r || r->base != rbase)
+			continue;
+		for (size_t i = first; i < last; i++) {
+			struct fl_page *p = &r->pages[i];
+			fl__pg_set_prot(p, prot);
+			/* Signal engine: only pages the program can see carry its
+			 * protection; the others stay PROT_NONE until resolved. */
+			if (P.kind == FL_ENGINE_SIGNAL && fl__pg_state(p) == FL_PG_RESIDENT &&
+			    fl__sys_mprotect((void *)(r->base + i * PS), PS, prot) != 0)
+				rc = -1;
+		}
+		from = hi;
+	}
+	if (P.kind == FL_ENGINE_SIGNAL) {
+		/* Parts that are not ours are the kernel's. */
+		uintptr_t x = a;
+		while (x < end) {
+			struct fl_region *r = first_overlap(x, end);
+			uintptr_t stop = r ? (r->base > x ? r->base : x) : end;
+			if (stop > x && fl__sys_mprotect((void *)x, stop - x, prot) != 0)
+				rc = -1;
+			if (!r)
+				break;
+			x = r->base + r->len;
+		}
+	}
+	api_unlock(&oldmask);
+	return rc;
+}
+
+/* Carry pages [sp, sp+n) of src over to [dp, dp+n) of dst (lock held). */
+static int transfer_pages(struct fl_region *src, size_t sp, struct fl_region *dst, size_t dp, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		struct fl_page *s = &src->pages[sp + i];
+		unsigned st = fl__pg_state(s);
+		if (st == FL_PG_RESIDENT) {
+			size_t j = i;
+			while (j < n && fl__pg_state(&src->pages[sp + j]) == FL_PG_RESIDENT &&
+			       !(src->pages[sp + j].meta & FL_PG_PINNED))
+				j++;
+			if (j == i)
+				j = i + 1; /* a pinned page: copied by the engine like the rest */
+			for (size_t k = i; k < j; k++)
+				fl__pg_set_prot(&dst->pages[dp + k], fl__pg_prot(&src->pages[sp + k]));
+			if (P.eng->move_pages(src, sp + i, dst, dp + i, j - i) != 0)
+				return -1;
+			for (size_t k = i; k < j; k++) {
+				struct fl_page *d = &dst->pages[dp + k];
+				page_move(dst, d, FL_PG_RESIDENT);
+				d->meta |= FL_PG_REF;
+				page_move(src, &src->pages[sp + k], FL_PG_UNTOUCHED);
+			}
+			i = j;
+			continue;
+		}
+		struct fl_page *d = &dst->pages[dp + i];
+		fl__pg_set_prot(d, fl__pg_prot(s));
+		if (st != FL_PG_UNTOUCHED) {
+			/* Held copies change owner; nothing is copied. */
+			d->slot = s->slot;
+			d->ref = s->ref;
+			page_move(dst, d, st);
+			if (st == FL_PG_INACTIVE)
+				inq_push(dst, dp + i, d->slot);
+			count_leave(src, st);
+			fl__pg_set_state(s, FL_PG_UNTOUCHED);
+			s->slot = 0;
+			memset(&s->ref, 0, sizeof s->ref);
+		}
+		i++;
+	}
+	return 0;
+}
+
+void *fl_pager_remap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+	uintptr_t a = (uintptr_t)old;
+	if ((a & (PS - 1)) || old_len == 0 || new_len == 0) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	old_len = round_pages(old_len);
+	new_len = round_pages(new_len);
+	rearm_if_needed();
+	if (!P.running)
+		return fl__sys_mremap(old, old_len, new_len, flags, new_addr);
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	struct fl_region *r = region_lookup(a);
+	if (!r || a + old_len > r->base + r->len) {
+		api_unlock(&oldmask);
+		errno = EFAULT;
+		return MAP_FAILED;
+	}
+	size_t p0 = (a - r->base) / PS;
+	void *ret = MAP_FAILED;
+	if (!(flags & MREMAP_FIXED) && new_len <= old_len) {
+		if (new_len < old_len)
+			cut_range_locked(a + new_len, old_len - new_len, 1);
+		api_unlock(&oldmask);
+		return old;
+	}
+	if (!(flags & MREMAP_FIXED) && a + old_len == r->base + r->len) {
+		/* Grow in place: a new region right after, if the space is free. */
+		struct fl_region *ext = region_new(new_len - old_len, a + old_len,
+						   MAP_FIXED_NOREPLACE, r->kind);
+		if (ext) {
+			for (size_t i = 0; i < ext->npages; i++)
+				fl__pg_set_prot(&ext->pages[i], fl__pg_prot(&r->pages[r->npages - 1]));
+			apply_prot(ext, 0, ext->npages);
+			api_unlock(&oldmask);
+			return old;
+		}
+	}
+	if (!(flags & (MREMAP_MAYMOVE | MREMAP_FIXED))) {
+		api_unlock(&oldmask);
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	uintptr_t want = 0;
+	int want_flags = 0;
+	if (flags & MREMAP_FIXED) {
+		want = (uintptr_t)new_addr;
+		want_flags = MAP_FIXED;
+		if ((want & (PS - 1)) || (want < a + old_len && a < want + new_len)) {
+			api_unlock(&oldmask);
+			errno = EINVAL;
+			return MAP_FAILED;
+		}
+		cut_range_locked(want, new_len, 0);
+	}
+	uintptr_t rbase = r->base;
+	struct fl_region *dst = region_new(new_len, want, want_flags, r->kind);
+	r = region_lookup(rbase);
+	if (!dst || !r) {
+		int e = errno;
+		api_unlock(&oldmask);
+		FL_WARN("mremap of managed memory failed: %s", fl__errname(e));
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	size_t n = (old_len < new_len ? old_len : new_len) / PS;
+	r = wait_range(rbase, p0, p0 + old_len / PS);
+	if (r && transfer_pages(r, p0, dst, 0, n) == 0) {
+		/* The grown part inherits the last page's protection, as the
+		 * kernel's mremap would give it the mapping's. */
+		for (size_t i = n; i < dst->npages; i++)
+			fl__pg_set_prot(&dst->pages[i], fl__pg_prot(&dst->pages[n ? n - 1 : 0]));
+		apply_prot(dst, 0, dst->npages);
+		cut_range_locked(a, old_len, 1);
+		ret = (void *)dst->base;
+	} else {
+		note_error();
+		FL_WARN("mremap could not move managed pages; the old mapping stays");
+		errno = ENOMEM;
+	}
+	api_unlock(&oldmask);
+	return ret;
 }
 
 long fl_pager_reclaim(uint64_t target)
@@ -1126,6 +1542,184 @@ long fl_pager_reclaim(uint64_t target)
 	}
 	api_unlock(&oldmask);
 	return n;
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+/*
+ * Before fork: every page that is not in the program's view is brought
+ * back, so the child inherits all managed bytes as ordinary memory and
+ * nothing it touches can read as zeros before it re-arms.  The lock is held
+ * across the fork so the child's tables are a consistent snapshot.
+ */
+void fl_pager_fork_prepare(void)
+{
+	if (!P.running)
+		return;
+	fl_lock(&P.lock);
+	P.forking = 1;
+	while (P.busy) {
+		fl_unlock(&P.lock);
+		sched_yield();
+		fl_lock(&P.lock);
+	}
+	size_t back = 0;
+	for (size_t k = 0; k < P.nregions; k++) {
+		struct fl_region *r = P.sorted[k];
+		for (size_t i = 0; i < r->npages; i++) {
+			struct fl_page *p = &r->pages[i];
+			unsigned st = fl__pg_state(p);
+			if (st == FL_PG_INACTIVE) {
+				int g = P.eng->give(r, i, p->slot);
+				if (g >= 0) {
+					p->slot = 0;
+					if (g > 0)
+						p->meta |= FL_PG_PINNED;
+					page_move(r, p, FL_PG_RESIDENT);
+					back++;
+				} else {
+					note_error();
+				}
+			} else if (st == FL_PG_COMPRESSED || st == FL_PG_SAME) {
+				int f = -1;
+				if (fl_store_get(P.ctx_fault, &p->ref, P.bounce) == 0)
+					f = P.eng->fill_copy(r, i, 1, P.bounce);
+				if (f >= 0) {
+					fl_store_drop(P.store, &p->ref);
+					if (f > 0)
+						p->meta |= FL_PG_PINNED;
+					page_move(r, p, FL_PG_RESIDENT);
+					back++;
+				} else {
+					note_error();
+				}
+			}
+		}
+	}
+	note_used();
+	P.fork_backs += back;
+}
+
+void fl_pager_fork_parent(void)
+{
+	if (!P.running)
+		return;
+	P.forking = 0;
+	fl_unlock(&P.lock);
+	wake_evictor();
+}
+
+/*
+ * In the child: the shim's threads are gone and, for userfaultfd, so is
+ * every registration (all pages are present, so nothing is lost).  Only
+ * async-signal-safe work here; the engine is restarted at the next call
+ * into the pager (rearm_if_needed), when malloc is safe again.
+ */
+void fl_pager_fork_child(void)
+{
+	if (!P.running)
+		return;
+	P.lock.v = 0;
+	P.forking = 0;
+	P.evictor_started = 0;
+	P.evict_seq = 0;
+	P.busy = 0;
+	P.eng->forget();
+	if (P.kind == FL_ENGINE_SIGNAL) {
+		/* The SIGSEGV handler came along: regions keep working. */
+		P.rearm_pending = 1; /* only the evictor to restart */
+		return;
+	}
+	P.running = 0;
+	P.rearm_pending = 1;
+}
+
+static void start_evictor(void)
+{
+	if (!P.budget || !P.caps.can_evict || P.evictor_started)
+		return;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	P.evictor_stop = 0;
+	if (pthread_create(&P.evictor, NULL, evictor_main, NULL) == 0)
+		P.evictor_started = 1;
+	else
+		FL_WARN("cannot start the evictor; faults will reclaim directly");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Rebuild page states of an adopted range from what is present. */
+static void adopt_states(struct fl_region *r)
+{
+	size_t vb = round_pages(r->npages);
+	unsigned char *vec = raw_alloc(vb);
+	if (!vec || mincore((void *)r->base, r->len, vec) != 0) {
+		/* Unknown: treat everything as resident (conservative). */
+		for (size_t i = 0; i < r->npages; i++)
+			if (fl__pg_state(&r->pages[i]) == FL_PG_UNTOUCHED)
+				page_move(r, &r->pages[i], FL_PG_RESIDENT);
+	} else {
+		for (size_t i = 0; i < r->npages; i++) {
+			struct fl_page *p = &r->pages[i];
+			unsigned st = fl__pg_state(p);
+			if (st == FL_PG_UNTOUCHED && (vec[i] & 1))
+				page_move(r, p, FL_PG_RESIDENT);
+			else if (st == FL_PG_RESIDENT && !(vec[i] & 1))
+				page_move(r, p, FL_PG_UNTOUCHED);
+		}
+	}
+	raw_free(vec, vb);
+}
+
+static void rearm_if_needed(void)
+{
+	if (!__atomic_load_n(&P.rearm_pending, __ATOMIC_ACQUIRE))
+		return;
+	fl_lock(&P.lock);
+	if (!P.rearm_pending) {
+		fl_unlock(&P.lock);
+		return;
+	}
+	P.rearm_pending = 0;
+	if (P.kind != FL_ENGINE_SIGNAL) {
+		char err[256];
+		size_t stash = P.budget ? P.budget + 64 : 64;
+		if (P.eng->start(stash, &P.caps, err, sizeof err) != 0) {
+			/* Stay unmanaged: every page is plain memory already. */
+			FL_WARN("forked child could not re-arm the pager (%s); it runs unmanaged", err);
+			for (size_t k = 0; k < P.nregions; k++) {
+				raw_free(P.sorted[k]->pages, P.sorted[k]->pages_bytes);
+				P.sorted[k]->pages = NULL;
+			}
+			P.nregions = 0;
+			P.degraded = 1;
+			fl_unlock(&P.lock);
+			return;
+		}
+		/* The parent's FIFO names pages that are all resident now. */
+		P.inq_len = 0;
+		P.inq_head = 0;
+		for (size_t k = 0; k < P.nregions; k++) {
+			struct fl_region *r = P.sorted[k];
+			if (P.eng->region_adopt(r) != 0) {
+				FL_WARN("forked child could not re-register a region: %s",
+					fl__errname(errno));
+				note_error();
+				/* Unregistered: plain memory; forget it. */
+				for (size_t i = 0; i < r->npages; i++)
+					page_forget(r, i);
+				region_free(r);
+				k--;
+				continue;
+			}
+			adopt_states(r);
+		}
+		P.running = 1;
+	}
+	P.resident_at_fork = P.resident;
+	fl_unlock(&P.lock);
+	start_evictor();
 }
 
 void fl_pager_shutdown(void)

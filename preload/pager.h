@@ -60,8 +60,34 @@ const char *fl_pager_engine_reason(void);
  */
 void *fl_pager_map(size_t len);
 
-/* Release a mapping from fl_pager_map (whole mappings only).  0 or -1. */
+/*
+ * Like mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
+ * | flags): flags may hold MAP_FIXED or MAP_FIXED_NOREPLACE (addr is a hint
+ * otherwise).  kind is recorded for reports (FL_REGION_* in pager_int.h).
+ * Returns MAP_FAILED with errno on failure; when the memory cannot be
+ * managed it is mapped plainly instead.
+ */
+void *fl_pager_map_at(void *addr, size_t len, int flags, int kind);
+
+/*
+ * Unmap [addr, addr+len), like munmap: any part of managed mappings (they
+ * are trimmed or split) and whatever else is there.  0 or -1.
+ */
 int fl_pager_unmap(void *addr, size_t len);
+
+/* mremap for a range inside one managed mapping; contents are kept. */
+void *fl_pager_remap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
+
+/* mprotect over managed (and other) memory.  0 or -1. */
+int fl_pager_protect(void *addr, size_t len, int prot);
+
+/* Does [addr, addr+len) overlap managed memory? */
+int fl_pager_owns_range(const void *addr, size_t len);
+
+/* fork hooks (pthread_atfork order: prepare, then parent or child). */
+void fl_pager_fork_prepare(void);
+void fl_pager_fork_parent(void);
+void fl_pager_fork_child(void);
 
 /*
  * Drop the contents of [addr, addr+len) (page aligned, inside one managed

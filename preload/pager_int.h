@@ -26,6 +26,13 @@ enum fl_page_state {
 #define FL_PG_REF 16u       /* faulted on since the clock last passed */
 #define FL_PG_PREFILLED 32u /* filled by fault-around or readahead */
 #define FL_PG_PINNED 64u    /* no longer managed (fallback fill): never evict */
+/*
+ * The program's protection of the page (mprotect), stored as prot XOR
+ * (PROT_READ | PROT_WRITE) so that zero means read-write, the common case.
+ * Only read-write pages are evicted.
+ */
+#define FL_PG_PROT_SHIFT 8
+#define FL_PG_PROT_MASK (7u << FL_PG_PROT_SHIFT)
 
 struct fl_page {
 	uint32_t meta;
@@ -41,9 +48,10 @@ struct fl_region {
 	size_t pages_bytes;
 	uint32_t id;
 	uint32_t gen;
-	/* signal engine: the memfd behind the region and the shim's alias */
-	int memfd;
-	char *alias;
+	/* where region_create should put it: address and MAP_FIXED flags */
+	uintptr_t want_addr;
+	int want_flags;
+	int kind;               /* who asked for it (FL_REGION_*), for reports */
 	/* first-touch fault-around: next page if the stream continues */
 	size_t fa_next;
 	unsigned fa_win;
@@ -53,6 +61,20 @@ struct fl_region {
 	/* counts for this region */
 	size_t n_resident, n_inactive, n_compressed, n_same;
 };
+
+/* Region kinds, for reporting. */
+enum { FL_REGION_PLAIN = 0, FL_REGION_ALLOCATOR = 1, FL_REGION_PROGRAM = 2 };
+
+/* The mprotect value a page's protection bits stand for. */
+static inline int fl__pg_prot(const struct fl_page *p)
+{
+	return (int)(((p->meta & FL_PG_PROT_MASK) >> FL_PG_PROT_SHIFT) ^ 3u);
+}
+
+static inline void fl__pg_set_prot(struct fl_page *p, int prot)
+{
+	p->meta = (p->meta & ~FL_PG_PROT_MASK) | ((((unsigned)prot & 7u) ^ 3u) << FL_PG_PROT_SHIFT);
+}
 
 static inline unsigned fl__pg_state(const struct fl_page *p)
 {

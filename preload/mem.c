@@ -1,0 +1,75 @@
+/*
+ * The shim's table allocator (see mem.h): a reserved range carved into
+ * power-of-two page blocks, with one free list per size.
+ */
+#include "mem.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "lock.h"
+#include "sys.h"
+
+#define PAGE 4096u
+#define ARENA_BYTES (64ull << 30)
+#define CLASSES 40
+
+static fl_lock_t lock = FL_LOCK_INIT;
+static char *arena;
+static size_t bump;
+static void *freelist[CLASSES];
+
+static unsigned class_of(size_t len, size_t *block)
+{
+	size_t pages = (len + PAGE - 1) / PAGE;
+	unsigned c = 0;
+	while (((size_t)1 << c) < pages)
+		c++;
+	*block = ((size_t)1 << c) * PAGE;
+	return c;
+}
+
+void *fl__mem_alloc(size_t len)
+{
+	if (len == 0)
+		len = 1;
+	size_t block;
+	unsigned c = class_of(len, &block);
+	if (c >= CLASSES)
+		return NULL;
+	fl_lock(&lock);
+	if (!arena) {
+		void *a = fl__sys_mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (a == MAP_FAILED) {
+			fl_unlock(&lock);
+			return NULL;
+		}
+		arena = a;
+	}
+	void *p = freelist[c];
+	if (p) {
+		freelist[c] = *(void **)p;
+		*(void **)p = NULL;
+	} else if (bump + block <= ARENA_BYTES) {
+		p = arena + bump;
+		bump += block;
+	}
+	fl_unlock(&lock);
+	return p;
+}
+
+void fl__mem_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	size_t block;
+	unsigned c = class_of(len ? len : 1, &block);
+	/* Give the memory back; the block reads as zero when reused. */
+	fl__sys_madvise(p, block, MADV_DONTNEED);
+	fl_lock(&lock);
+	*(void **)p = freelist[c];
+	freelist[c] = p;
+	fl_unlock(&lock);
+}
