@@ -1114,6 +1114,29 @@ static struct fl_region *first_overlap(uintptr_t a, uintptr_t b)
 }
 
 /*
+ * The next region overlapping [from, end) (of a walk over [a, end)), with
+ * no BUSY page in the overlap: pages [*first, *last) of it, ending at
+ * address *hi.  NULL when the walk is done.  May drop the lock to wait.
+ */
+static struct fl_region *next_overlap(uintptr_t a, uintptr_t end, uintptr_t from,
+				      size_t *first, size_t *last, uintptr_t *hi)
+{
+	for (;;) {
+		struct fl_region *r = first_overlap(from, end);
+		if (!r)
+			return NULL;
+		uintptr_t lo = r->base > a ? r->base : a;
+		*hi = r->base + r->len < end ? r->base + r->len : end;
+		*first = (lo - r->base) / PS;
+		*last = (*hi - r->base) / PS;
+		uintptr_t rbase = r->base;
+		r = wait_range(rbase, *first, *last);
+		if (r && r->base == rbase)
+			return r;
+	}
+}
+
+/*
  * Stop managing [a, a + len) with the lock held: free what its pages hold,
  * and trim, split or free the regions it overlaps.  unmap: also unmap the
  * addresses (otherwise the caller is about to map over them).  Returns -1
@@ -1257,16 +1280,11 @@ int fl_pager_discard(void *addr, size_t len)
 	uintptr_t end = a + len, from = a;
 	int rc = 0;
 	for (;;) {
-		struct fl_region *r = first_overlap(from, end);
+		size_t first, last;
+		uintptr_t hi;
+		struct fl_region *r = next_overlap(a, end, from, &first, &last, &hi);
 		if (!r)
 			break;
-		uintptr_t lo = r->base > a ? r->base : a;
-		uintptr_t hi = r->base + r->len < end ? r->base + r->len : end;
-		size_t first = (lo - r->base) / PS, last = (hi - r->base) / PS;
-		uintptr_t rbase = r->base;
-		r = wait_range(rbase, first, last);
-		if (!r || r->base != rbase)
-			continue;
 		/* Resident runs are dropped by the engine; held copies are freed. */
 		size_t i = first;
 		while (i < last) {
@@ -1351,16 +1369,11 @@ int fl_pager_protect(void *addr, size_t len, int prot)
 	}
 	uintptr_t end = a + len, from = a;
 	for (;;) {
-		struct fl_region *r = first_overlap(from, end);
+		size_t first, last;
+		uintptr_t hi;
+		struct fl_region *r = next_overlap(a, end, from, &first, &last, &hi);
 		if (!r)
 			break;
-		uintptr_t lo = r->base > a ? r->base : a;
-		uintptr_t hi = r->base + r->len < end ? r->base + r->len : end;
-		size_t first = (lo - r->base) / PS, last = (hi - r->base) / PS;
-		uintptr_t rbase = r->base;
-		r = wait_range(rbase, first, last);
-		if (!r || r->base != rbase)
-			continue;
 		for (size_t i = first; i < last; i++) {
 			struct fl_page *p = &r->pages[i];
 			fl__pg_set_prot(p, prot);
