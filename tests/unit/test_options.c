@@ -1,0 +1,79 @@
+/*
+ * The options table and its parser: sizes, percentages, enums, ranges,
+ * unknown names, and messages that name the variable and what it accepts.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "options.h"
+
+Test(options, sizes)
+{
+	uint64_t v;
+	cr_assert_eq(fl_parse_size("256M", 0, &v), 0);
+	cr_expect_eq(v, 256ull << 20);
+	cr_assert_eq(fl_parse_size("1G", 0, &v), 0);
+	cr_expect_eq(v, 1ull << 30);
+	cr_assert_eq(fl_parse_size("1.5GiB", 0, &v), 0);
+	cr_expect_eq(v, 3ull << 29);
+	cr_assert_eq(fl_parse_size("512k", 0, &v), 0);
+	cr_expect_eq(v, 512ull << 10);
+	cr_assert_eq(fl_parse_size("4096", 0, &v), 0);
+	cr_expect_eq(v, 4096);
+	cr_assert_eq(fl_parse_size("none", 0, &v), 0);
+	cr_expect_eq(v, 0);
+	cr_assert_eq(fl_parse_size("50%", 1000, &v), 0);
+	cr_expect_eq(v, 500);
+	const char *bad[] = {"", "M", "12Q", "-5M", "50%%", "101%", "1.G", "99999999999999999999", "1e9", "5 M"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		cr_expect_eq(fl_parse_size(bad[i], 1000, &v), -1, "'%s' must be refused", bad[i]);
+}
+
+Test(options, env_sets_the_pager_config)
+{
+	char *env[] = {"PATH=/bin", "FAULTLINE_BUDGET=64M", "FAULTLINE_COMPRESSOR=zstd:5",
+		       "FAULTLINE_ENGINE=signal", "FAULTLINE_FAULT_AROUND=32", "FAULTLINE_LOG=quiet", NULL};
+	struct fl_settings st;
+	fl_settings_default(&st);
+	char err[256] = "";
+	cr_assert_eq(fl_settings_from_env(&st, env, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(st.pager.budget_bytes, 64ull << 20);
+	cr_expect_eq(st.pager.compressor, FL_COMP_ZSTD);
+	cr_expect_eq(st.pager.compressor_level, 5);
+	cr_expect_eq(st.pager.engine, FL_ENGINE_CHOICE_SIGNAL);
+	cr_expect_eq(st.pager.fault_around_max, 32);
+	cr_expect_eq(st.pager.log_level, 0);
+}
+
+Test(options, bad_values_name_variable_and_accepted_values)
+{
+	struct {
+		const char *env;
+		const char *want;
+	} cases[] = {
+		{"FAULTLINE_BUDGET=lots", "FAULTLINE_BUDGET='lots' is not valid: expected a size like 256M"},
+		{"FAULTLINE_COMPRESSOR=zstd:30", "expected lz4, zstd, or zstd:LEVEL with LEVEL 1..19"},
+		{"FAULTLINE_ENGINE=fast", "expected auto, uffd, signal, off"},
+		{"FAULTLINE_FAULT_AROUND=0", "expected an integer 1..512"},
+		{"FAULTLINE_BUGDET=1G", "FAULTLINE_BUGDET is not a faultline setting"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *env[] = {(char *)cases[i].env, NULL};
+		struct fl_settings st;
+		fl_settings_default(&st);
+		char err[256] = "";
+		cr_expect_eq(fl_settings_from_env(&st, env, err, sizeof err), -1, "%s accepted", cases[i].env);
+		cr_expect(strstr(err, cases[i].want) != NULL, "message for %s: '%s'", cases[i].env, err);
+	}
+}
+
+Test(options, every_option_is_documented)
+{
+	size_t n = 0;
+	for (const struct fl_option *o = fl_options; o->name; o++, n++) {
+		cr_expect(o->help && *o->help, "%s has no help", o->name);
+		cr_expect(o->accepted && *o->accepted, "%s has no accepted values", o->name);
+		cr_expect(o->dflt != NULL);
+	}
+	cr_expect_geq(n, 4);
+}
