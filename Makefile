@@ -15,8 +15,12 @@ ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 SHIM_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
 LIBS := -llz4 -lzstd -lpthread
 
-CORE_SRC := $(wildcard preload/*.c)
+# The shim's entry points (constructor, interposed functions) go only into
+# libfaultline.so; the core archive is the pager as a library, for tests.
+SHIM_SRC := preload/shim.c preload/interpose.c
+CORE_SRC := $(filter-out $(SHIM_SRC),$(wildcard preload/*.c))
 CORE_OBJ := $(patsubst preload/%.c,$(BUILD)/obj/preload/%.o,$(CORE_SRC))
+SHIM_OBJ := $(patsubst preload/%.c,$(BUILD)/obj/preload/%.o,$(SHIM_SRC))
 TEST_SRC := $(wildcard tests/unit/*.c tests/integration/*.c)
 TEST_OBJ := $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(TEST_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
@@ -27,17 +31,18 @@ LIB_A := $(BUILD)/lib/libfaultline_core.a
 DEMO := $(BUILD)/bin/faultline-demo
 TESTS := $(BUILD)/tests/faultline-tests
 STRESS := $(BUILD)/tests/stress_pager
+PROGS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
 .PHONY: all check check-slow bench install clean
-all: $(LIB_SO) $(LIB_A) $(DEMO) $(TESTS) $(STRESS) $(BENCH_BIN)
+all: $(LIB_SO) $(LIB_A) $(DEMO) $(TESTS) $(STRESS) $(PROGS) $(BENCH_BIN)
 
 $(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
 
-$(LIB_SO): $(CORE_OBJ)
+$(LIB_SO): $(CORE_OBJ) $(SHIM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-z,nodelete -o $@ $^ $(LIBS)
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -55,11 +60,16 @@ $(TESTS): $(TEST_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB_A) -lcriterion $(LIBS)
 
+# Programs the integration tests run under the shim: plain programs.
+$(BUILD)/tests/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
 
-check: $(TESTS)
+check: $(TESTS) $(LIB_SO) $(PROGS)
 	./scripts/run-tests.sh quick
 
 $(STRESS): tests/stress/stress_pager.c $(LIB_A)

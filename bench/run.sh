@@ -27,6 +27,14 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$here/.." status --porcelain -- preload include 2>/dev/null | grep -q . && echo " (preload/ or include/ modified)")
 echo "faultline benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) CPUs," \
 	"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), commit $commit$dirty"
+# Other work on the machine is the first source of noise: say how busy the
+# CPUs were over the second before starting (the load average lags).
+cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
+read -r b0 i0 < <(cpu)
+sleep 1
+read -r b1 i1 < <(cpu)
+busy=$(awk -v b=$((b1 - b0)) -v i=$((i1 - i0)) 'BEGIN { printf "%.0f", b + i ? 100 * b / (b + i) : 0 }')
+echo "CPUs busy over the last second: $busy%$([ "$busy" -gt 10 ] && echo ": other work is running, expect noisier figures")"
 echo
 
 echo "==== firsttouch (a) ===="

@@ -28,6 +28,7 @@ struct fl_engine_caps {
 	int can_evict;      /* take() works, so a budget can be held */
 	int move;           /* pages move out and back without a copy */
 	int adopt;          /* region_adopt() works */
+	int inactive_in_place; /* a taken page stays at its address (signal) */
 	char detail[200];   /* human-readable: features, limits */
 };
 

@@ -105,6 +105,7 @@ static int s_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	caps->can_evict = 1;
 	caps->move = 0;
 	caps->adopt = 0;
+	caps->inactive_in_place = 1;
 	snprintf(caps->detail, sizeof caps->detail,
 		 "signal engine (PROT_NONE + SIGSEGV): kernel-mode accesses to "
 		 "untouched or evicted pages fail with EFAULT; scattered eviction is "

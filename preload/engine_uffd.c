@@ -221,11 +221,13 @@ static int u_take(struct fl_region *r, size_t pg, uint32_t *slot)
 			*slot = s;
 			return 0;
 		}
-		if (!U.wp) {
+		/* Only a page that is there but shared (EBUSY: a forked child
+		 * still maps it) may be copied instead: copying from a page that
+		 * is not there would fault on the shim's own thread. */
+		if (!U.wp || errno != EBUSY) {
 			stash_free(s);
 			return -1;
 		}
-		/* EBUSY (a page shared with a fork) and friends: copy instead. */
 	}
 	if (!U.wp) {
 		stash_free(s);
@@ -498,7 +500,10 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	}
 	U.features = want;
 	U.move = (want & UFFD_FEATURE_MOVE) != 0;
-	U.wp = !U.move && (want & UFFD_FEATURE_PAGEFAULT_FLAG_WP) != 0;
+	/* Write-protect mode too where the kernel has it: the copy fallback
+	 * needs it, for kernels without UFFDIO_MOVE and for pages MOVE refuses
+	 * (shared with a forked child until one side writes). */
+	U.wp = (want & UFFD_FEATURE_PAGEFAULT_FLAG_WP) != 0;
 	U.user_only = user_only;
 	U.spin_us = fl__uffd_spin_us;
 
@@ -550,7 +555,8 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	snprintf(caps->detail, sizeof caps->detail,
 		 "userfaultfd%s: eviction by %s%s",
 		 user_only ? " (user-mode faults only: kernel-mode accesses to evicted pages fail with EFAULT)" : "",
-		 U.move ? "UFFDIO_MOVE" : U.wp ? "write-protect and copy" : "nothing (cannot evict)",
+		 U.move ? (U.wp ? "UFFDIO_MOVE, else write-protect and copy" : "UFFDIO_MOVE")
+			: U.wp ? "write-protect and copy" : "nothing (cannot evict)",
 		 (avail & UFFD_FEATURE_THREAD_ID) ? ", thread ids" : "");
 	return 0;
 

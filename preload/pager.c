@@ -396,31 +396,39 @@ static int reclaim_one_locked(void)
 }
 
 /*
- * Make room for n more pages under the budget.  Returns how many of the n
- * fit (at least 1: the faulting page is always served, even over budget).
+ * Make room for n more pages under the budget, evicting for the first
+ * `must` of them (the faulting page and, for a sequential stream, the
+ * whole window: a round trip costs more than the compressions) and
+ * trimming the rest to what fits.  Returns how many of the n fit (at least
+ * 1: the faulting page is always served, even over budget).
  */
-static size_t make_room(size_t n)
+static size_t make_room(size_t n, size_t must)
 {
 	if (!P.budget)
 		return n;
+	/* A window is never worth evicting a quarter of the budget for. */
+	size_t cap = P.budget / 4 ? P.budget / 4 : 1;
+	if (must > cap)
+		must = cap;
+	if (must < 1)
+		must = 1;
+	if (must > n)
+		must = n;
 	int reclaimed = 0;
-	while (used_pages() + n > P.budget) {
-		/* Shrink the prefill before evicting for it. */
-		if (n > 1 && used_pages() + 1 <= P.budget) {
-			n = P.budget - used_pages();
-			break;
-		}
+	while (used_pages() + must > P.budget) {
 		if (!reclaim_one_locked())
 			break;
 		reclaimed = 1;
+	}
+	if (used_pages() + n > P.budget) {
+		size_t room = used_pages() < P.budget ? P.budget - used_pages() : 0;
+		n = room > must ? room : must;
 	}
 	if (reclaimed)
 		P.direct_reclaims++;
 	if (reclaimed || used_pages() + n > P.budget)
 		mark_critical();
-	if (used_pages() + n > P.budget && n > 1)
-		n = used_pages() < P.budget ? P.budget - used_pages() : 1;
-	if (P.budget - (used_pages() + n < P.budget ? used_pages() + n : P.budget) < P.low_free)
+	if (used_pages() + n + P.low_free > P.budget)
 		wake_evictor();
 	return n ? n : 1;
 }
@@ -473,7 +481,7 @@ static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 	       !(r->pages[b].meta & FL_PG_BUSY))
 		b++;
 	size_t want = b - a;
-	size_t fit = make_room(want);
+	size_t fit = make_room(want, fill_write ? want : 1);
 	if (fit < want) {
 		/* Over budget: keep the faulting page, trim the prefill. */
 		a = pg;
@@ -554,7 +562,7 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 			break;
 		n++;
 	}
-	n = make_room(n);
+	n = make_room(n, n);
 	for (size_t i = 0; i < n; i++) {
 		struct fl_page *p = &r->pages[pg + i];
 		int rc = fl_store_get(P.ctx_fault, &p->ref, P.bounce + i * PS);
@@ -1409,6 +1417,15 @@ static int transfer_pages(struct fl_region *src, size_t sp, struct fl_region *ds
 	while (i < n) {
 		struct fl_page *s = &src->pages[sp + i];
 		unsigned st = fl__pg_state(s);
+		if (st == FL_PG_INACTIVE && P.caps.inactive_in_place) {
+			/* Its contents are at its address: move it like a resident
+			 * page. */
+			if (P.eng->give(src, sp + i, s->slot) < 0)
+				return -1;
+			s->slot = 0;
+			page_move(src, s, FL_PG_RESIDENT);
+			st = FL_PG_RESIDENT;
+		}
 		if (st == FL_PG_RESIDENT) {
 			size_t j = i;
 			while (j < n && fl__pg_state(&src->pages[sp + j]) == FL_PG_RESIDENT &&

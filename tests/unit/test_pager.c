@@ -375,12 +375,32 @@ Test(inject, move_fails_forever_keeps_pages_resident)
 	size_t n = 128;
 	unsigned char *m = fl_pager_map(n * TPS);
 	fill_range(m, 0, 60, DATA_TEXT, 0);
-	fl__sys_fail(FL_SYS_IOCTL, 1, 1, EBUSY, UFFDIO_MOVE);
+	fl__sys_fail(FL_SYS_IOCTL, 1, 1, EINVAL, UFFDIO_MOVE);
 	fill_range(m, 60, n - 60, DATA_TEXT, 0);
 	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
 	struct fl_stats s = stats();
 	cr_expect_gt(s.errors, 0, "failed moves are counted");
 	cr_expect_eq(s.pressure_peak, FL_PRESSURE_CRITICAL);
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
+/* EBUSY is what MOVE says for a page shared with a forked child: the
+ * write-protect + copy path takes over and nothing is lost. */
+Test(inject, move_ebusy_falls_back_to_copy)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 64 * TPS), 0);
+	size_t n = 256;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fl__sys_fail(FL_SYS_IOCTL, 1, 1, EBUSY, UFFDIO_MOVE);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	fl_pager_reclaim(0);
+	struct fl_stats s = stats();
+	cr_expect_gt(s.pages_evicted, n / 2, "pages still leave memory");
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	s = stats();
+	cr_expect_eq(s.errors, 0);
+	cr_expect_leq(s.resident_peak_pages, 64);
 	fl__sys_fail_reset();
 	fl_pager_shutdown();
 }

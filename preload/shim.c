@@ -1,0 +1,94 @@
+/*
+ * The shim's life cycle inside a preloaded program: read the options from
+ * the environment before anything else is ready, start the pager, hook
+ * fork, and at exit write a summary where FAULTLINE_SUMMARY says.  A bad
+ * setting gets one line on stderr and the program runs unmanaged.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "faultline/faultline.h"
+#include "log.h"
+#include "options.h"
+#include "pager.h"
+#include "shim.h"
+
+int fl__shim_ready;
+static struct fl_settings settings;
+
+static void say(const char *msg)
+{
+	char line[400];
+	int n = snprintf(line, sizeof line, "faultline: %s\n", msg);
+	if (n > (int)sizeof line - 1)
+		n = (int)sizeof line - 1;
+	syscall(SYS_write, 2, line, (size_t)n);
+}
+
+__attribute__((constructor(101))) static void shim_init(void)
+{
+	extern char **environ;
+	char err[256];
+	fl_settings_default(&settings);
+	if (fl_settings_from_env(&settings, environ, err, sizeof err) != 0) {
+		char msg[400];
+		snprintf(msg, sizeof msg, "%s; the program runs unmanaged", err);
+		say(msg);
+		return;
+	}
+	if (settings.pager.engine == FL_ENGINE_CHOICE_OFF)
+		return;
+	if (fl_pager_init(&settings.pager, err, sizeof err) != 0) {
+		char msg[400];
+		snprintf(msg, sizeof msg, "%s; the program runs unmanaged", err);
+		say(msg);
+		return;
+	}
+	pthread_atfork(fl_pager_fork_prepare, fl_pager_fork_parent, fl_pager_fork_child);
+	__atomic_store_n(&fl__shim_ready, 1, __ATOMIC_RELEASE);
+}
+
+/* key=value lines, one per figure, for the launcher to read. */
+__attribute__((destructor)) static void shim_fini(void)
+{
+	if (!settings.summary_path[0])
+		return;
+	struct fl_stats s;
+	int have = fl_stats_get(&s) == 0;
+	char buf[2048];
+	int n = 0;
+	n += snprintf(buf + n, sizeof buf - n, "pid=%d\nmanaged=%d\nengine=%s\n", (int)getpid(), have,
+		      fl_engine_name(fl_pager_engine()));
+	if (have) {
+		n += snprintf(buf + n, sizeof buf - n,
+			      "page_size=%llu\nbudget_pages=%llu\npeak_pages=%llu\nresident_pages=%llu\n"
+			      "inactive_pages=%llu\ncompressed_pages=%llu\nsame_filled_pages=%llu\n"
+			      "compressed_bytes=%llu\nstore_bytes=%llu\nefficiency=%.2f\n"
+			      "pressure_peak=%s\nerrors=%llu\nprefilled=%llu\nreadahead=%llu\nevicted=%llu\n",
+			      (unsigned long long)s.page_size, (unsigned long long)s.budget_pages,
+			      (unsigned long long)s.resident_peak_pages, (unsigned long long)s.resident_pages,
+			      (unsigned long long)s.inactive_pages, (unsigned long long)s.compressed_pages,
+			      (unsigned long long)s.same_filled_pages, (unsigned long long)s.compressed_bytes,
+			      (unsigned long long)s.store_bytes, fl_stats_efficiency(&s),
+			      fl_pressure_name(s.pressure_peak), (unsigned long long)s.errors,
+			      (unsigned long long)s.pages_prefilled, (unsigned long long)s.pages_readahead,
+			      (unsigned long long)s.pages_evicted);
+		for (int k = 0; k < FL_FAULT__COUNT && n < (int)sizeof buf - 64; k++)
+			n += snprintf(buf + n, sizeof buf - n, "faults.%s=%llu\n", fl_fault_kind_name(k),
+				      (unsigned long long)s.faults[k]);
+	}
+	/* One file per process: children append their own block. */
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, settings.summary_path,
+			      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (n > (int)sizeof buf)
+		n = (int)sizeof buf;
+	syscall(SYS_write, fd, buf, (size_t)n);
+	syscall(SYS_write, fd, "end\n", (size_t)4);
+	syscall(SYS_close, fd);
+}

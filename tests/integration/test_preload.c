@@ -1,0 +1,179 @@
+/*
+ * The shim preloaded into real programs: a C program exercising mmap,
+ * munmap, mremap, madvise, mprotect and fork under a tight budget with
+ * both engines; python3 (whose pymalloc arenas are anonymous mmaps) giving
+ * the same output with and without the shim; a bad setting reported in
+ * one line naming the variable while the program runs unmanaged.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SHIM "build/lib/libfaultline.so"
+#define MMAPPER "build/tests/progs/mmapper"
+
+/* Run argv with extra environment entries; capture stdout and stderr. */
+static int run(char *const argv[], char *const extra_env[], char *out, size_t outlen,
+	       char *err, size_t errlen)
+{
+	int po[2], pe[2];
+	cr_assert_eq(pipe(po), 0);
+	cr_assert_eq(pipe(pe), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		close(po[0]);
+		close(pe[0]);
+		for (size_t i = 0; extra_env && extra_env[i]; i++)
+			putenv(extra_env[i]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	size_t no = 0, ne = 0;
+	int open_o = 1, open_e = 1;
+	while (open_o || open_e) {
+		if (open_o) {
+			ssize_t k = read(po[0], out + no, outlen - 1 - no);
+			if (k <= 0)
+				open_o = 0;
+			else
+				no += (size_t)k;
+			if (no >= outlen - 1)
+				open_o = 0;
+		}
+		if (!open_o && open_e) {
+			ssize_t k = read(pe[0], err + ne, errlen - 1 - ne);
+			if (k <= 0)
+				open_e = 0;
+			else
+				ne += (size_t)k;
+			if (ne >= errlen - 1)
+				open_e = 0;
+		}
+	}
+	out[no] = 0;
+	err[ne] = 0;
+	close(po[0]);
+	close(pe[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *read_file(const char *path)
+{
+	static char buf[65536];
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return NULL;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
+}
+
+static unsigned long field(const char *summary, const char *key)
+{
+	char k[64];
+	snprintf(k, sizeof k, "\n%s=", key);
+	const char *p = strstr(summary, k);
+	return p ? strtoul(p + strlen(k), NULL, 10) : (unsigned long)-1;
+}
+
+static void mmapper_case(const char *engine)
+{
+	char sum[] = "/tmp/fl-preload-XXXXXX";
+	int fd = mkstemp(sum);
+	close(fd);
+	unlink(sum);
+	char env_pre[256], env_sum[300], env_eng[64];
+	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
+	snprintf(env_sum, sizeof env_sum, "FAULTLINE_SUMMARY=%s", sum);
+	snprintf(env_eng, sizeof env_eng, "FAULTLINE_ENGINE=%s", engine);
+	char *env[] = {env_pre, env_sum, env_eng, "FAULTLINE_BUDGET=4M", NULL};
+	char *argv[] = {MMAPPER, "8192", NULL};
+	static char out[8192], err[65536];
+	int rc = run(argv, env, out, sizeof out, err, sizeof err);
+	cr_expect_eq(rc, 0, "mmapper under the %s engine: %s%s", engine, out, err);
+	cr_expect(strstr(out, "8192 pages ok") != NULL);
+	char *s = read_file(sum);
+	cr_assert_not_null(s, "no summary written");
+	cr_expect(strstr(s, "managed=1") != NULL, "summary: %s", s);
+	cr_expect_eq(field(s, "budget_pages"), 1024);
+	cr_expect_gt(field(s, "evicted"), 1000, "a 32 MiB working set under 4 MiB must evict");
+	cr_expect_eq(field(s, "errors"), 0, "summary: %s", s);
+	unlink(sum);
+}
+
+Test(preload, mmapper_uffd, .timeout = 120) { mmapper_case("uffd"); }
+Test(preload, mmapper_signal, .timeout = 120) { mmapper_case("signal"); }
+
+static const char *pyscript =
+	"import gc, hashlib\n"
+	"d = {}\n"
+	"for i in range(150000):\n"
+	"    d['k%d' % i] = [i, str(i) * 3, (i, i * 2)]\n"
+	"lst = [('x' * (i % 50)) + str(i) for i in range(200000)]\n"
+	"class N:\n"
+	"    def __init__(s, v): s.v = v; s.me = s\n"
+	"nodes = [N(i) for i in range(50000)]\n"
+	"del nodes\n"
+	"gc.collect()\n"
+	"h = hashlib.sha256()\n"
+	"for k in sorted(d)[::97]:\n"
+	"    h.update(repr(d[k]).encode())\n"
+	"for s in lst[::89]:\n"
+	"    h.update(s.encode())\n"
+	"print(len(d), len(lst), h.hexdigest())\n";
+
+Test(preload, python_same_output_under_budget, .timeout = 300)
+{
+	const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+	char *argv[] = {(char *)py, "-c", (char *)pyscript, NULL};
+	static char plain[4096], under[4096], err[65536];
+	cr_assert_eq(run(argv, NULL, plain, sizeof plain, err, sizeof err), 0, "python3: %s", err);
+	cr_assert(strlen(plain) > 10);
+	char sum[] = "/tmp/fl-py-XXXXXX";
+	int fd = mkstemp(sum);
+	close(fd);
+	unlink(sum);
+	char env_pre[256], env_sum[300];
+	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
+	snprintf(env_sum, sizeof env_sum, "FAULTLINE_SUMMARY=%s", sum);
+	char *env[] = {env_pre, env_sum, "FAULTLINE_BUDGET=8M", NULL};
+	cr_assert_eq(run(argv, env, under, sizeof under, err, sizeof err), 0, "python3 under the shim: %s", err);
+	cr_expect_str_eq(under, plain);
+	char *s = read_file(sum);
+	cr_assert_not_null(s);
+	cr_expect_gt(field(s, "evicted"), 0, "pymalloc arenas are managed and paged: %s", s);
+	cr_expect_eq(field(s, "errors"), 0);
+	unlink(sum);
+}
+
+Test(preload, bad_setting_runs_unmanaged, .timeout = 60)
+{
+	char env_pre[256];
+	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
+	char *env[] = {env_pre, "FAULTLINE_BUDGET=lots", NULL};
+	char *argv[] = {MMAPPER, "1024", NULL};
+	static char out[4096], err[4096];
+	int rc = run(argv, env, out, sizeof out, err, sizeof err);
+	cr_expect_eq(rc, 0);
+	cr_expect(strstr(out, "1024 pages ok") != NULL);
+	cr_expect(strstr(err, "faultline: FAULTLINE_BUDGET='lots' is not valid: expected a size") != NULL,
+		  "stderr: %s", err);
+	cr_expect(strstr(err, "runs unmanaged") != NULL);
+	/* One line, not a flood. */
+	size_t lines = 0;
+	for (char *p = err; *p; p++)
+		lines += *p == '\n';
+	cr_expect_eq(lines, 1, "stderr: %s", err);
+}
