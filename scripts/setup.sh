@@ -3,7 +3,8 @@
 # Idempotent: does nothing when everything is already there.
 set -eu
 
-PKGS="gcc make pkg-config liblz4-dev libzstd-dev libcriterion-dev"
+# python3: the preload tests run a real python3 under the shim.
+PKGS="gcc make pkg-config liblz4-dev libzstd-dev libcriterion-dev python3"
 
 missing=""
 for p in $PKGS; do
