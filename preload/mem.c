@@ -1,6 +1,6 @@
 /*
  * The shim's table allocator (see mem.h): a reserved range carved into
- * power-of-two page blocks, with one free list per size.
+ * power-of-two page blocks, with one list of free blocks per size.
  */
 #include "mem.h"
 
@@ -18,7 +18,12 @@
 static fl_lock_t lock = FL_LOCK_INIT;
 static char *arena;
 static size_t bump;
-static void *freelist[CLASSES];
+/* Free blocks are listed here, outside the blocks: writing a link into a
+ * block would make its first page present, and a block reused as the
+ * uffd stash must be entirely empty. */
+#define FREE_PER_CLASS 64
+static void *freeblocks[CLASSES][FREE_PER_CLASS];
+static unsigned nfree[CLASSES];
 
 static unsigned class_of(size_t len, size_t *block)
 {
@@ -48,10 +53,9 @@ void *fl__mem_alloc(size_t len)
 		}
 		arena = a;
 	}
-	void *p = freelist[c];
-	if (p) {
-		freelist[c] = *(void **)p;
-		*(void **)p = NULL;
+	void *p = NULL;
+	if (nfree[c]) {
+		p = freeblocks[c][--nfree[c]];
 	} else if (bump + block <= ARENA_BYTES) {
 		p = arena + bump;
 		bump += block;
@@ -69,7 +73,8 @@ void fl__mem_free(void *p, size_t len)
 	/* Give the memory back; the block reads as zero when reused. */
 	fl__sys_madvise(p, block, MADV_DONTNEED);
 	fl_lock(&lock);
-	*(void **)p = freelist[c];
-	freelist[c] = p;
+	/* A full list leaks the block's addresses, not its memory. */
+	if (nfree[c] < FREE_PER_CLASS)
+		freeblocks[c][nfree[c]++] = p;
 	fl_unlock(&lock);
 }
