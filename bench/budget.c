@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "pager.h"
+#include "options.h"
 
 #define PS 4096u
 #define WORD_OFF 8 /* the word accesses read and write; 0..7 hold the index */
@@ -56,20 +57,12 @@ static double unit(uint64_t *s)
 	return (double)(splitmix(s) >> 11) / 9007199254740992.0;
 }
 
+/* Sizes are parsed as faultline parses them everywhere (options.c);
+ * 0 means not a size. */
 static uint64_t parse_size(const char *s)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return 0;
-	switch (*end) {
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= 1024 * 1024; end++; break;
-	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
-	default: break;
-	}
-	return *end ? 0 : (uint64_t)v;
+	uint64_t v;
+	return fl_parse_size(s, fl_phys_bytes(), &v) == 0 ? v : 0;
 }
 
 static const char *words[] = {"page", "fault", "memory", "budget", "compress",

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "pager.h"
+#include "options.h"
 
 #define PS 4096u
 #define HUGE_SZ (2u << 20)
@@ -101,20 +102,12 @@ static struct summary summarize(const double *v, int n)
 	return r;
 }
 
+/* Sizes are parsed as faultline parses them everywhere (options.c);
+ * 0 means not a size. */
 static uint64_t parse_size(const char *s)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return 0;
-	switch (*end) {
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= 1024 * 1024; end++; break;
-	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
-	default: break;
-	}
-	return *end ? 0 : (uint64_t)v;
+	uint64_t v;
+	return fl_parse_size(s, fl_phys_bytes(), &v) == 0 ? v : 0;
 }
 
 /* The kernel's plain anonymous mapping: 4 KiB pages, or 2 MiB ones. */

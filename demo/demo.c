@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "pager.h"
+#include "options.h"
 
 #define PS 4096u
 
@@ -82,22 +83,12 @@ static void fill_page(unsigned char *p, size_t idx)
 		memcpy(p + PS - 8, &idx, 8);
 }
 
+/* Sizes are parsed as faultline parses them everywhere (options.c);
+ * 0 means not a size. */
 static uint64_t parse_size(const char *s)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return 0;
-	switch (*end) {
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= 1024 * 1024; end++; break;
-	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
-	default: break;
-	}
-	if (*end)
-		return 0;
-	return (uint64_t)v;
+	uint64_t v;
+	return fl_parse_size(s, fl_phys_bytes(), &v) == 0 ? v : 0;
 }
 
 static void usage(FILE *f)
@@ -134,7 +125,7 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			budget = parse_size(optarg);
-			if (!budget && strcmp(optarg, "0") != 0) {
+			if (!budget && strcmp(optarg, "0") != 0 && strcmp(optarg, "none") != 0) {
 				fprintf(stderr, "faultline-demo: --budget: '%s' is not a size (like 64M, 0 for none)\n", optarg);
 				return 2;
 			}
