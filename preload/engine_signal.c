@@ -78,7 +78,7 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
 
 static int mem_open(void)
 {
-	return (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
+	return fl__sys_highfd((int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC));
 }
 
 static int s_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, size_t errlen)

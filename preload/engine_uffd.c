@@ -487,7 +487,7 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	uint64_t want = avail & (UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP |
 				 UFFD_FEATURE_THREAD_ID);
 	int uo2 = 0;
-	U.fd = uffd_open(user_only ? UFFD_USER_MODE_ONLY : 0, &uo2, err, errlen);
+	U.fd = fl__sys_highfd(uffd_open(user_only ? UFFD_USER_MODE_ONLY : 0, &uo2, err, errlen));
 	if (U.fd < 0)
 		return -1;
 	user_only |= uo2;
@@ -507,7 +507,7 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	U.user_only = user_only;
 	U.spin_us = fl__uffd_spin_us;
 
-	U.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	U.stopfd = fl__sys_highfd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (U.stopfd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;

@@ -1574,6 +1574,18 @@ long fl_pager_reclaim(uint64_t target)
 	return n;
 }
 
+int fl_pager_owns_fd(int fd)
+{
+	if (fd < 0 || !P.eng || (!P.running && !P.rearm_pending))
+		return 0;
+	int fds[4] = {-1, -1, -1, -1};
+	P.eng->fds(fds);
+	for (int i = 0; i < 4 && fds[i] >= 0; i++)
+		if (fds[i] == fd)
+			return 1;
+	return 0;
+}
+
 /* ---- fork ------------------------------------------------------------- */
 
 /*

@@ -84,6 +84,9 @@ int fl_pager_protect(void *addr, size_t len, int prot);
 /* Does [addr, addr+len) overlap managed memory? */
 int fl_pager_owns_range(const void *addr, size_t len);
 
+/* Is fd one the pager needs (the shim must not let the program close it)? */
+int fl_pager_owns_fd(int fd);
+
 /* fork hooks (pthread_atfork order: prepare, then parent or child). */
 void fl_pager_fork_prepare(void);
 void fl_pager_fork_parent(void);

@@ -202,3 +202,14 @@ int fl__sys_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);
 }
+
+int fl__sys_highfd(int fd)
+{
+	if (fd < 0)
+		return fd;
+	int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 1000);
+	if (hi < 0)
+		return fd;
+	syscall(SYS_close, fd);
+	return hi;
+}

@@ -46,6 +46,13 @@ ssize_t fl__sys_read(int fd, void *buf, size_t len);
 int fl__sys_close(int fd);
 
 /*
+ * Move a descriptor the shim keeps to a high number (close-on-exec), away
+ * from the low numbers programs close and reuse by habit.  Returns the new
+ * descriptor, or fd unchanged when that is not possible.
+ */
+int fl__sys_highfd(int fd);
+
+/*
  * Make the nth next call of id fail with err (nth = 1: the very next one).
  * forever: that call and every later one fail.  For FL_SYS_IOCTL, req
  * restricts the failure to one request code (0: any).  One rule per id.
