@@ -6,6 +6,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
 BUILD ?= build
+comma := ,
 LDFLAGS ?=
 
 WARN := -Wall -Wextra -Wno-unused-parameter
@@ -17,7 +18,7 @@ LIBS := -llz4 -lzstd -lpthread
 
 # The shim's entry points (constructor, interposed functions) go only into
 # libfaultline.so; the core archive is the pager as a library, for tests.
-SHIM_SRC := preload/shim.c preload/interpose.c preload/fdguard.c
+SHIM_SRC := preload/shim.c preload/interpose.c preload/fdguard.c preload/malloc.c
 CORE_SRC := $(filter-out $(SHIM_SRC),$(wildcard preload/*.c))
 CORE_OBJ := $(patsubst preload/%.c,$(BUILD)/obj/preload/%.o,$(CORE_SRC))
 SHIM_OBJ := $(patsubst preload/%.c,$(BUILD)/obj/preload/%.o,$(SHIM_SRC))
@@ -40,9 +41,26 @@ $(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
 
-$(LIB_SO): $(CORE_OBJ) $(SHIM_OBJ)
+# jemalloc inside the shim: Debian's PIC archive with its mmap, munmap,
+# madvise and mprotect calls renamed to the shim's (preload/malloc.c).  The
+# C++ operators stay out (they would pull in libstdc++); C++ programs' new
+# and delete reach malloc through libstdc++.
+JEMALLOC_A := /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
+JE_A := $(BUILD)/obj/jemalloc/libjemalloc_fl.a
+$(JE_A): $(JEMALLOC_A)
+	@rm -rf $(BUILD)/obj/jemalloc && mkdir -p $(BUILD)/obj/jemalloc
+	cd $(BUILD)/obj/jemalloc && ar x $(JEMALLOC_A) && rm -f jemalloc_cpp.pic.o && \
+	objcopy --redefine-sym mmap=fl__je_mmap --redefine-sym munmap=fl__je_munmap \
+		--redefine-sym madvise=fl__je_madvise --redefine-sym mprotect=fl__je_mprotect pages.pic.o && \
+	ar rcs libjemalloc_fl.a *.pic.o
+
+JE_SYMS := malloc free calloc realloc posix_memalign aligned_alloc memalign valloc \
+	malloc_usable_size mallocx rallocx xallocx sallocx dallocx sdallocx nallocx \
+	mallctl mallctlnametomib mallctlbymib malloc_stats_print
+$(LIB_SO): $(CORE_OBJ) $(SHIM_OBJ) $(JE_A) preload/shim.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -Wl,-z,nodelete -o $@ $^ $(LIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-z,nodelete -Wl,--version-script=preload/shim.map \
+		$(addprefix -Wl$(comma)-u$(comma),$(JE_SYMS)) -o $@ $(CORE_OBJ) $(SHIM_OBJ) $(JE_A) $(LIBS)
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)

@@ -19,7 +19,7 @@
 /* Mappings the pager takes: private, anonymous, read-write, ordinary. */
 static int manageable(int prot, int flags, int fd)
 {
-	if (!__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE) || fl__in_shim)
 		return 0;
 	if (!(flags & MAP_ANONYMOUS) || (flags & MAP_TYPE) != MAP_PRIVATE || fd != -1)
 		return 0;

@@ -804,7 +804,17 @@ static void setup_budget(void)
 		P.inactive_target = b / 2;
 }
 
+static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errlen);
+
 int fl_pager_init(const struct fl_pager_config *cfg, char *err, size_t errlen)
+{
+	fl__in_shim++;
+	int rc = pager_init(cfg, err, errlen);
+	fl__in_shim--;
+	return rc;
+}
+
+static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errlen)
 {
 	char ebuf[256] = "";
 	if (P.running) {
@@ -1714,6 +1724,8 @@ static void adopt_states(struct fl_region *r)
 	raw_free(vec, vb);
 }
 
+__thread int fl__in_shim;
+
 static void rearm_if_needed(void)
 {
 	if (!__atomic_load_n(&P.rearm_pending, __ATOMIC_ACQUIRE))
@@ -1724,6 +1736,7 @@ static void rearm_if_needed(void)
 		return;
 	}
 	P.rearm_pending = 0;
+	fl__in_shim++;
 	if (P.kind != FL_ENGINE_SIGNAL) {
 		char err[256];
 		size_t stash = P.budget ? P.budget + 64 : 64;
@@ -1737,6 +1750,7 @@ static void rearm_if_needed(void)
 			P.nregions = 0;
 			P.degraded = 1;
 			fl_unlock(&P.lock);
+			fl__in_shim--;
 			return;
 		}
 		/* The parent's FIFO names pages that are all resident now. */
@@ -1762,6 +1776,7 @@ static void rearm_if_needed(void)
 	P.resident_at_fork = P.resident;
 	fl_unlock(&P.lock);
 	start_evictor();
+	fl__in_shim--;
 }
 
 void fl_pager_shutdown(void)

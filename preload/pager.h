@@ -84,6 +84,12 @@ int fl_pager_protect(void *addr, size_t len, int prot);
 /* Does [addr, addr+len) overlap managed memory? */
 int fl_pager_owns_range(const void *addr, size_t len);
 
+/*
+ * Nonzero on a thread while the pager itself is starting threads (whose
+ * allocations must not come back into the pager).
+ */
+extern __thread int fl__in_shim;
+
 /* Is fd one the pager needs (the shim must not let the program close it)? */
 int fl_pager_owns_fd(int fd);
 

@@ -1,25 +1,40 @@
-#!/bin/sh
+#!/bin/bash
 # Run faultline's tests.  quick: the Criterion suite (every commit).
-# slow: the same suite built with sanitizers (see Makefile's check-slow).
-# The last line printed is Criterion's summary, which CI reads.
-set -eu
+# slow: a stress program under ThreadSanitizer, then the suite under
+# ASan/UBSan.  The last line printed is Criterion's summary, repeated at
+# the end so that warnings the tested code writes to stderr while the
+# runner finishes cannot come after it (CI reads the closing line).
+set -uo pipefail
 tier=${1:-quick}
 cd "$(dirname "$0")/.."
 
 jobs=${FL_TEST_JOBS:-2}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+suite() {
+	local bin=$1 timeout=$2
+	"$bin" --jobs "$jobs" --timeout "$timeout" 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
+	local summary
+	summary=$(grep -a 'Synthesis:' "$log" | tail -n 1)
+	[ -n "$summary" ] && echo "$summary"
+	return "$rc"
+}
+
 case "$tier" in
 quick)
-	exec ./build/tests/faultline-tests --jobs "$jobs" --timeout 300
+	suite ./build/tests/faultline-tests 300
 	;;
 slow)
 	# ThreadSanitizer on the pager's threads, both engines.
 	for eng in uffd signal; do
-		TSAN_OPTIONS="halt_on_error=1 exitcode=66" ./build/tsan/tests/stress_pager "$eng" 10
+		TSAN_OPTIONS="halt_on_error=1 exitcode=66" ./build/tsan/tests/stress_pager "$eng" 10 || exit 1
 	done
 	# ASan/UBSan on the whole suite.  The signal engine's tests need the
 	# SIGSEGV handler to themselves.
 	ASAN_OPTIONS="handle_segv=0:detect_leaks=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-		exec ./build/asan/tests/faultline-tests --jobs "$jobs" --timeout 900
+		suite ./build/asan/tests/faultline-tests 900
 	;;
 *)
 	echo "usage: $0 quick|slow" >&2

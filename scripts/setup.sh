@@ -4,7 +4,9 @@
 set -eu
 
 # python3: the preload tests run a real python3 under the shim.
-PKGS="gcc make pkg-config liblz4-dev libzstd-dev libcriterion-dev python3"
+# libjemalloc-dev: its PIC archive is linked into the shim (binutils'
+# objcopy renames its mmap calls; binutils comes with gcc).
+PKGS="gcc make binutils pkg-config liblz4-dev libzstd-dev libcriterion-dev libjemalloc-dev python3"
 
 missing=""
 for p in $PKGS; do

@@ -195,3 +195,45 @@ static void closer_case(const char *engine)
 
 Test(preload, descriptors_survive_closing_sprees_uffd, .timeout = 120) { closer_case("uffd"); }
 Test(preload, descriptors_survive_closing_sprees_signal, .timeout = 120) { closer_case("signal"); }
+
+/* Run a shell pipeline with and without the shim; outputs must match. */
+static void same_output(const char *pipeline, const char *budget)
+{
+	char cmd[1024];
+	static char plain[8192], under[8192], err[65536];
+	char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+	snprintf(cmd, sizeof cmd, "%s", pipeline);
+	cr_assert_eq(run(argv, NULL, plain, sizeof plain, err, sizeof err), 0, "%s: %s", pipeline, err);
+	char env_pre[256], env_b[64];
+	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
+	snprintf(env_b, sizeof env_b, "FAULTLINE_BUDGET=%s", budget);
+	char *env[] = {env_pre, env_b, NULL};
+	cr_assert_eq(run(argv, env, under, sizeof under, err, sizeof err), 0, "%s under the shim: %s",
+		     pipeline, err);
+	cr_expect_str_eq(under, plain, "%s", pipeline);
+}
+
+Test(preload, sort_same_output, .timeout = 300)
+{
+	same_output("seq 1 1500000 | awk '{ print ($1 * 7919) % 1000003, $1 }' | sort | md5sum", "8M");
+}
+
+Test(preload, gzip_round_trip_same_output, .timeout = 300)
+{
+	same_output("seq 1 2000000 | gzip -6 | tee /dev/null | gunzip | md5sum; "
+		    "seq 1 2000000 | gzip -6 | md5sum",
+		    "4M");
+}
+
+Test(preload, sqlite3_same_output, .timeout = 300)
+{
+	if (access("/usr/bin/sqlite3", X_OK) != 0)
+		cr_skip_test("sqlite3 is not installed");
+	same_output("db=$(mktemp -u /tmp/fl-sq-XXXXXX); "
+		    "sqlite3 $db 'create table t(a integer, b text); "
+		    "with recursive c(x) as (select 1 union all select x + 1 from c where x < 200000) "
+		    "insert into t select x, printf('%08d-%d', (x * 7919) % 1000003, x) from c; "
+		    "create index ti on t(b); "
+		    "select count(*), sum(a), max(b), min(b) from t where a % 3 = 0;' ; rm -f $db",
+		    "8M");
+}
