@@ -90,10 +90,7 @@ static struct {
 	int evict_seq; /* futex word */
 	int store_full;
 	size_t busy; /* pages the evictor is compressing */
-	int forking;
 	int rearm_pending;
-	uint64_t fork_backs;
-	uint64_t resident_at_fork;
 } P = {.lock = FL_LOCK_INIT};
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -103,16 +100,6 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void *raw_alloc(size_t len)
-{
-	return fl__mem_alloc(len);
-}
-
-static void raw_free(void *p, size_t len)
-{
-	fl__mem_free(p, len);
 }
 
 static size_t round_pages(size_t len)
@@ -221,33 +208,23 @@ static void region_remove(struct fl_region *r)
 
 /* ---- page bookkeeping ------------------------------------------------- */
 
-static void count_leave(struct fl_region *r, unsigned st)
+/* Add d (+1 or -1) to the counters of state st. */
+static void count(struct fl_region *r, unsigned st, int d)
 {
 	switch (st) {
-	case FL_PG_RESIDENT: P.resident--; r->n_resident--; break;
-	case FL_PG_INACTIVE: P.inactive--; r->n_inactive--; break;
-	case FL_PG_COMPRESSED: P.compressed--; r->n_compressed--; break;
-	case FL_PG_SAME: P.same--; r->n_same--; break;
-	default: break;
-	}
-}
-
-static void count_enter(struct fl_region *r, unsigned st)
-{
-	switch (st) {
-	case FL_PG_RESIDENT: P.resident++; r->n_resident++; break;
-	case FL_PG_INACTIVE: P.inactive++; r->n_inactive++; break;
-	case FL_PG_COMPRESSED: P.compressed++; r->n_compressed++; break;
-	case FL_PG_SAME: P.same++; r->n_same++; break;
+	case FL_PG_RESIDENT: P.resident += d; r->n_resident += d; break;
+	case FL_PG_INACTIVE: P.inactive += d; break;
+	case FL_PG_COMPRESSED: P.compressed += d; break;
+	case FL_PG_SAME: P.same += d; break;
 	default: break;
 	}
 }
 
 static void page_move(struct fl_region *r, struct fl_page *p, unsigned st)
 {
-	count_leave(r, fl__pg_state(p));
+	count(r, fl__pg_state(p), -1);
 	fl__pg_set_state(p, st);
-	count_enter(r, st);
+	count(r, st, +1);
 }
 
 static void inq_push(struct fl_region *r, size_t pg, uint32_t slot)
@@ -451,7 +428,7 @@ static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 {
 	size_t start = pg, n;
 	int fill_write;
-	unsigned maxw = P.cfg.fault_around_max ? P.cfg.fault_around_max : 1;
+	unsigned maxw = P.cfg.fault_around_max;
 	if (pg == r->fa_next && r->fa_win) {
 		/* The stream continues: grow the window, fill ahead. */
 		unsigned w = r->fa_win * 2;
@@ -473,12 +450,10 @@ static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 		n = r->npages - start;
 	/* Only a run of untouched pages can be filled in one call. */
 	size_t a = pg;
-	while (a > start && fl__pg_state(&r->pages[a - 1]) == FL_PG_UNTOUCHED &&
-	       !(r->pages[a - 1].meta & FL_PG_BUSY))
+	while (a > start && fl__pg_state(&r->pages[a - 1]) == FL_PG_UNTOUCHED)
 		a--;
 	size_t b = pg + 1;
-	while (b < start + n && fl__pg_state(&r->pages[b]) == FL_PG_UNTOUCHED &&
-	       !(r->pages[b].meta & FL_PG_BUSY))
+	while (b < start + n && fl__pg_state(&r->pages[b]) == FL_PG_UNTOUCHED)
 		b++;
 	size_t want = b - a;
 	size_t fit = make_room(want, fill_write ? want : 1);
@@ -510,7 +485,7 @@ static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 /* Grow or reset the refault readahead window of a region. */
 static size_t readahead_window(struct fl_region *r, size_t pg)
 {
-	unsigned maxw = P.cfg.readahead_max ? P.cfg.readahead_max : 1;
+	unsigned maxw = P.cfg.readahead_max;
 	if (pg == r->ra_next && r->ra_win) {
 		unsigned w = r->ra_win * 2;
 		r->ra_win = w > maxw ? maxw : w;
@@ -550,9 +525,7 @@ static int resolve_inactive(struct fl_region *r, size_t pg)
 static int resolve_stored(struct fl_region *r, size_t pg)
 {
 	unsigned first = fl__pg_state(&r->pages[pg]);
-	size_t w = readahead_window(r, pg);
-	if (w > P.bounce_pages)
-		w = P.bounce_pages;
+	size_t w = readahead_window(r, pg); /* <= readahead_max == bounce_pages */
 	size_t end = pg + w > r->npages ? r->npages : pg + w;
 	size_t n = 0;
 	while (pg + n < end) {
@@ -835,14 +808,14 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 		P.cfg.fault_around_max &= P.cfg.fault_around_max - 1;
 	setup_budget();
 
-	P.pool = raw_alloc(MAX_REGIONS * sizeof *P.pool);
-	P.sorted = raw_alloc(MAX_REGIONS * sizeof *P.sorted);
-	P.free_ids = raw_alloc(MAX_REGIONS * sizeof *P.free_ids);
-	P.bounce_pages = P.cfg.readahead_max > 1 ? P.cfg.readahead_max : 1;
-	P.bounce = raw_alloc(P.bounce_pages * PS);
-	P.scratch = raw_alloc((EVICT_BATCH + 1) * PS);
+	P.pool = fl__mem_alloc(MAX_REGIONS * sizeof *P.pool);
+	P.sorted = fl__mem_alloc(MAX_REGIONS * sizeof *P.sorted);
+	P.free_ids = fl__mem_alloc(MAX_REGIONS * sizeof *P.free_ids);
+	P.bounce_pages = P.cfg.readahead_max;
+	P.bounce = fl__mem_alloc(P.bounce_pages * PS);
+	P.scratch = fl__mem_alloc((EVICT_BATCH + 1) * PS);
 	P.inq_cap = (P.budget ? P.budget : 1024) * 2 + 64;
-	P.inq = raw_alloc(P.inq_cap * sizeof *P.inq);
+	P.inq = fl__mem_alloc(P.inq_cap * sizeof *P.inq);
 	if (!P.pool || !P.sorted || !P.free_ids || !P.bounce || !P.inq || !P.scratch) {
 		snprintf(err, errlen, "cannot map the pager's tables: %s", strerror(errno));
 		goto fail;
@@ -916,12 +889,12 @@ fail:
 		fl_store_ctx_destroy(P.ctx_evict);
 	if (P.store)
 		fl_store_destroy(P.store);
-	raw_free(P.pool, MAX_REGIONS * sizeof *P.pool);
-	raw_free(P.sorted, MAX_REGIONS * sizeof *P.sorted);
-	raw_free(P.free_ids, MAX_REGIONS * sizeof *P.free_ids);
-	raw_free(P.bounce, P.bounce_pages * PS);
-	raw_free(P.scratch, (EVICT_BATCH + 1) * PS);
-	raw_free(P.inq, P.inq_cap * sizeof *P.inq);
+	fl__mem_free(P.pool, MAX_REGIONS * sizeof *P.pool);
+	fl__mem_free(P.sorted, MAX_REGIONS * sizeof *P.sorted);
+	fl__mem_free(P.free_ids, MAX_REGIONS * sizeof *P.free_ids);
+	fl__mem_free(P.bounce, P.bounce_pages * PS);
+	fl__mem_free(P.scratch, (EVICT_BATCH + 1) * PS);
+	fl__mem_free(P.inq, P.inq_cap * sizeof *P.inq);
 	P.ctx_fault = P.ctx_evict = NULL;
 	P.store = NULL;
 	P.pool = NULL;
@@ -974,15 +947,13 @@ static struct fl_region *region_new(size_t len, uintptr_t want, int want_flags, 
 	r->want_flags = want_flags;
 	r->kind = kind;
 	r->pages_bytes = round_pages(r->npages * sizeof(struct fl_page));
-	/* The mapping first: a table mapped before a MAP_FIXED mapping could
-	 * land inside the range it replaces. */
 	if (P.eng->region_create(r) != 0) {
 		int e = errno;
 		P.free_ids[P.nfree_ids++] = id;
 		errno = e;
 		return NULL;
 	}
-	r->pages = raw_alloc(r->pages_bytes);
+	r->pages = fl__mem_alloc(r->pages_bytes);
 	if (!r->pages) {
 		int e = errno;
 		P.eng->region_unmap(r, 0, r->npages);
@@ -999,7 +970,7 @@ static void region_free(struct fl_region *r)
 {
 	region_remove(r);
 	P.managed_pages -= r->npages;
-	raw_free(r->pages, r->pages_bytes);
+	fl__mem_free(r->pages, r->pages_bytes);
 	r->pages = NULL;
 	r->gen++;
 	P.free_ids[P.nfree_ids++] = r->id;
@@ -1079,19 +1050,12 @@ static struct fl_region *wait_range(uintptr_t addr, size_t a, size_t b)
 	}
 }
 
-/* Count a region's pages by state again (after a split or a trim). */
+/* Count a region's resident pages again (after a split or a trim). */
 static void recount(struct fl_region *r)
 {
-	r->n_resident = r->n_inactive = r->n_compressed = r->n_same = 0;
-	for (size_t i = 0; i < r->npages; i++) {
-		switch (fl__pg_state(&r->pages[i])) {
-		case FL_PG_RESIDENT: r->n_resident++; break;
-		case FL_PG_INACTIVE: r->n_inactive++; break;
-		case FL_PG_COMPRESSED: r->n_compressed++; break;
-		case FL_PG_SAME: r->n_same++; break;
-		default: break;
-		}
-	}
+	r->n_resident = 0;
+	for (size_t i = 0; i < r->npages; i++)
+		r->n_resident += fl__pg_state(&r->pages[i]) == FL_PG_RESIDENT;
 }
 
 /* Page indexes changed: old FIFO entries are stale, queue the pages again. */
@@ -1107,7 +1071,7 @@ static void requeue_inactive(struct fl_region *r)
 static struct fl_page *table_slice(struct fl_region *r, size_t from, size_t n, size_t *bytes)
 {
 	*bytes = round_pages(n * sizeof(struct fl_page));
-	struct fl_page *t = raw_alloc(*bytes);
+	struct fl_page *t = fl__mem_alloc(*bytes);
 	if (t)
 		memcpy(t, r->pages + from, n * sizeof *t);
 	return t;
@@ -1199,7 +1163,7 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 				from = hi;
 				continue;
 			}
-			raw_free(r->pages, r->pages_bytes);
+			fl__mem_free(r->pages, r->pages_bytes);
 			r->pages = t;
 			r->pages_bytes = bytes;
 			P.eng->region_clone(r, r, p1);
@@ -1269,9 +1233,7 @@ int fl_pager_unmap(void *addr, size_t len)
 		return fl__sys_munmap(addr, len);
 	sigset_t oldmask;
 	api_lock(&oldmask);
-	/* The kernel unmaps (and validates) first; then the tables follow.
-	 * The other order would let a table the cut allocates land in the hole
-	 * and be unmapped with it. */
+	/* The kernel unmaps (and validates) first; then the tables follow. */
 	while (P.busy) {
 		/* Nothing may be mid-eviction when the addresses go away. */
 		fl_unlock(&P.lock);
@@ -1465,7 +1427,7 @@ static int transfer_pages(struct fl_region *src, size_t sp, struct fl_region *ds
 			page_move(dst, d, st);
 			if (st == FL_PG_INACTIVE)
 				inq_push(dst, dp + i, d->slot);
-			count_leave(src, st);
+			count(src, st, -1);
 			fl__pg_set_state(s, FL_PG_UNTOUCHED);
 			s->slot = 0;
 			memset(&s->ref, 0, sizeof s->ref);
@@ -1609,7 +1571,6 @@ void fl_pager_fork_prepare(void)
 	if (!P.running)
 		return;
 	fl_lock(&P.lock);
-	P.forking = 1;
 	while (P.busy) {
 		fl_unlock(&P.lock);
 		sched_yield();
@@ -1649,14 +1610,12 @@ void fl_pager_fork_prepare(void)
 		}
 	}
 	note_used();
-	P.fork_backs += back;
 }
 
 void fl_pager_fork_parent(void)
 {
 	if (!P.running)
 		return;
-	P.forking = 0;
 	fl_unlock(&P.lock);
 	wake_evictor();
 }
@@ -1672,7 +1631,6 @@ void fl_pager_fork_child(void)
 	if (!P.running)
 		return;
 	P.lock.v = 0;
-	P.forking = 0;
 	P.evictor_started = 0;
 	P.evict_seq = 0;
 	P.busy = 0;
@@ -1705,7 +1663,7 @@ static void start_evictor(void)
 static void adopt_states(struct fl_region *r)
 {
 	size_t vb = round_pages(r->npages);
-	unsigned char *vec = raw_alloc(vb);
+	unsigned char *vec = fl__mem_alloc(vb);
 	if (!vec || mincore((void *)r->base, r->len, vec) != 0) {
 		/* Unknown: treat everything as resident (conservative). */
 		for (size_t i = 0; i < r->npages; i++)
@@ -1721,7 +1679,7 @@ static void adopt_states(struct fl_region *r)
 				page_move(r, p, FL_PG_UNTOUCHED);
 		}
 	}
-	raw_free(vec, vb);
+	fl__mem_free(vec, vb);
 }
 
 __thread int fl__in_shim;
@@ -1744,7 +1702,7 @@ static void rearm_if_needed(void)
 			/* Stay unmanaged: every page is plain memory already. */
 			FL_WARN("forked child could not re-arm the pager (%s); it runs unmanaged", err);
 			for (size_t k = 0; k < P.nregions; k++) {
-				raw_free(P.sorted[k]->pages, P.sorted[k]->pages_bytes);
+				fl__mem_free(P.sorted[k]->pages, P.sorted[k]->pages_bytes);
 				P.sorted[k]->pages = NULL;
 			}
 			P.nregions = 0;
@@ -1773,7 +1731,6 @@ static void rearm_if_needed(void)
 		}
 		P.running = 1;
 	}
-	P.resident_at_fork = P.resident;
 	fl_unlock(&P.lock);
 	start_evictor();
 	fl__in_shim--;
@@ -1809,7 +1766,7 @@ void fl_pager_shutdown(void)
 			}
 		}
 		P.eng->region_detach(r);
-		raw_free(r->pages, r->pages_bytes);
+		fl__mem_free(r->pages, r->pages_bytes);
 		r->pages = NULL;
 		r->gen++;
 		P.nregions--;

@@ -58,8 +58,8 @@ struct fl_region {
 	/* refault readahead */
 	size_t ra_next;
 	unsigned ra_win;
-	/* counts for this region */
-	size_t n_resident, n_inactive, n_compressed, n_same;
+	/* resident pages of this region (the clock skips regions without) */
+	size_t n_resident;
 };
 
 /* Region kinds, for reporting. */
