@@ -415,12 +415,26 @@ static void start_evictor(void);
 
 /* ---- fault resolution ------------------------------------------------- */
 
-/* Wait for a BUSY page with the lock dropped; returns the region again. */
-static struct fl_region *wait_busy(uintptr_t addr)
+/* Let the evictor (or whoever holds a page BUSY) run, then take the lock
+ * again: everything read under the lock before must be looked up anew. */
+static void yield_lock(void)
 {
 	fl_unlock(&P.lock);
 	sched_yield();
 	fl_lock(&P.lock);
+}
+
+/* Wait until the evictor holds no page BUSY. */
+static void wait_evictor_idle(void)
+{
+	while (P.busy)
+		yield_lock();
+}
+
+/* Wait for a BUSY page with the lock dropped; returns the region again. */
+static struct fl_region *wait_busy(uintptr_t addr)
+{
+	yield_lock();
 	return region_lookup(addr);
 }
 
@@ -1137,9 +1151,7 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 		if (P.busy) {
 			/* Trims and splits renumber pages: the evictor must not be
 			 * holding any of them. */
-			fl_unlock(&P.lock);
-			sched_yield();
-			fl_lock(&P.lock);
+			wait_evictor_idle();
 			continue;
 		}
 		uintptr_t lo = r->base > a ? r->base : a;
@@ -1234,12 +1246,8 @@ int fl_pager_unmap(void *addr, size_t len)
 	sigset_t oldmask;
 	api_lock(&oldmask);
 	/* The kernel unmaps (and validates) first; then the tables follow. */
-	while (P.busy) {
-		/* Nothing may be mid-eviction when the addresses go away. */
-		fl_unlock(&P.lock);
-		sched_yield();
-		fl_lock(&P.lock);
-	}
+	/* Nothing may be mid-eviction when the addresses go away. */
+	wait_evictor_idle();
 	int rc = fl__sys_munmap(addr, len);
 	if (rc == 0)
 		cut_range_locked(a, len, 0);
@@ -1558,6 +1566,39 @@ int fl_pager_owns_fd(int fd)
 	return 0;
 }
 
+/*
+ * Put every page of r that is out of the program's view back into it,
+ * whatever the budget says (lock held, evictor idle).  A page that cannot
+ * come back is counted as an error and stays where it is.
+ */
+static void bring_back(struct fl_region *r)
+{
+	for (size_t i = 0; i < r->npages; i++) {
+		struct fl_page *p = &r->pages[i];
+		unsigned st = fl__pg_state(p);
+		int rc;
+		if (st == FL_PG_INACTIVE) {
+			rc = P.eng->give(r, i, p->slot);
+		} else if (st == FL_PG_COMPRESSED || st == FL_PG_SAME) {
+			rc = fl_store_get(P.ctx_fault, &p->ref, P.bounce) == 0
+				     ? P.eng->fill_copy(r, i, 1, P.bounce)
+				     : -1;
+			if (rc >= 0)
+				fl_store_drop(P.store, &p->ref);
+		} else {
+			continue;
+		}
+		if (rc < 0) {
+			note_error();
+			continue;
+		}
+		p->slot = 0;
+		if (rc > 0)
+			p->meta |= FL_PG_PINNED;
+		page_move(r, p, FL_PG_RESIDENT);
+	}
+}
+
 /* ---- fork ------------------------------------------------------------- */
 
 /*
@@ -1571,44 +1612,9 @@ void fl_pager_fork_prepare(void)
 	if (!P.running)
 		return;
 	fl_lock(&P.lock);
-	while (P.busy) {
-		fl_unlock(&P.lock);
-		sched_yield();
-		fl_lock(&P.lock);
-	}
-	size_t back = 0;
-	for (size_t k = 0; k < P.nregions; k++) {
-		struct fl_region *r = P.sorted[k];
-		for (size_t i = 0; i < r->npages; i++) {
-			struct fl_page *p = &r->pages[i];
-			unsigned st = fl__pg_state(p);
-			if (st == FL_PG_INACTIVE) {
-				int g = P.eng->give(r, i, p->slot);
-				if (g >= 0) {
-					p->slot = 0;
-					if (g > 0)
-						p->meta |= FL_PG_PINNED;
-					page_move(r, p, FL_PG_RESIDENT);
-					back++;
-				} else {
-					note_error();
-				}
-			} else if (st == FL_PG_COMPRESSED || st == FL_PG_SAME) {
-				int f = -1;
-				if (fl_store_get(P.ctx_fault, &p->ref, P.bounce) == 0)
-					f = P.eng->fill_copy(r, i, 1, P.bounce);
-				if (f >= 0) {
-					fl_store_drop(P.store, &p->ref);
-					if (f > 0)
-						p->meta |= FL_PG_PINNED;
-					page_move(r, p, FL_PG_RESIDENT);
-					back++;
-				} else {
-					note_error();
-				}
-			}
-		}
-	}
+	wait_evictor_idle();
+	for (size_t k = 0; k < P.nregions; k++)
+		bring_back(P.sorted[k]);
 	note_used();
 }
 
@@ -1751,20 +1757,7 @@ void fl_pager_shutdown(void)
 	 * the kernel have them. */
 	while (P.nregions) {
 		struct fl_region *r = P.sorted[P.nregions - 1];
-		for (size_t i = 0; i < r->npages; i++) {
-			struct fl_page *p = &r->pages[i];
-			unsigned st = fl__pg_state(p);
-			if (st == FL_PG_INACTIVE) {
-				if (P.eng->give(r, i, p->slot) >= 0)
-					page_move(r, p, FL_PG_RESIDENT);
-			} else if (st == FL_PG_COMPRESSED || st == FL_PG_SAME) {
-				if (fl_store_get(P.ctx_fault, &p->ref, P.bounce) == 0 &&
-				    P.eng->fill_copy(r, i, 1, P.bounce) >= 0) {
-					fl_store_drop(P.store, &p->ref);
-					page_move(r, p, FL_PG_RESIDENT);
-				}
-			}
-		}
+		bring_back(r);
 		P.eng->region_detach(r);
 		fl__mem_free(r->pages, r->pages_bytes);
 		r->pages = NULL;
