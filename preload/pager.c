@@ -124,7 +124,8 @@ static void set_pressure(enum fl_pressure p)
 		P.pressure_peak = p;
 }
 
-static void update_pressure(void)
+/* now: the caller's clock reading, so a fault reads the clock once. */
+static void update_pressure(uint64_t now)
 {
 	if (!P.budget) {
 		P.pressure = FL_PRESSURE_NORMAL;
@@ -132,7 +133,7 @@ static void update_pressure(void)
 	}
 	uint64_t used = used_pages();
 	uint64_t free_pages = used >= P.budget ? 0 : P.budget - used;
-	if (P.critical_until_ns && now_ns() < P.critical_until_ns)
+	if (P.critical_until_ns && now < P.critical_until_ns)
 		set_pressure(FL_PRESSURE_CRITICAL);
 	else if (free_pages < P.low_free)
 		set_pressure(FL_PRESSURE_WARN);
@@ -625,8 +626,9 @@ int fl__pager_fault(uintptr_t addr, int write)
 	}
 	if (rc != 0)
 		note_error();
-	P.fault_ns += now_ns() - t0;
-	update_pressure();
+	uint64_t t1 = now_ns();
+	P.fault_ns += t1 - t0;
+	update_pressure(t1);
 	fl_unlock(&P.lock);
 	return rc;
 }
@@ -685,7 +687,7 @@ static int evict_batch(void)
 			mark_critical();
 		}
 	}
-	update_pressure();
+	update_pressure(now_ns());
 	fl_unlock(&P.lock);
 	return done;
 }
@@ -1778,7 +1780,7 @@ int fl_stats_get(struct fl_stats *s)
 	if (!P.running)
 		return -1;
 	fl_lock(&P.lock);
-	update_pressure();
+	update_pressure(now_ns());
 	s->budget_pages = P.budget;
 	s->managed_pages = P.managed_pages;
 	s->regions = P.nregions;
