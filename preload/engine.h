@@ -53,11 +53,11 @@ struct fl_engine {
 	void (*forget)(void);
 
 	/*
-	 * Reserve r->len bytes and start catching its faults.  r->want_addr and
-	 * r->want_flags (0, MAP_FIXED or MAP_FIXED_NOREPLACE) say where; sets
-	 * r->base.
+	 * Reserve r->len bytes and start catching its faults; sets r->base.
+	 * want and want_flags (0, MAP_FIXED or MAP_FIXED_NOREPLACE) say where,
+	 * as mmap's address and flags do.
 	 */
-	int (*region_create)(struct fl_region *r);
+	int (*region_create)(struct fl_region *r, uintptr_t want, int want_flags);
 	/*
 	 * Start catching faults on an existing plain anonymous range r->base,
 	 * r->len (memory mapped before the engine started).  Optional.

@@ -134,10 +134,10 @@ static void s_forget(void)
 	installed = 0;
 }
 
-static int s_region_create(struct fl_region *r)
+static int s_region_create(struct fl_region *r, uintptr_t want, int want_flags)
 {
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | r->want_flags;
-	void *p = fl__sys_mmap((void *)r->want_addr, r->len, PROT_NONE, flags, -1, 0);
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | want_flags;
+	void *p = fl__sys_mmap((void *)want, r->len, PROT_NONE, flags, -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
 	r->base = (uintptr_t)p;

@@ -312,10 +312,10 @@ static int do_register(uintptr_t base, size_t len)
 	return fl__sys_ioctl(U.fd, UFFDIO_REGISTER, &reg);
 }
 
-static int u_region_create(struct fl_region *r)
+static int u_region_create(struct fl_region *r, uintptr_t want, int want_flags)
 {
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | r->want_flags;
-	void *p = fl__sys_mmap((void *)r->want_addr, r->len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | want_flags;
+	void *p = fl__sys_mmap((void *)want, r->len, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
 	if (do_register((uintptr_t)p, r->len) != 0) {

@@ -944,8 +944,8 @@ static void *plain_map_at(void *addr, size_t len, int flags)
 /* Lazily re-arm a forked child (see fl_pager_fork_child). */
 static void rearm_if_needed(void);
 
-/* Create a managed region with the lock held; NULL with errno on failure. */
-static struct fl_region *region_new(size_t len, uintptr_t want, int want_flags, int kind)
+/* A fresh region record (lock held), or NULL when all are in use. */
+static struct fl_region *region_record(size_t npages, int kind)
 {
 	if (!P.nfree_ids) {
 		errno = ENOMEM;
@@ -957,15 +957,29 @@ static struct fl_region *region_new(size_t len, uintptr_t want, int want_flags, 
 	memset(r, 0, sizeof *r);
 	r->id = id;
 	r->gen = gen;
-	r->len = len;
-	r->npages = len / PS;
-	r->want_addr = want;
-	r->want_flags = want_flags;
 	r->kind = kind;
+	r->npages = npages;
+	r->len = npages * PS;
+	return r;
+}
+
+static void region_record_free(struct fl_region *r)
+{
+	r->pages = NULL;
+	r->gen++;
+	P.free_ids[P.nfree_ids++] = r->id;
+}
+
+/* Create a managed region with the lock held; NULL with errno on failure. */
+static struct fl_region *region_new(size_t len, uintptr_t want, int want_flags, int kind)
+{
+	struct fl_region *r = region_record(len / PS, kind);
+	if (!r)
+		return NULL;
 	r->pages_bytes = round_pages(r->npages * sizeof(struct fl_page));
-	if (P.eng->region_create(r) != 0) {
+	if (P.eng->region_create(r, want, want_flags) != 0) {
 		int e = errno;
-		P.free_ids[P.nfree_ids++] = id;
+		region_record_free(r);
 		errno = e;
 		return NULL;
 	}
@@ -973,7 +987,7 @@ static struct fl_region *region_new(size_t len, uintptr_t want, int want_flags, 
 	if (!r->pages) {
 		int e = errno;
 		P.eng->region_unmap(r, 0, r->npages);
-		P.free_ids[P.nfree_ids++] = id;
+		region_record_free(r);
 		errno = e;
 		return NULL;
 	}
@@ -987,9 +1001,7 @@ static void region_free(struct fl_region *r)
 	region_remove(r);
 	P.managed_pages -= r->npages;
 	fl__mem_free(r->pages, r->pages_bytes);
-	r->pages = NULL;
-	r->gen++;
-	P.free_ids[P.nfree_ids++] = r->id;
+	region_record_free(r);
 }
 
 void *fl_pager_map_at(void *addr, size_t len, int flags, int kind)
@@ -1195,29 +1207,16 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 			recount(r);
 		} else {
 			/* A hole in the middle: the tail becomes its own region. */
-			if (!P.nfree_ids) {
+			struct fl_region *tail = region_record(r->npages - p1, r->kind);
+			if (tail)
+				tail->pages = table_slice(r, p1, tail->npages, &tail->pages_bytes);
+			if (!tail || !tail->pages) {
+				if (tail)
+					region_record_free(tail);
 				rc = -1;
 				from = hi;
 				continue;
 			}
-			size_t bytes;
-			struct fl_page *t = table_slice(r, p1, r->npages - p1, &bytes);
-			if (!t) {
-				rc = -1;
-				from = hi;
-				continue;
-			}
-			uint32_t id = P.free_ids[--P.nfree_ids];
-			struct fl_region *tail = &P.pool[id];
-			uint32_t gen = tail->gen + 1;
-			memset(tail, 0, sizeof *tail);
-			tail->id = id;
-			tail->gen = gen;
-			tail->kind = r->kind;
-			tail->pages = t;
-			tail->pages_bytes = bytes;
-			tail->npages = r->npages - p1;
-			tail->len = tail->npages * PS;
 			tail->base = r->base + p1 * PS;
 			P.eng->region_clone(r, tail, p1);
 			P.managed_pages -= p1 - p0;

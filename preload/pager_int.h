@@ -48,9 +48,6 @@ struct fl_region {
 	size_t pages_bytes;
 	uint32_t id;
 	uint32_t gen;
-	/* where region_create should put it: address and MAP_FIXED flags */
-	uintptr_t want_addr;
-	int want_flags;
 	int kind;               /* who asked for it (FL_REGION_*), for reports */
 	/* first-touch fault-around: next page if the stream continues */
 	size_t fa_next;
