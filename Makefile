@@ -47,11 +47,11 @@ $(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*
 # and delete reach malloc through libstdc++.
 JEMALLOC_A := /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
 JE_A := $(BUILD)/obj/jemalloc/libjemalloc_fl.a
-$(JE_A): $(JEMALLOC_A)
+$(JE_A): $(JEMALLOC_A) Makefile
 	@rm -rf $(BUILD)/obj/jemalloc && mkdir -p $(BUILD)/obj/jemalloc
 	cd $(BUILD)/obj/jemalloc && ar x $(JEMALLOC_A) && rm -f jemalloc_cpp.pic.o && \
-	objcopy --redefine-sym mmap=fl__je_mmap --redefine-sym munmap=fl__je_munmap \
-		--redefine-sym madvise=fl__je_madvise --redefine-sym mprotect=fl__je_mprotect pages.pic.o && \
+	objcopy --redefine-sym mmap=fl__je_mmap --redefine-sym munmap=fl__shim_munmap \
+		--redefine-sym madvise=fl__shim_madvise --redefine-sym mprotect=fl__shim_mprotect pages.pic.o && \
 	ar rcs libjemalloc_fl.a *.pic.o
 
 JE_SYMS := malloc free calloc realloc posix_memalign aligned_alloc memalign valloc \

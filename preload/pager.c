@@ -1247,26 +1247,21 @@ int fl_pager_unmap(void *addr, size_t len)
 	sigset_t oldmask;
 	api_lock(&oldmask);
 	/* The kernel unmaps (and validates) first; then the tables follow. */
+	int managed = first_overlap(a, a + len) != NULL;
 	/* Nothing may be mid-eviction when the addresses go away. */
-	wait_evictor_idle();
+	if (managed)
+		wait_evictor_idle();
 	int rc = fl__sys_munmap(addr, len);
-	if (rc == 0)
+	if (rc == 0 && managed)
 		cut_range_locked(a, len, 0);
 	api_unlock(&oldmask);
 	return rc;
 }
 
-int fl_pager_discard(void *addr, size_t len)
+/* Drop the managed pages in [a, end) (lock held). */
+static int discard_locked(uintptr_t a, uintptr_t end)
 {
-	uintptr_t a = (uintptr_t)addr;
-	if ((a & (PS - 1)) || !P.running) {
-		errno = EINVAL;
-		return -1;
-	}
-	len = round_pages(len);
-	sigset_t oldmask;
-	api_lock(&oldmask);
-	uintptr_t end = a + len, from = a;
+	uintptr_t from = a;
 	int rc = 0;
 	for (;;) {
 		size_t first, last;
@@ -1296,8 +1291,96 @@ int fl_pager_discard(void *addr, size_t len)
 		r->fa_next = 0;
 		from = hi;
 	}
+	return rc;
+}
+
+/*
+ * madvise(2) or mprotect(2) with arg on the parts of [a, end) that are not
+ * managed (lock held): for ranges that straddle managed and other memory.
+ */
+enum gap_call { MADVISE, MPROTECT };
+static int kernel_gaps(uintptr_t a, uintptr_t end, enum gap_call call, int arg)
+{
+	int rc = 0;
+	uintptr_t x = a;
+	while (x < end) {
+		struct fl_region *r = first_overlap(x, end);
+		uintptr_t stop = r ? (r->base > x ? r->base : x) : end;
+		if (stop > x && (call == MADVISE ? fl__sys_madvise((void *)x, stop - x, arg)
+						 : fl__sys_mprotect((void *)x, stop - x, arg)) != 0)
+			rc = -1;
+		if (!r)
+			break;
+		x = r->base + r->len;
+	}
+	return rc;
+}
+
+int fl_pager_discard(void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr;
+	if ((a & (PS - 1)) || !P.running) {
+		errno = EINVAL;
+		return -1;
+	}
+	len = round_pages(len);
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	int rc = discard_locked(a, a + len);
 	api_unlock(&oldmask);
 	return rc;
+}
+
+int fl_pager_advise(void *addr, size_t len, int advice)
+{
+	uintptr_t a = (uintptr_t)addr;
+	rearm_if_needed();
+	if (!P.running || (a & (PS - 1)))
+		return fl__sys_madvise(addr, len, advice);
+	len = round_pages(len);
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	int rc;
+	if (!first_overlap(a, a + len)) {
+		rc = fl__sys_madvise(addr, len, advice);
+	} else {
+		switch (advice) {
+		case MADV_DONTNEED:
+		case MADV_FREE:
+		case MADV_REMOVE:
+			/* Freed pages read as zero afterwards: a valid outcome for
+			 * MADV_FREE too.  Their compressed copies go with them. */
+			rc = discard_locked(a, a + len);
+			if (kernel_gaps(a, a + len, MADVISE, advice) != 0)
+				rc = -1;
+			break;
+		case MADV_HUGEPAGE:
+		case MADV_NOHUGEPAGE:
+		case MADV_MERGEABLE:
+		case MADV_UNMERGEABLE:
+			/* The pager works in 4 KiB pages and keeps it that way. */
+			rc = kernel_gaps(a, a + len, MADVISE, advice);
+			break;
+		default:
+			rc = fl__sys_madvise(addr, len, advice);
+			break;
+		}
+	}
+	api_unlock(&oldmask);
+	return rc;
+}
+
+void fl_pager_forget(void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(PS - 1);
+	rearm_if_needed();
+	if (!P.running)
+		return;
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	if (first_overlap(a, a + round_pages(len)))
+		cut_range_locked(a, round_pages(len), 0);
+	api_unlock(&oldmask);
 }
 
 int fl_pager_owns(const void *addr)
@@ -1374,19 +1457,9 @@ int fl_pager_protect(void *addr, size_t len, int prot)
 		}
 		from = hi;
 	}
-	if (P.kind == FL_ENGINE_SIGNAL) {
-		/* Parts that are not ours are the kernel's. */
-		uintptr_t x = a;
-		while (x < end) {
-			struct fl_region *r = first_overlap(x, end);
-			uintptr_t stop = r ? (r->base > x ? r->base : x) : end;
-			if (stop > x && fl__sys_mprotect((void *)x, stop - x, prot) != 0)
-				rc = -1;
-			if (!r)
-				break;
-			x = r->base + r->len;
-		}
-	}
+	/* Parts that are not ours are the kernel's. */
+	if (P.kind == FL_ENGINE_SIGNAL && kernel_gaps(a, end, MPROTECT, prot) != 0)
+		rc = -1;
 	api_unlock(&oldmask);
 	return rc;
 }
@@ -1449,19 +1522,22 @@ static int transfer_pages(struct fl_region *src, size_t sp, struct fl_region *ds
 void *fl_pager_remap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
 {
 	uintptr_t a = (uintptr_t)old;
-	if ((a & (PS - 1)) || old_len == 0 || new_len == 0) {
-		errno = EINVAL;
-		return MAP_FAILED;
-	}
+	rearm_if_needed();
+	/* What the kernel refuses (or, for old_len 0, only does for shared
+	 * mappings, which are never managed) it can say itself. */
+	if (!P.running || (a & (PS - 1)) || old_len == 0 || new_len == 0)
+		return fl__sys_mremap(old, old_len, new_len, flags, new_addr);
 	old_len = round_pages(old_len);
 	new_len = round_pages(new_len);
-	rearm_if_needed();
-	if (!P.running)
-		return fl__sys_mremap(old, old_len, new_len, flags, new_addr);
 	sigset_t oldmask;
 	api_lock(&oldmask);
+	if (!first_overlap(a, a + old_len)) {
+		api_unlock(&oldmask);
+		return fl__sys_mremap(old, old_len, new_len, flags, new_addr);
+	}
 	struct fl_region *r = region_lookup(a);
 	if (!r || a + old_len > r->base + r->len) {
+		/* Part managed, part not: one mapping cannot be both. */
 		api_unlock(&oldmask);
 		errno = EFAULT;
 		return MAP_FAILED;

@@ -75,7 +75,24 @@ void *fl_pager_map_at(void *addr, size_t len, int flags, int kind);
  */
 int fl_pager_unmap(void *addr, size_t len);
 
-/* mremap for a range inside one managed mapping; contents are kept. */
+/*
+ * madvise over any range: MADV_DONTNEED, MADV_FREE and MADV_REMOVE drop
+ * managed pages and their held copies; huge-page and merge advice is
+ * ignored for managed pages; the rest, and every part that is not managed,
+ * goes to the kernel.  0 or -1.
+ */
+int fl_pager_advise(void *addr, size_t len, int advice);
+
+/*
+ * Stop managing [addr, addr+len) without unmapping it: for a caller that
+ * has just mapped something else over it.
+ */
+void fl_pager_forget(void *addr, size_t len);
+
+/*
+ * mremap: a range inside one managed mapping moves or resizes with its
+ * contents; a range with no managed memory goes to the kernel.
+ */
 void *fl_pager_remap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 
 /* mprotect over managed (and other) memory.  0 or -1. */

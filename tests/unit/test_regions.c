@@ -267,3 +267,32 @@ ParameterizedTest(enum fl_engine_choice *eng, regions, fork_child_reads_every_by
 	check_mixed(m, 0, 256, 0);
 	fl_pager_shutdown();
 }
+
+ParameterizedTestParameters(regions, advise_managed_and_plain)
+{
+	return cr_make_param_array(enum fl_engine_choice, engines, 2);
+}
+
+/* One entry point for madvise: managed pages are dropped with their held
+ * copies, other memory goes to the kernel, huge-page advice is ignored. */
+ParameterizedTest(enum fl_engine_choice *eng, regions, advise_managed_and_plain)
+{
+	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
+	unsigned char *m = mixed();
+	cr_expect_eq(fl_pager_advise(m, 256 * TPS, MADV_HUGEPAGE), 0);
+	check_mixed(m, 0, 256, 0);
+	cr_assert_eq(fl_pager_advise(m + 100 * TPS, 50 * TPS, MADV_DONTNEED), 0);
+	for (size_t i = 100; i < 150; i++)
+		cr_expect_eq(m[i * TPS + 17], 0, "page %zu after MADV_DONTNEED", i);
+	check_mixed(m, 64, 36, 0);
+	check_mixed(m, 150, 106, 0);
+	unsigned char *plain = mmap(NULL, 4 * TPS, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(plain, 7, 4 * TPS);
+	cr_assert_eq(fl_pager_advise(plain, 4 * TPS, MADV_DONTNEED), 0);
+	cr_expect_eq(plain[TPS], 0, "plain memory: the kernel's MADV_DONTNEED");
+	struct fl_stats s;
+	fl_stats_get(&s);
+	cr_expect_eq(s.errors, 0);
+	fl_pager_shutdown();
+}
