@@ -160,34 +160,13 @@ static int s_region_clone(struct fl_region *src, struct fl_region *dst, size_t o
 static int s_region_detach(struct fl_region *r)
 {
 	/* Only where the program did not restrict protection itself. */
-	size_t i = 0;
-	int rc = 0;
-	while (i < r->npages) {
-		size_t j = i;
-		int prot = fl__pg_prot(&r->pages[i]);
-		while (j < r->npages && fl__pg_prot(&r->pages[j]) == prot)
-			j++;
-		if (fl__sys_mprotect((void *)(r->base + i * PS), (j - i) * PS, prot) != 0)
-			rc = -1;
-		i = j;
-	}
-	return rc;
+	return fl__protect_runs(r, 0, r->npages, 0);
 }
 
 /* Open pages [pg, pg+n) with the protection the program gave each. */
 static int open_pages(struct fl_region *r, size_t pg, size_t n)
 {
-	size_t i = pg;
-	while (i < pg + n) {
-		size_t j = i;
-		int prot = fl__pg_prot(&r->pages[i]);
-		while (j < pg + n && fl__pg_prot(&r->pages[j]) == prot)
-			j++;
-		if (fl__sys_mprotect((void *)(r->base + i * PS), (j - i) * PS, prot) != 0)
-			return -1;
-		i = j;
-	}
-	return 0;
+	return fl__protect_runs(r, pg, n, 0);
 }
 
 static int s_fill_zero(struct fl_region *r, size_t pg, size_t n, int write)

@@ -100,6 +100,11 @@ static char *stash_addr(uint32_t slot)
 	return U.stash + (size_t)slot * PS;
 }
 
+static int stash_owns(uintptr_t a)
+{
+	return a >= (uintptr_t)U.stash && a < (uintptr_t)U.stash + U.stash_pages * PS;
+}
+
 static int io_copy(uintptr_t dst, const void *src, size_t len, int dontwake)
 {
 	size_t done = 0;
@@ -117,7 +122,12 @@ static int io_copy(uintptr_t dst, const void *src, size_t len, int dontwake)
 		if (rc == 0)
 			continue;
 		if (errno == EEXIST) {
-			/* Something is already there; skip one page. */
+			/* A stash slot is empty by contract: something there
+			 * is a defect, and keeping it would keep the wrong
+			 * bytes, so that copy fails.  A program page already
+			 * there was filled by another path: skip it. */
+			if (stash_owns(dst))
+				return -1;
 			done += PS;
 			continue;
 		}
@@ -389,11 +399,6 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static int stash_owns(uintptr_t a)
-{
-	return a >= (uintptr_t)U.stash && a < (uintptr_t)U.stash + U.stash_pages * PS;
-}
-
 static void handle_fault(uintptr_t addr, int write)
 {
 	int rc = fl__pager_fault(addr, write);
@@ -470,9 +475,38 @@ static void *handler_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Give back everything the engine holds.  join: stop and join the handler
+ * thread first (not in a forked child, where it does not exist).  The
+ * descriptor is closed before the stash is freed: closing drops the
+ * stash's registration, and the freed block may be reused.
+ */
+static void release(int join)
+{
+	if (join && U.thread_started) {
+		uint64_t one = 1;
+		if (write(U.stopfd, &one, sizeof one) < 0)
+			FL_WARN("cannot stop the fault handler: %s", fl__errname(errno));
+		pthread_join(U.thread, NULL);
+	}
+	U.thread_started = 0;
+	if (U.fd >= 0)
+		fl__sys_close(U.fd);
+	if (U.stopfd >= 0)
+		fl__sys_close(U.stopfd);
+	fl__mem_free(U.stash, U.stash_pages * PS);
+	fl__mem_free(U.zeros, ZERO_PAGES * PS);
+	fl__mem_free(U.free_slots, U.stash_pages * sizeof(uint32_t));
+	U.fd = U.stopfd = -1;
+	U.stash = U.zeros = NULL;
+	U.free_slots = NULL;
+	U.ndeferred = 0;
+}
+
 static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, size_t errlen)
 {
 	int user_only = 0;
+	U.stash_pages = stash_pages;
 	int probe = uffd_open(0, &user_only, err, errlen);
 	if (probe < 0)
 		return -1;
@@ -514,7 +548,6 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	}
 	/* From the shim's own range (mem.h), never a hole the program made. */
 	U.zeros = fl__mem_alloc(ZERO_PAGES * PS); /* never written: reads zero */
-	U.stash_pages = stash_pages;
 	U.stash = fl__mem_alloc(stash_pages * PS);
 	U.free_slots = fl__mem_alloc(stash_pages * sizeof(uint32_t));
 	if (!U.zeros || !U.stash || !U.free_slots) {
@@ -561,23 +594,7 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	return 0;
 
 fail:
-	if (U.thread_started) {
-		uint64_t one = 1;
-		if (write(U.stopfd, &one, sizeof one) < 0) {
-		}
-		pthread_join(U.thread, NULL);
-		U.thread_started = 0;
-	}
-	if (U.fd >= 0)
-		fl__sys_close(U.fd);
-	if (U.stopfd >= 0)
-		fl__sys_close(U.stopfd);
-	fl__mem_free(U.stash, stash_pages * PS);
-	fl__mem_free(U.zeros, ZERO_PAGES * PS);
-	fl__mem_free(U.free_slots, stash_pages * sizeof(uint32_t));
-	U.fd = U.stopfd = -1;
-	U.stash = U.zeros = NULL;
-	U.free_slots = NULL;
+	release(1);
 	return -1;
 }
 
@@ -585,39 +602,12 @@ static void u_forget(void)
 {
 	/* In a forked child: the handler thread does not exist here, the
 	 * descriptor is the parent's context, the stash is plain memory. */
-	if (U.fd >= 0)
-		fl__sys_close(U.fd);
-	if (U.stopfd >= 0)
-		fl__sys_close(U.stopfd);
-	fl__mem_free(U.stash, U.stash_pages * PS);
-	fl__mem_free(U.zeros, ZERO_PAGES * PS);
-	fl__mem_free(U.free_slots, U.stash_pages * sizeof(uint32_t));
-	U.fd = U.stopfd = -1;
-	U.stash = U.zeros = NULL;
-	U.free_slots = NULL;
-	U.thread_started = 0;
-	U.ndeferred = 0;
+	release(0);
 }
 
 static void u_stop(void)
 {
-	if (U.thread_started) {
-		uint64_t one = 1;
-		if (write(U.stopfd, &one, sizeof one) < 0)
-			FL_WARN("cannot stop the fault handler: %s", strerror(errno));
-		pthread_join(U.thread, NULL);
-		U.thread_started = 0;
-	}
-	/* Close first: that drops the stash's registration, and freeing the
-	 * stash writes to it. */
-	fl__sys_close(U.fd);
-	fl__sys_close(U.stopfd);
-	fl__mem_free(U.stash, U.stash_pages * PS);
-	fl__mem_free(U.zeros, ZERO_PAGES * PS);
-	fl__mem_free(U.free_slots, U.stash_pages * sizeof(uint32_t));
-	U.fd = U.stopfd = -1;
-	U.stash = U.zeros = NULL;
-	U.free_slots = NULL;
+	release(1);
 }
 
 const struct fl_engine fl__engine_uffd = {

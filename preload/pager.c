@@ -1400,21 +1400,29 @@ int fl_pager_owns_range(const void *addr, size_t len)
 	return r;
 }
 
-/* Apply the program's protection to pages the kernel maps (uffd engine). */
-static void apply_prot(struct fl_region *r, size_t pg, size_t n)
+int fl__protect_runs(struct fl_region *r, size_t pg, size_t n, int skip_rw)
 {
-	if (P.kind == FL_ENGINE_SIGNAL)
-		return;
+	int rc = 0;
 	size_t i = pg;
 	while (i < pg + n) {
 		size_t j = i;
 		int prot = fl__pg_prot(&r->pages[i]);
 		while (j < pg + n && fl__pg_prot(&r->pages[j]) == prot)
 			j++;
-		if (prot != (PROT_READ | PROT_WRITE))
-			fl__sys_mprotect((void *)(r->base + i * PS), (j - i) * PS, prot);
+		if ((!skip_rw || prot != (PROT_READ | PROT_WRITE)) &&
+		    fl__sys_mprotect((void *)(r->base + i * PS), (j - i) * PS, prot) != 0)
+			rc = -1;
 		i = j;
 	}
+	return rc;
+}
+
+/* Apply the program's protection to pages the kernel maps (uffd engine;
+ * the signal engine applies it when it opens a page). */
+static void apply_prot(struct fl_region *r, size_t pg, size_t n)
+{
+	if (P.kind != FL_ENGINE_SIGNAL)
+		fl__protect_runs(r, pg, n, 1);
 }
 
 int fl_pager_protect(void *addr, size_t len, int prot)

@@ -83,4 +83,10 @@ static inline void fl__pg_set_state(struct fl_page *p, unsigned st)
 	p->meta = (p->meta & ~FL_PG_STATE_MASK) | st;
 }
 
+/*
+ * mprotect pages [pg, pg+n) of r, run by run, with the protection the
+ * program gave each (skip_rw: leave read-write runs as they are).  0 or -1.
+ */
+int fl__protect_runs(struct fl_region *r, size_t pg, size_t n, int skip_rw);
+
 #endif
