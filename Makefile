@@ -30,12 +30,14 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 LIB_SO := $(BUILD)/lib/libfaultline.so
 LIB_A := $(BUILD)/lib/libfaultline_core.a
 DEMO := $(BUILD)/bin/faultline-demo
+CLI := $(BUILD)/bin/faultline
+CLI_SRC := $(wildcard viewer/*.c)
 TESTS := $(BUILD)/tests/faultline-tests
 STRESS := $(BUILD)/tests/stress_pager
 PROGS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
 .PHONY: all check check-slow bench install clean
-all: $(LIB_SO) $(LIB_A) $(DEMO) $(TESTS) $(STRESS) $(PROGS) $(BENCH_BIN)
+all: $(LIB_SO) $(LIB_A) $(DEMO) $(CLI) $(TESTS) $(STRESS) $(PROGS) $(BENCH_BIN)
 
 $(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*.h)
 	@mkdir -p $(dir $@)
@@ -70,6 +72,11 @@ $(DEMO): demo/demo.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
 
+# The faultline command: its subcommands, with the options table from the core.
+$(CLI): $(CLI_SRC) $(wildcard viewer/*.h) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iviewer $(LDFLAGS) -o $@ $(CLI_SRC) $(LIB_A) $(LIBS)
+
 $(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h include/faultline/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -c $< -o $@
@@ -87,7 +94,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
 
-check: $(TESTS) $(LIB_SO) $(PROGS)
+check: $(TESTS) $(LIB_SO) $(PROGS) $(CLI)
 	./scripts/run-tests.sh quick
 
 $(STRESS): tests/stress/stress_pager.c $(LIB_A)
@@ -106,10 +113,10 @@ check-slow:
 bench: all
 	./bench/run.sh
 
-install: $(LIB_SO) $(DEMO)
+install: $(LIB_SO) $(DEMO) $(CLI)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/faultline
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(DEMO) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(DEMO) $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 include/faultline/*.h $(DESTDIR)$(PREFIX)/include/faultline/
 
 clean:

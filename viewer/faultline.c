@@ -1,0 +1,43 @@
+/*
+ * faultline: the command-line front end.  One binary, one subcommand per
+ * job; each subcommand lives in its own file and is listed here.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{"run", fl_cli_run, "run a program under the shim and print a summary at exit"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: faultline COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'faultline COMMAND --help' describes one command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "faultline: '%s' is not a command\n\n", cmd);
+	usage(stderr);
+	return 2;
+}
