@@ -1543,14 +1543,19 @@ void *fl_pager_remap(void *old, size_t old_len, size_t new_len, int flags, void 
 		api_unlock(&oldmask);
 		return fl__sys_mremap(old, old_len, new_len, flags, new_addr);
 	}
-	struct fl_region *r = region_lookup(a);
-	if (!r || a + old_len > r->base + r->len) {
-		/* Part managed, part not: one mapping cannot be both. */
-		api_unlock(&oldmask);
-		errno = EFAULT;
-		return MAP_FAILED;
+	/* A mapping grown in place is several adjacent regions: the range
+	 * must be managed from end to end, by one region or more. */
+	for (uintptr_t at = a; at < a + old_len;) {
+		struct fl_region *c = region_lookup(at);
+		if (!c) {
+			/* Part managed, part not: one mapping cannot be both. */
+			api_unlock(&oldmask);
+			errno = EFAULT;
+			return MAP_FAILED;
+		}
+		at = c->base + c->len;
 	}
-	size_t p0 = (a - r->base) / PS;
+	struct fl_region *r = region_lookup(a + old_len - 1);
 	void *ret = MAP_FAILED;
 	if (!(flags & MREMAP_FIXED) && new_len <= old_len) {
 		if (new_len < old_len)
@@ -1587,10 +1592,8 @@ void *fl_pager_remap(void *old, size_t old_len, size_t new_len, int flags, void 
 		}
 		cut_range_locked(want, new_len, 0);
 	}
-	uintptr_t rbase = r->base;
 	struct fl_region *dst = region_new(new_len, want, want_flags, r->kind);
-	r = region_lookup(rbase);
-	if (!dst || !r) {
+	if (!dst) {
 		int e = errno;
 		api_unlock(&oldmask);
 		FL_WARN("mremap of managed memory failed: %s", fl__errname(e));
@@ -1598,8 +1601,22 @@ void *fl_pager_remap(void *old, size_t old_len, size_t new_len, int flags, void 
 		return MAP_FAILED;
 	}
 	size_t n = (old_len < new_len ? old_len : new_len) / PS;
-	r = wait_range(rbase, p0, p0 + old_len / PS);
-	if (r && transfer_pages(r, p0, dst, 0, n) == 0) {
+	/* Region by region; waiting for BUSY pages may drop the lock, so each
+	 * is looked up anew. */
+	int moved = 1;
+	for (uintptr_t at = a, stop = a + n * PS; at < stop && moved;) {
+		struct fl_region *s = region_lookup(at);
+		moved = s != NULL;
+		if (!s)
+			break;
+		size_t sp = (at - s->base) / PS;
+		uintptr_t hi = s->base + s->len < stop ? s->base + s->len : stop;
+		size_t cnt = (hi - at) / PS;
+		s = wait_range(s->base, sp, sp + cnt);
+		moved = s && transfer_pages(s, sp, dst, (at - a) / PS, cnt) == 0;
+		at = hi;
+	}
+	if (moved) {
 		/* The grown part inherits the last page's protection, as the
 		 * kernel's mremap would give it the mapping's. */
 		for (size_t i = n; i < dst->npages; i++)

@@ -3,10 +3,11 @@
 # Idempotent: does nothing when everything is already there.
 set -eu
 
-# python3: the preload tests run a real python3 under the shim.
+# python3, sqlite3: the preload tests run real programs under the shim
+# (gcc, gzip and sort are the others).
 # libjemalloc-dev: its PIC archive is linked into the shim (binutils'
 # objcopy renames its mmap calls; binutils comes with gcc).
-PKGS="gcc make binutils pkg-config liblz4-dev libzstd-dev libcriterion-dev libjemalloc-dev python3"
+PKGS="gcc make binutils pkg-config liblz4-dev libzstd-dev libcriterion-dev libjemalloc-dev python3 sqlite3"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,143 @@
+/*
+ * `faultline run`: the program's exit status (or 128+signal) comes back,
+ * a bad option or FAULTLINE_* variable is refused before the program
+ * starts, a missing program is reported, and the summary names what the
+ * shim did.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LAUNCHER "build/bin/faultline"
+
+/* Run argv with one extra environment entry (or none); stderr into err. */
+static int launch(char *const argv[], const char *env, char *err, size_t errlen)
+{
+	int pe[2];
+	cr_assert_eq(pipe(pe), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(pe[1], 2);
+		close(pe[0]);
+		if (env)
+			putenv((char *)env);
+		execv(argv[0], argv);
+		_exit(99);
+	}
+	close(pe[1]);
+	size_t n = 0;
+	ssize_t k;
+	while (n < errlen - 1 && (k = read(pe[0], err + n, errlen - 1 - n)) > 0)
+		n += (size_t)k;
+	err[n] = 0;
+	close(pe[0]);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "the launcher itself died: status %#x", st);
+	return WEXITSTATUS(st);
+}
+
+Test(launcher, passes_the_exit_status_through)
+{
+	static char err[8192];
+	char *argv[] = {LAUNCHER, "run", "--budget", "8M", "--", "/bin/sh", "-c", "exit 7", NULL};
+	cr_expect_eq(launch(argv, NULL, err, sizeof err), 7, "%s", err);
+	cr_expect(strstr(err, "faultline: sh exited with status 7") != NULL, "%s", err);
+}
+
+Test(launcher, a_signal_becomes_128_plus_n)
+{
+	static char err[8192];
+	char *argv[] = {LAUNCHER, "run", "--", "/bin/sh", "-c", "kill -KILL $$", NULL};
+	cr_expect_eq(launch(argv, NULL, err, sizeof err), 128 + 9, "%s", err);
+	cr_expect(strstr(err, "was ended by signal 9") != NULL, "%s", err);
+	cr_expect(strstr(err, "killed before its exit handlers ran") != NULL, "%s", err);
+}
+
+Test(launcher, summary_names_engine_budget_and_faults)
+{
+	static char err[16384];
+	char *argv[] = {LAUNCHER, "run", "--budget=2M", "--engine", "uffd", "--",
+			"build/tests/progs/mmapper", "4096", NULL};
+	cr_expect_eq(launch(argv, NULL, err, sizeof err), 0, "%s", err);
+	cr_expect(strstr(err, "faultline: mmapper exited with status 0") != NULL, "%s", err);
+	cr_expect(strstr(err, "engine            uffd, budget 2.0 MiB") != NULL, "%s", err);
+	cr_expect(strstr(err, "faults            first-touch ") != NULL, "%s", err);
+	cr_expect(strstr(err, "pressure reached  ") != NULL, "%s", err);
+	cr_expect(strstr(err, "kernel peak RSS") != NULL, "%s", err);
+	/* 16 MiB through a 2 MiB budget: pages were compressed. */
+	const char *c = strstr(err, "evictions");
+	cr_expect(c && !strstr(err, " 0 evictions"), "%s", err);
+}
+
+/* The program must not run at all: it would create this file. */
+static void refused(char *const argv[], const char *env, const char *expect, const char *marker)
+{
+	static char err[8192];
+	unlink(marker);
+	cr_expect_eq(launch(argv, env, err, sizeof err), 2, "%s", err);
+	cr_expect(strstr(err, expect) != NULL, "expected '%s' in: %s", expect, err);
+	cr_expect_neq(access(marker, F_OK), 0, "the program ran although the launcher refused");
+	unlink(marker);
+}
+
+Test(launcher, refuses_bad_options_before_starting)
+{
+	const char *m = "/tmp/fl-launcher-ran";
+	char *bad_budget[] = {LAUNCHER, "run", "--budget", "lots", "--", "/usr/bin/touch", (char *)m, NULL};
+	refused(bad_budget, NULL, "faultline run: --budget: FAULTLINE_BUDGET='lots' is not valid", m);
+	char *bad_comp[] = {LAUNCHER, "run", "--compressor=zstd:40", "/usr/bin/touch", (char *)m, NULL};
+	refused(bad_comp, NULL, "expected lz4, zstd, or zstd:LEVEL with LEVEL 1..19", m);
+	char *unknown[] = {LAUNCHER, "run", "--budgte", "1M", "--", "/usr/bin/touch", (char *)m, NULL};
+	refused(unknown, NULL, "unknown option '--budgte'", m);
+	char *novalue[] = {LAUNCHER, "run", "--engine", NULL};
+	refused(novalue, NULL, "option '--engine' needs a value", m);
+	char *noprog[] = {LAUNCHER, "run", "--budget", "1M", NULL};
+	refused(noprog, NULL, "no program given", m);
+	char *env_prog[] = {LAUNCHER, "run", "--", "/usr/bin/touch", (char *)m, NULL};
+	refused(env_prog, "FAULTLINE_ENGINE=fast", "FAULTLINE_ENGINE='fast' is not valid", m);
+	refused(env_prog, "FAULTLINE_BUDGETT=1M", "FAULTLINE_BUDGETT is not a faultline setting", m);
+}
+
+Test(launcher, reports_a_program_that_cannot_run)
+{
+	static char err[8192];
+	char *argv[] = {LAUNCHER, "run", "--", "/nonexistent/prog", NULL};
+	cr_expect_eq(launch(argv, NULL, err, sizeof err), 127, "%s", err);
+	cr_expect(strstr(err, "cannot run '/nonexistent/prog': No such file or directory") != NULL, "%s", err);
+	char *notexec[] = {LAUNCHER, "run", "--", "/tmp", NULL}; /* a directory */
+	cr_expect_eq(launch(notexec, NULL, err, sizeof err), 126, "%s", err);
+}
+
+Test(launcher, help_lists_every_setting)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		execl(LAUNCHER, LAUNCHER, "run", "--help", (char *)NULL);
+		_exit(99);
+	}
+	close(p[1]);
+	static char out[16384];
+	size_t n = 0;
+	ssize_t k;
+	while (n < sizeof out - 1 && (k = read(p[0], out + n, sizeof out - 1 - n)) > 0)
+		n += (size_t)k;
+	out[n] = 0;
+	int st;
+	waitpid(pid, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	const char *flags[] = {"--budget", "--compressor", "--engine", "--log", "--store-max",
+			       "--fault-around", "--readahead", "--spin-us", "--lib", "--quiet"};
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+		cr_expect(strstr(out, flags[i]) != NULL, "--help does not mention %s", flags[i]);
+}

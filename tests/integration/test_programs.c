@@ -1,0 +1,393 @@
+/*
+ * Real programs through `faultline run`, byte-identical with and without
+ * the shim.  Each program runs once plainly, which measures its peak RSS
+ * (wait4's ru_maxrss, the largest process of the tree), then under the
+ * shim with the budget at 50% and at 25% of that figure.  The outputs are
+ * compared byte for byte, and each run's summary (FAULTLINE_SUMMARY) must
+ * show no internal errors; at 25% the main process must have evicted.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LAUNCHER "build/bin/faultline"
+
+struct run_result {
+	int status;   /* exit status, or 128+signal */
+	long maxrss_kb;
+	char err[16384]; /* the tail of stderr */
+};
+
+/* Run argv with stdin from in (or /dev/null) and stdout into out. */
+static void run_to(char *const argv[], const char *in, const char *out, char *const env[],
+		   struct run_result *r)
+{
+	int pe[2];
+	cr_assert_eq(pipe(pe), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int i = open(in ? in : "/dev/null", O_RDONLY);
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (i < 0 || o < 0)
+			_exit(126);
+		dup2(i, 0);
+		dup2(o, 1);
+		dup2(pe[1], 2);
+		close(pe[0]);
+		for (size_t k = 0; env && env[k]; k++)
+			putenv(env[k]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(pe[1]);
+	size_t n = 0;
+	char chunk[4096];
+	ssize_t k;
+	while ((k = read(pe[0], chunk, sizeof chunk)) > 0) {
+		/* Keep the last part: that is where a failure is explained. */
+		if (n + (size_t)k >= sizeof r->err) {
+			size_t drop = n + (size_t)k - (sizeof r->err - 1);
+			if (drop > n)
+				drop = n;
+			memmove(r->err, r->err + drop, n - drop);
+			n -= drop;
+		}
+		size_t take = (size_t)k < sizeof r->err - 1 - n ? (size_t)k : sizeof r->err - 1 - n;
+		memcpy(r->err + n, chunk, take);
+		n += take;
+	}
+	r->err[n] = 0;
+	close(pe[0]);
+	int st;
+	struct rusage ru;
+	cr_assert_eq(wait4(pid, &st, 0, &ru), pid);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r->maxrss_kb = ru.ru_maxrss;
+}
+
+/* 0 when the two files have the same bytes; else the first differing offset + 1. */
+static long long differ(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	cr_assert(fa && fb);
+	static char ba[1 << 16], bb[1 << 16];
+	long long off = 0, result = 0;
+	for (;;) {
+		size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
+		size_t m = na < nb ? na : nb;
+		if (memcmp(ba, bb, m)) {
+			size_t i = 0;
+			while (ba[i] == bb[i])
+				i++;
+			result = off + (long long)i + 1;
+			break;
+		}
+		if (na != nb) {
+			result = off + (long long)m + 1;
+			break;
+		}
+		if (na == 0)
+			break;
+		off += (long long)na;
+	}
+	fclose(fa);
+	fclose(fb);
+	return result;
+}
+
+static off_t file_size(const char *p)
+{
+	struct stat s;
+	return stat(p, &s) == 0 ? s.st_size : -1;
+}
+
+/* The largest figure for key across every process's block. */
+static long long summary_max(const char *path, const char *key)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	char line[256];
+	long long best = -1;
+	size_t kl = strlen(key);
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, key, kl) && line[kl] == '=') {
+			long long v = strtoll(line + kl + 1, NULL, 10);
+			if (v > best)
+				best = v;
+		}
+	fclose(f);
+	return best;
+}
+
+static char workdir[64];
+
+static void make_workdir(void)
+{
+	snprintf(workdir, sizeof workdir, "/tmp/fl-prog-XXXXXX");
+	cr_assert_not_null(mkdtemp(workdir));
+}
+
+static void remove_workdir(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+/*
+ * Run argv plainly, then under the shim at 50% and 25% of the measured
+ * peak RSS; stdout must be identical.  fresh: a path removed before each
+ * run (a database the program creates).  heap: the program keeps its
+ * working memory in the heap or anonymous mappings, so 25% of its peak
+ * must evict (gzip's buffers are static, in .bss, which the shim leaves
+ * to the kernel).
+ */
+static void same_under_budgets(const char *what, char *const argv[], const char *in, const char *fresh,
+			       int heap)
+{
+	char plain[128], under[128], sum[128];
+	snprintf(plain, sizeof plain, "%s/plain.out", workdir);
+	snprintf(under, sizeof under, "%s/under.out", workdir);
+	snprintf(sum, sizeof sum, "%s/summary", workdir);
+	static struct run_result r;
+	if (fresh)
+		unlink(fresh);
+	run_to(argv, in, plain, NULL, &r);
+	cr_assert_eq(r.status, 0, "%s (plain) failed with %d: %s", what, r.status, r.err);
+	cr_assert_gt(file_size(plain), 0, "%s printed nothing", what);
+	long peak_kb = r.maxrss_kb;
+	cr_assert_gt(peak_kb, 0);
+
+	static const int pct[] = {50, 25};
+	for (size_t p = 0; p < 2; p++) {
+		long budget_kb = peak_kb * pct[p] / 100;
+		char budget[32], env_sum[160];
+		snprintf(budget, sizeof budget, "%ldK", budget_kb);
+		snprintf(env_sum, sizeof env_sum, "FAULTLINE_SUMMARY=%s", sum);
+		char *env[] = {env_sum, NULL};
+		char *full[64] = {LAUNCHER, "run", "--budget", budget, "--"};
+		size_t n = 5;
+		for (size_t i = 0; argv[i] && n < 63; i++)
+			full[n++] = argv[i];
+		full[n] = NULL;
+		unlink(sum);
+		if (fresh)
+			unlink(fresh);
+		run_to(full, in, under, env, &r);
+		cr_assert_eq(r.status, 0, "%s under a %s budget (%d%% of %ld KiB) failed with %d: %s", what,
+			     budget, pct[p], peak_kb, r.status, r.err);
+		long long d = differ(plain, under);
+		cr_expect_eq(d, 0, "%s under a %s budget: output differs at byte %lld", what, budget, d - 1);
+		cr_expect(strstr(r.err, "faultline:   engine") != NULL, "%s: no launcher summary: %s", what, r.err);
+		cr_expect_eq(summary_max(sum, "errors"), 0, "%s at %d%%: the shim reported errors: %s", what,
+			     pct[p], r.err);
+		cr_expect_gt(summary_max(sum, "managed"), 0, "%s at %d%%: nothing was managed", what, pct[p]);
+		if (pct[p] == 25 && heap)
+			cr_expect_gt(summary_max(sum, "evicted"), 0,
+				     "%s at 25%% of its peak RSS evicted nothing: %s", what, r.err);
+		fprintf(stderr, "programs: %s: peak RSS %ld KiB, budget %s, evicted %lld, same output\n", what,
+			peak_kb, budget, summary_max(sum, "evicted"));
+	}
+	unlink(plain);
+	unlink(under);
+	unlink(sum);
+}
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static uint64_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* Text lines with some redundancy, like a log or a table dump. */
+static off_t make_text(const char *path, off_t bytes)
+{
+	static const char *w[] = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+				  "hotel", "india", "juliet", "kilo", "lima", "mike", "november"};
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	static char buf[1 << 16];
+	setvbuf(f, buf, _IOFBF, sizeof buf);
+	off_t n = 0;
+	while (n < bytes) {
+		uint64_t x = next();
+		n += fprintf(f, "%08llx %s %s %llu\n", (unsigned long long)(x >> 32), w[x % 14],
+			     w[(x >> 8) % 14], (unsigned long long)(x & 0xfffff));
+	}
+	cr_assert_eq(fclose(f), 0);
+	return n;
+}
+
+static const char *python3(void)
+{
+	return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
+TestSuite(programs, .init = make_workdir, .fini = remove_workdir, .timeout = 900);
+
+static const char *pyscript =
+	"import gc, hashlib\n"
+	"d = {}\n"
+	"for i in range(150000):\n"
+	"    d['k%d' % i] = [i, str(i) * 3, (i, i * 2)]\n"
+	"lst = [('x' * (i % 50)) + str(i) for i in range(200000)]\n"
+	"class N:\n"
+	"    def __init__(s, v): s.v = v; s.me = s\n"
+	"nodes = [N(i) for i in range(50000)]\n"
+	"del nodes\n"
+	"gc.collect()\n"
+	"h = hashlib.sha256()\n"
+	"for k in sorted(d)[::97]:\n"
+	"    h.update(repr(d[k]).encode())\n"
+	"for s in lst[::89]:\n"
+	"    h.update(s.encode())\n"
+	"print(len(d), len(lst), h.hexdigest())\n";
+
+Test(programs, python3_dicts_lists_strings_gc)
+{
+	char *argv[] = {(char *)python3(), "-c", (char *)pyscript, NULL};
+	same_under_budgets("python3", argv, NULL, NULL, 1);
+}
+
+Test(programs, sort_100mb)
+{
+	char in[128];
+	snprintf(in, sizeof in, "%s/lines.txt", workdir);
+	off_t n = make_text(in, 100ll << 20);
+	cr_assert_geq(n, 100ll << 20);
+	char *argv[] = {"env", "LC_ALL=C", "sort", in, NULL};
+	same_under_budgets("sort of 100 MiB", argv, NULL, NULL, 1);
+}
+
+Test(programs, gzip_gunzip_round_trip)
+{
+	char in[128], gz[128];
+	snprintf(in, sizeof in, "%s/text", workdir);
+	snprintf(gz, sizeof gz, "%s/text.gz", workdir);
+	make_text(in, 24ll << 20);
+	char *zip[] = {"gzip", "-6", "-c", in, NULL};
+	same_under_budgets("gzip", zip, NULL, NULL, 0);
+	/* The compressed file for the other direction, made plainly. */
+	static struct run_result r;
+	run_to(zip, NULL, gz, NULL, &r);
+	cr_assert_eq(r.status, 0);
+	char *unzip[] = {"gunzip", "-c", gz, NULL};
+	same_under_budgets("gunzip", unzip, NULL, NULL, 0);
+	/* And the round trip gives the original back. */
+	char back[128];
+	snprintf(back, sizeof back, "%s/back", workdir);
+	char env_pre[512];
+	char cwd[256];
+	cr_assert_not_null(getcwd(cwd, sizeof cwd));
+	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/build/lib/libfaultline.so", cwd);
+	char *env[] = {env_pre, "FAULTLINE_BUDGET=1M", NULL};
+	run_to(unzip, NULL, back, env, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_expect_eq(differ(in, back), 0);
+}
+
+Test(programs, sqlite3_build_and_query)
+{
+	if (access("/usr/bin/sqlite3", X_OK) != 0)
+		cr_assert_fail("sqlite3 is not installed (scripts/setup.sh installs it)");
+	char db[128], sql[128];
+	snprintf(db, sizeof db, "%s/t.db", workdir);
+	snprintf(sql, sizeof sql, "%s/script.sql", workdir);
+	FILE *f = fopen(sql, "w");
+	cr_assert_not_null(f);
+	fputs("pragma cache_size = -65536;\n"
+	      "create table t(a integer primary key, b text, c real);\n"
+	      "with recursive c(x) as (select 1 union all select x + 1 from c where x < 300000)\n"
+	      "  insert into t select x, printf('%08d-%d', (x * 7919) % 1000003, x), x * 0.5 from c;\n"
+	      "create index tb on t(b);\n"
+	      "select count(*), sum(a), max(b), min(b), avg(c) from t where a % 3 = 0;\n"
+	      "select b from t order by b desc limit 5;\n"
+	      "select substr(b, 1, 2) k, count(*) from t group by k order by k limit 10;\n",
+	      f);
+	cr_assert_eq(fclose(f), 0);
+	char *argv[] = {"/usr/bin/sqlite3", "-batch", db, NULL};
+	same_under_budgets("sqlite3", argv, sql, db, 1);
+}
+
+/* A C file with enough functions to make cc1 work (a few hundred MB of
+ * GC'd heap from anonymous mmaps at -O2). */
+static void make_c_source(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("#include <stdio.h>\n#include <string.h>\n", f);
+	for (int i = 0; i < 1500; i++) {
+		fprintf(f,
+			"struct s%d { int a[%d]; double d; char name[32]; };\n"
+			"static int f%d(struct s%d *p, int n) {\n"
+			"  int acc = %d;\n"
+			"  for (int i = 0; i < n && i < %d; i++) {\n"
+			"    acc += p->a[i] * (i ^ %d);\n"
+			"    if (acc > %d) acc -= (int)(p->d * %d.5);\n"
+			"    switch (acc & 7) { case 0: acc ^= %d; break; case 3: acc += i; break; default: acc--; }\n"
+			"  }\n"
+			"  snprintf(p->name, sizeof p->name, \"s%d-%%d\", acc);\n"
+			"  return acc + (int)strlen(p->name);\n"
+			"}\n"
+			"int g%d(int n) { struct s%d v; memset(&v, %d, sizeof v); v.d = %d.25; return f%d(&v, n); }\n",
+			i, 4 + i % 29, i, i, i, 4 + i % 29, i * 7, 1000 + i, i % 9, i * 13, i, i, i, i % 5, i, i);
+	}
+	cr_assert_eq(fclose(f), 0);
+}
+
+Test(programs, gcc_compile)
+{
+	char src[128];
+	snprintf(src, sizeof src, "%s/unit.c", workdir);
+	make_c_source(src);
+	/* The object goes to stdout (a regular file here), so the two runs
+	 * write the same path. */
+	char *argv[] = {"gcc", "-O2", "-g0", "-c", "-o", "/dev/stdout", src, NULL};
+	same_under_budgets("gcc -O2 -c", argv, NULL, NULL, 1);
+}
+
+/*
+ * 8 threads of malloc/calloc/realloc/free with checksummed contents, their
+ * own mmap/mremap/madvise cases, and two forks whose children verify every
+ * block, under 10% of the program's measured peak RSS.
+ */
+static void mstress_case(const char *engine)
+{
+	char out[128];
+	snprintf(out, sizeof out, "%s/mstress.out", workdir);
+	static struct run_result r;
+	char *plain[] = {"build/tests/progs/mstress", "8", "6000", NULL};
+	run_to(plain, NULL, out, NULL, &r);
+	cr_assert_eq(r.status, 0, "mstress (plain): %s", r.err);
+	char budget[32], eng[32];
+	snprintf(budget, sizeof budget, "%ldK", r.maxrss_kb / 10);
+	snprintf(eng, sizeof eng, "--engine=%s", engine);
+	char *under[] = {LAUNCHER, "run", "--budget", budget, eng, "--", "build/tests/progs/mstress", "8", "6000", NULL};
+	run_to(under, NULL, out, NULL, &r);
+	cr_expect_eq(r.status, 0, "mstress under %s with %s: %s", engine, budget, r.err);
+	FILE *f = fopen(out, "r");
+	cr_assert_not_null(f);
+	char line[256] = "";
+	cr_expect_not_null(fgets(line, sizeof line, f));
+	fclose(f);
+	cr_expect(strstr(line, " 0 bad, 0 bad children") != NULL, "mstress under %s: %s %s", engine, line, r.err);
+	cr_expect(strstr(r.err, "engine            ") && strstr(r.err, engine), "%s", r.err);
+	fprintf(stderr, "programs: mstress under %s, budget %s: %s", engine, budget, line);
+}
+
+Test(programs, malloc_stress_8_threads_fork_uffd) { mstress_case("uffd"); }
+Test(programs, malloc_stress_8_threads_fork_signal) { mstress_case("signal"); }
