@@ -12,6 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "lock.h"
+#include "log.h"
 #include "pager.h"
 #include "pager_int.h"
 #include "shim.h"
@@ -27,16 +29,100 @@ static int dispatch(void)
 	return __atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE) && !fl__in_shim;
 }
 
+/*
+ * Mappings the pager would take that were made before it was ready (the
+ * allocator's first extents: the pager's own thread creation mallocs), kept
+ * up to date through munmap and MAP_FIXED until shim.c adopts them.
+ */
+#define EARLY_MAX 32
+static struct {
+	uintptr_t start, end;
+	int kind;
+} early[EARLY_MAX];
+static fl_lock_t early_lock = FL_LOCK_INIT;
+
+/* Forget [a, b) (lock held); a split that finds no slot drops the tail,
+ * which then stays plain memory. */
+static void early_cut(uintptr_t a, uintptr_t b)
+{
+	for (int i = 0; i < EARLY_MAX; i++) {
+		uintptr_t s = early[i].start, e = early[i].end;
+		if (s == e || b <= s || e <= a)
+			continue;
+		early[i].start = early[i].end = 0;
+		if (s < a) {
+			early[i].start = s;
+			early[i].end = a;
+		}
+		if (b < e) {
+			int j = early[i].start == early[i].end ? i : -1;
+			for (int k = 0; j < 0 && k < EARLY_MAX; k++)
+				if (early[k].start == early[k].end)
+					j = k;
+			if (j >= 0) {
+				early[j].start = b;
+				early[j].end = e;
+				early[j].kind = early[i].kind;
+			}
+		}
+	}
+}
+
+static void early_note(void *p, size_t len, int kind)
+{
+	uintptr_t a = (uintptr_t)p, b = a + ((len + 4095) & ~(size_t)4095);
+	fl_lock(&early_lock);
+	early_cut(a, b);
+	for (int i = 0; i < EARLY_MAX; i++)
+		if (early[i].start == early[i].end) {
+			early[i].start = a;
+			early[i].end = b;
+			early[i].kind = kind;
+			break;
+		}
+	fl_unlock(&early_lock);
+}
+
+void fl__shim_adopt_early(void)
+{
+	fl_lock(&early_lock);
+	for (int i = 0; i < EARLY_MAX; i++) {
+		if (early[i].start == early[i].end)
+			continue;
+		if (fl_pager_adopt((void *)early[i].start, early[i].end - early[i].start, early[i].kind) != 0)
+			FL_INFO("%zu bytes mapped before the shim was ready stay plain memory: %s",
+				(size_t)(early[i].end - early[i].start), fl__errname(errno));
+		early[i].start = early[i].end = 0;
+	}
+	fl_unlock(&early_lock);
+}
+
+/* The pager takes private, anonymous, read-write mappings, except thread
+ * stacks (glibc maps them MAP_STACK), stacks that grow, huge pages and
+ * 32-bit address requests. */
+static int pager_takes(int prot, int flags, int fd)
+{
+	return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && fd == -1 &&
+	       prot == (PROT_READ | PROT_WRITE) &&
+	       !(flags & (MAP_STACK | MAP_GROWSDOWN | MAP_HUGETLB | MAP_32BIT));
+}
+
 void *fl__shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, int kind)
 {
-	if (!dispatch())
-		return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-	/* The pager takes private, anonymous, read-write mappings, except
-	 * thread stacks (glibc maps them MAP_STACK), stacks that grow, huge
-	 * pages and 32-bit address requests. */
-	if ((flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && fd == -1 &&
-	    prot == (PROT_READ | PROT_WRITE) &&
-	    !(flags & (MAP_STACK | MAP_GROWSDOWN | MAP_HUGETLB | MAP_32BIT)))
+	if (!dispatch()) {
+		void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+		if (p != MAP_FAILED && !__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE)) {
+			if (pager_takes(prot, flags, fd)) {
+				early_note(p, len, kind);
+			} else if (flags & MAP_FIXED) {
+				fl_lock(&early_lock);
+				early_cut((uintptr_t)p, (uintptr_t)p + len);
+				fl_unlock(&early_lock);
+			}
+		}
+		return p;
+	}
+	if (pager_takes(prot, flags, fd))
 		return fl_pager_map_at(addr, len, flags & (MAP_FIXED | MAP_FIXED_NOREPLACE), kind);
 	void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	/* MAP_FIXED over managed memory replaced it: the tables follow. */
@@ -49,7 +135,13 @@ int fl__shim_munmap(void *addr, size_t len)
 {
 	if (dispatch())
 		return fl_pager_unmap(addr, len);
-	return (int)syscall(SYS_munmap, addr, len);
+	int rc = (int)syscall(SYS_munmap, addr, len);
+	if (rc == 0 && !__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE)) {
+		fl_lock(&early_lock);
+		early_cut((uintptr_t)addr, (uintptr_t)addr + ((len + 4095) & ~(size_t)4095));
+		fl_unlock(&early_lock);
+	}
+	return rc;
 }
 
 int fl__shim_madvise(void *addr, size_t len, int advice)

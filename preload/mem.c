@@ -78,3 +78,52 @@ void fl__mem_free(void *p, size_t len)
 		freeblocks[c][nfree[c]++] = p;
 	fl_unlock(&lock);
 }
+
+#define NOTES 16
+static struct {
+	uintptr_t start, end;
+} notes[NOTES];
+
+void fl__mem_note(void *p, size_t len)
+{
+	fl_lock(&lock);
+	for (unsigned i = 0; i < NOTES; i++)
+		if (!notes[i].start) {
+			notes[i].start = (uintptr_t)p;
+			notes[i].end = (uintptr_t)p + len;
+			break;
+		}
+	fl_unlock(&lock);
+}
+
+void fl__mem_unnote(void *p)
+{
+	fl_lock(&lock);
+	for (unsigned i = 0; i < NOTES; i++)
+		if (notes[i].start == (uintptr_t)p)
+			notes[i].start = notes[i].end = 0;
+	fl_unlock(&lock);
+}
+
+size_t fl__mem_ranges(uintptr_t *start, uintptr_t *end, size_t max)
+{
+	size_t n = 0;
+	fl_lock(&lock);
+	if (arena) {
+		if (n < max) {
+			start[n] = (uintptr_t)arena;
+			end[n] = (uintptr_t)arena + ARENA_BYTES;
+		}
+		n++;
+	}
+	for (unsigned i = 0; i < NOTES; i++)
+		if (notes[i].start) {
+			if (n < max) {
+				start[n] = notes[i].start;
+				end[n] = notes[i].end;
+			}
+			n++;
+		}
+	fl_unlock(&lock);
+	return n;
+}

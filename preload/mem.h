@@ -11,10 +11,22 @@
 #define FL_MEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Zeroed memory of at least len bytes, page aligned; NULL on failure. */
 void *fl__mem_alloc(size_t len);
 /* Give back a block from fl__mem_alloc (len as passed to it). */
 void fl__mem_free(void *p, size_t len);
+
+
+/*
+ * The shim's own mappings made outside this allocator (the store's) are
+ * noted here so they can be reported apart from the program's memory.
+ */
+void fl__mem_note(void *p, size_t len);
+void fl__mem_unnote(void *p);
+/* Up to max ranges the shim holds for itself (this allocator's reserved
+ * range and the noted mappings); returns how many there are. */
+size_t fl__mem_ranges(uintptr_t *start, uintptr_t *end, size_t max);
 
 #endif

@@ -1004,6 +1004,43 @@ static void region_free(struct fl_region *r)
 	region_record_free(r);
 }
 
+static void adopt_states(struct fl_region *r);
+static struct fl_region *first_overlap(uintptr_t a, uintptr_t b);
+
+int fl_pager_adopt(void *addr, size_t len, int kind)
+{
+	uintptr_t a = (uintptr_t)addr;
+	if (!P.running || P.degraded || !P.caps.adopt || (a & (PS - 1)) || len == 0) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	len = round_pages(len);
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	int rc = -1;
+	struct fl_region *r = NULL;
+	if (first_overlap(a, a + len)) {
+		errno = EEXIST;
+	} else if ((r = region_record(len / PS, kind)) != NULL) {
+		r->base = a;
+		r->pages_bytes = round_pages(r->npages * sizeof(struct fl_page));
+		r->pages = fl__mem_alloc(r->pages_bytes);
+		if (!r->pages || P.eng->region_adopt(r) != 0) {
+			int e = r->pages ? errno : ENOMEM;
+			fl__mem_free(r->pages, r->pages_bytes);
+			region_record_free(r);
+			errno = e;
+		} else {
+			region_insert(r); /* zeroed page table: read-write */
+			P.managed_pages += r->npages;
+			adopt_states(r);
+			rc = 0;
+		}
+	}
+	api_unlock(&oldmask);
+	return rc;
+}
+
 void *fl_pager_map_at(void *addr, size_t len, int flags, int kind)
 {
 	if (len == 0) {
@@ -1872,6 +1909,39 @@ void fl_pager_shutdown(void)
 }
 
 /* ---- stats ------------------------------------------------------------ */
+
+long fl_ranges_get(struct fl_range *out, size_t max)
+{
+	if (!P.running)
+		return -1;
+	size_t n = 0;
+	fl_lock(&P.lock);
+	for (size_t i = 0; i < P.nregions; i++, n++) {
+		if (n >= max)
+			continue;
+		struct fl_region *r = P.sorted[i];
+		out[n] = (struct fl_range){.start = r->base, .end = r->base + r->len,
+					   .kind = (uint32_t)r->kind, .resident_pages = r->n_resident};
+	}
+	fl_unlock(&P.lock);
+	uintptr_t lo[32], hi[32];
+	size_t own = fl__mem_ranges(lo, hi, 32);
+	for (size_t i = 0; i < own; i++, n++)
+		if (n < max && i < 32)
+			out[n] = (struct fl_range){.start = lo[i], .end = hi[i], .kind = FL_RANGE_SHIM};
+	return (long)n;
+}
+
+const char *fl_range_kind_name(enum fl_range_kind k)
+{
+	switch (k) {
+	case FL_RANGE_PLAIN: return "managed";
+	case FL_RANGE_ALLOCATOR: return "jemalloc";
+	case FL_RANGE_PROGRAM: return "program mmap";
+	case FL_RANGE_SHIM: return "faultline";
+	}
+	return "unknown";
+}
 
 int fl_stats_get(struct fl_stats *s)
 {

@@ -70,6 +70,14 @@ void *fl_pager_map(size_t len);
 void *fl_pager_map_at(void *addr, size_t len, int flags, int kind);
 
 /*
+ * Take over an existing private anonymous read-write mapping (one made
+ * before the pager was ready): its present pages become RESIDENT, the rest
+ * UNTOUCHED.  Only engines that can adopt (uffd); -1 with errno otherwise
+ * (ENOTSUP, EEXIST when part of it is managed already).
+ */
+int fl_pager_adopt(void *addr, size_t len, int kind);
+
+/*
  * Unmap [addr, addr+len), like munmap: any part of managed mappings (they
  * are trimmed or split) and whatever else is there.  0 or -1.
  */

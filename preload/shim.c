@@ -49,6 +49,9 @@ __attribute__((constructor(101))) static void shim_init(void)
 		return;
 	}
 	pthread_atfork(fl_pager_fork_prepare, fl_pager_fork_parent, fl_pager_fork_child);
+	/* The allocator's first extents were mapped while the pager started
+	 * its threads (pthread_create mallocs); they become managed now. */
+	fl__shim_adopt_early();
 	__atomic_store_n(&fl__shim_ready, 1, __ATOMIC_RELEASE);
 }
 

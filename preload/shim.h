@@ -18,6 +18,9 @@ int fl__shim_munmap(void *addr, size_t len);
 int fl__shim_madvise(void *addr, size_t len, int advice);
 int fl__shim_mprotect(void *addr, size_t len, int prot);
 
+/* Hand the pager what was mapped before it was ready (before fl__shim_ready). */
+void fl__shim_adopt_early(void);
+
 #define FL_EXPORT __attribute__((visibility("default")))
 
 #endif

@@ -53,6 +53,7 @@
 #include <zstd.h>
 
 #include "lock.h"
+#include "mem.h"
 #include "sys.h"
 
 /*
@@ -428,6 +429,8 @@ struct fl_store *fl_store_create(const struct fl_store_config *cfg, int *err)
 	/* Huge pages would make the first slot of a slab cost 2 MiB and turn
 	 * each slab release into a split.  Best effort. */
 	fl__sys_madvise(res, res_len, MADV_NOHUGEPAGE);
+	fl__mem_note(map, map_len);
+	fl__mem_note(res, res_len);
 
 	st = map;	/* fresh anonymous memory: already zero */
 	st->comp = c.compressor;
@@ -471,6 +474,8 @@ void fl_store_destroy(struct fl_store *st)
 {
 	if (!st)
 		return;
+	fl__mem_unnote(st->base);
+	fl__mem_unnote(st);
 	fl__sys_munmap(st->base, st->res_len);
 	fl__sys_munmap(st, st->map_len);
 }
@@ -501,13 +506,16 @@ struct fl_store_ctx *fl_store_ctx_create(struct fl_store *st)
 			return NULL;
 		}
 	}
+	fl__mem_note(map, st->ctx_len);
 	return ctx;
 }
 
 void fl_store_ctx_destroy(struct fl_store_ctx *ctx)
 {
-	if (ctx)
+	if (ctx) {
+		fl__mem_unnote(ctx);
 		fl__sys_munmap(ctx, ctx->len);
+	}
 }
 
 int fl_store_same_filled(const void *page, uint64_t *word)

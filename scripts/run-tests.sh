@@ -33,7 +33,9 @@ slow)
 	done
 	# ASan/UBSan on the whole suite.  The signal engine's tests need the
 	# SIGSEGV handler to themselves.
-	ASAN_OPTIONS="handle_segv=0:detect_leaks=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+	# The real-program tests skip themselves here (FL_TEST_TIER): they
+	# ran in the quick tier, and the programs are not instrumented.
+	FL_TEST_TIER=slow ASAN_OPTIONS="handle_segv=0:detect_leaks=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
 		suite ./build/asan/tests/faultline-tests 900
 	;;
 *)

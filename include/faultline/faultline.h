@@ -92,6 +92,33 @@ FL_API const char *fl_engine_name(enum fl_engine_kind e);
  */
 FL_API double fl_stats_efficiency(const struct fl_stats *s);
 
+/*
+ * Address ranges the shim holds: managed regions (by who asked for them)
+ * and the shim's own memory (its tables, the compressed store, the
+ * stash).  For tools that read /proc/PID/smaps and need to tell them apart.
+ */
+enum fl_range_kind {
+	FL_RANGE_PLAIN = 0,     /* managed, mapped through the pager API */
+	FL_RANGE_ALLOCATOR = 1, /* managed, an extent of the allocator (jemalloc) */
+	FL_RANGE_PROGRAM = 2,   /* managed, the program's own anonymous mmap */
+	FL_RANGE_SHIM = 3,      /* the shim's own memory, not the program's */
+};
+
+struct fl_range {
+	uint64_t start, end; /* [start, end) */
+	uint32_t kind;       /* enum fl_range_kind */
+	uint32_t reserved;
+	uint64_t resident_pages; /* managed ranges: pages RESIDENT; shim: 0 */
+};
+
+/*
+ * Fill up to max ranges (managed regions in address order, then the
+ * shim's own).  Returns how many there are (which may exceed max), or -1
+ * when no pager is running in this process.
+ */
+FL_API long fl_ranges_get(struct fl_range *out, size_t max);
+FL_API const char *fl_range_kind_name(enum fl_range_kind k);
+
 #ifdef __cplusplus
 }
 #endif

@@ -153,3 +153,28 @@ static void closer_case(const char *engine)
 
 Test(preload, descriptors_survive_closing_sprees_uffd, .timeout = 120) { closer_case("uffd"); }
 Test(preload, descriptors_survive_closing_sprees_signal, .timeout = 120) { closer_case("signal"); }
+
+/*
+ * Where a preloaded python3's anonymous memory is (tests/scripts/
+ * smaps_bound.py reads its own /proc/self/smaps and asks the shim for its
+ * ranges with fl_ranges_get): managed regions, the shim's own tables and
+ * store, stacks and .bss.  The bound held: at most 256 KiB of resident
+ * anonymous memory anywhere else (the brk heap included); 20 KiB measured,
+ * the dynamic loader's own pages.
+ */
+Test(preload, python_anonymous_memory_is_managed, .timeout = 120)
+{
+	char env_pre[256];
+	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
+	char *env[] = {env_pre, "FAULTLINE_ENGINE=uffd", NULL};
+	const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+	char *argv[] = {(char *)py, "tests/scripts/smaps_bound.py", NULL};
+	static char out[65536], err[65536];
+	cr_assert_eq(run(argv, env, out, sizeof out, err, sizeof err), 0, "%s%s", out, err);
+	const char *p = strstr(out, "other_kib=");
+	cr_assert_not_null(p, "%s", out);
+	long other = -1, heap = -1, managed = -1;
+	cr_assert_eq(sscanf(p, "other_kib=%ld heap_kib=%ld managed_kib=%ld", &other, &heap, &managed), 3);
+	cr_expect_leq(other + heap, 256, "unmanaged anonymous memory:\n%s", out);
+	cr_expect_geq(managed, 32 * 1024, "the heap should be tens of MiB of managed memory:\n%s", out);
+}
