@@ -141,3 +141,30 @@ Test(launcher, help_lists_every_setting)
 	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
 		cr_expect(strstr(out, flags[i]) != NULL, "--help does not mention %s", flags[i]);
 }
+
+/* The shim follows exec through LD_PRELOAD: system(), posix_spawn() and
+ * vfork()+exec children each run managed and write their own summary. */
+Test(launcher, children_started_every_way_run_under_the_shim)
+{
+	char sum[] = "/tmp/fl-spawn-XXXXXX";
+	int fd = mkstemp(sum);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	char env[300];
+	snprintf(env, sizeof env, "FAULTLINE_SUMMARY=%s", sum);
+	static char err[16384];
+	char *argv[] = {LAUNCHER, "run", "--budget", "1M", "--engine", "uffd", "--",
+			"build/tests/progs/spawner", "build/tests/progs/mmapper", "1024", NULL};
+	cr_expect_eq(launch(argv, env, err, sizeof err), 0, "%s", err);
+	/* spawner, the shell system() runs, and three mmappers. */
+	FILE *f = fopen(sum, "r");
+	cr_assert_not_null(f);
+	char line[256];
+	int managed = 0;
+	while (fgets(line, sizeof line, f))
+		managed += !strcmp(line, "engine=uffd\n");
+	fclose(f);
+	unlink(sum);
+	cr_expect_geq(managed, 4, "processes that ran managed: %d\n%s", managed, err);
+	cr_expect(strstr(err, "other processes") != NULL, "%s", err);
+}
