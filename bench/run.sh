@@ -4,7 +4,8 @@
 # when it is built, then zram.sh, which runs firsttouch part (b) with the
 # kernel's zram swap-in beside it and the budget workload against the
 # kernel.  When zram.sh cannot run here (it says "skipped: why"), part (b)
-# runs on its own, against the kernel's anonymous fault instead.
+# runs on its own, against the kernel's anonymous fault instead.  Last,
+# preload.py: real programs and a malloc benchmark, plain vs under the shim.
 #
 # Timings are reported, never judged: the exit status is nonzero only when a
 # benchmark could not run or saw wrong data.
@@ -56,4 +57,8 @@ if grep -q '^zram: skipped' "$out"; then
 	"$bin/firsttouch" --part b || rc=1
 fi
 rm -f "$out"
+
+echo
+echo "==== preload: real programs and malloc under the shim vs plain ===="
+python3 "$here/preload.py" || rc=1
 exit $rc
