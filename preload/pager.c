@@ -457,11 +457,13 @@ static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 		 * would be a second fault whose copy flushes the TLB of every
 		 * CPU running the program's threads (an IPI a page: the
 		 * 4-thread malloc benchmark ran at half speed). */
-		r->fa_win = 1;
 		unsigned blk = RANDOM_BLOCK < maxw ? RANDOM_BLOCK : maxw;
 		start = pg & ~(size_t)(blk - 1);
 		n = blk;
 		fill_write = write;
+		/* A touch just past the block continues from its size: a
+		 * 1 MiB arena filled front to back takes 3 round trips, not 8. */
+		r->fa_win = blk;
 	}
 	if (start + n > r->npages)
 		n = r->npages - start;
