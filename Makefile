@@ -18,7 +18,7 @@ LIBS := -llz4 -lzstd -lpthread
 
 # The shim's entry points (constructor, interposed functions) go only into
 # libfaultline.so; the core archive is the pager as a library, for tests.
-SHIM_SRC := preload/shim.c preload/interpose.c preload/fdguard.c preload/malloc.c
+SHIM_SRC := preload/shim.c preload/interpose.c preload/fdguard.c preload/sigguard.c preload/malloc.c
 CORE_SRC := $(filter-out $(SHIM_SRC),$(wildcard preload/*.c))
 CORE_OBJ := $(patsubst preload/%.c,$(BUILD)/obj/preload/%.o,$(CORE_SRC))
 SHIM_OBJ := $(patsubst preload/%.c,$(BUILD)/obj/preload/%.o,$(SHIM_SRC))

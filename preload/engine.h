@@ -118,6 +118,16 @@ extern const struct fl_engine fl__engine_uffd;
 extern const struct fl_engine fl__engine_signal;
 
 /*
+ * While the signal engine holds SIGSEGV, the program's own action for it
+ * lives here (the interposed sigaction and signal in sigguard.c use it):
+ * *old gets the program's action, act (if not NULL) replaces it.  Returns
+ * 1, or 0 when the engine does not hold SIGSEGV (the kernel's action is
+ * the program's then).
+ */
+struct sigaction;
+int fl__signal_segv_action(const struct sigaction *act, struct sigaction *old);
+
+/*
  * Entry from an engine's fault path into the pager core.  addr: faulting
  * address; write: nonzero for a write access.  Returns 0 when the fault was
  * resolved (or needed nothing), 1 when addr is not managed memory or the

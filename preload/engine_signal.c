@@ -31,15 +31,42 @@
 
 #define PS FL_PAGE_SIZE
 
-static struct sigaction old_segv;
+/* glibc's own sigaction: the shim exports an interposed one (sigguard.c). */
+extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+/*
+ * The program's SIGSEGV action, to chain to for faults that are not ours.
+ * Two slots switched atomically, so the handler never reads a half-written
+ * one when the program changes its action (fl__signal_segv_action).
+ */
+static struct sigaction prog_segv[2];
+static int prog_cur;
 static int installed;
+
+static void set_program_action(const struct sigaction *act)
+{
+	int next = __atomic_load_n(&prog_cur, __ATOMIC_RELAXED) ^ 1;
+	prog_segv[next] = *act;
+	__atomic_store_n(&prog_cur, next, __ATOMIC_RELEASE);
+}
+
+int fl__signal_segv_action(const struct sigaction *act, struct sigaction *old)
+{
+	if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+		return 0;
+	if (old)
+		*old = prog_segv[__atomic_load_n(&prog_cur, __ATOMIC_ACQUIRE)];
+	if (act)
+		set_program_action(act);
+	return 1;
+}
 static int memfd = -1; /* /proc/self/mem */
 
 /* Inactive pages stay where they are (PROT_NONE); slots are unused. */
 
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-	struct sigaction *o = &old_segv;
+	const struct sigaction *o = &prog_segv[__atomic_load_n(&prog_cur, __ATOMIC_ACQUIRE)];
 	if (o->sa_flags & SA_SIGINFO) {
 		if (o->sa_sigaction) {
 			o->sa_sigaction(sig, si, uc);
@@ -56,7 +83,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
-	sigaction(SIGSEGV, &dfl, NULL);
+	__sigaction(SIGSEGV, &dfl, NULL);
 }
 
 static void on_segv(int sig, siginfo_t *si, void *ucv)
@@ -94,13 +121,18 @@ static int s_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSEGV, &sa, &old_segv) != 0) {
+	struct sigaction prev;
+	if (__sigaction(SIGSEGV, &sa, &prev) != 0) {
 		snprintf(err, errlen, "sigaction(SIGSEGV): %s", strerror(errno));
 		fl__sys_close(memfd);
 		memfd = -1;
 		return -1;
 	}
-	installed = 1;
+	/* A forked child re-arming finds its own handler there: the
+	 * program's action is the one already recorded. */
+	if (!((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction == on_segv))
+		set_program_action(&prev);
+	__atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
 	caps->kernel_faults = 0;
 	caps->can_evict = 1;
 	caps->move = 0;
@@ -116,8 +148,8 @@ static int s_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 static void s_stop(void)
 {
 	if (installed) {
-		sigaction(SIGSEGV, &old_segv, NULL);
-		installed = 0;
+		__atomic_store_n(&installed, 0, __ATOMIC_RELEASE);
+		__sigaction(SIGSEGV, &prog_segv[__atomic_load_n(&prog_cur, __ATOMIC_ACQUIRE)], NULL);
 	}
 	if (memfd >= 0)
 		fl__sys_close(memfd);
@@ -126,12 +158,12 @@ static void s_stop(void)
 
 static void s_forget(void)
 {
-	/* The handler is inherited and stays.  /proc/self/mem opened by the
-	 * parent still points at the parent's memory: reopen it. */
+	/* The handler is inherited and stays (and with it the program's
+	 * recorded action).  /proc/self/mem opened by the parent still points
+	 * at the parent's memory: reopen it. */
 	if (memfd >= 0)
 		fl__sys_close(memfd);
 	memfd = mem_open();
-	installed = 0;
 }
 
 static int s_region_create(struct fl_region *r, uintptr_t want, int want_flags)

@@ -178,3 +178,22 @@ Test(preload, python_anonymous_memory_is_managed, .timeout = 120)
 	cr_expect_leq(other + heap, 256, "unmanaged anonymous memory:\n%s", out);
 	cr_expect_geq(managed, 32 * 1024, "the heap should be tens of MiB of managed memory:\n%s", out);
 }
+
+/* A program that sets its own SIGSEGV handler after the shim started: with
+ * the signal engine that used to replace the engine's handler, and the
+ * first fault on a managed page killed the program. */
+static void own_segv_case(const char *engine)
+{
+	char env_pre[256], env_eng[64];
+	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
+	snprintf(env_eng, sizeof env_eng, "FAULTLINE_ENGINE=%s", engine);
+	char *env[] = {env_pre, env_eng, "FAULTLINE_BUDGET=2M", NULL};
+	char *argv[] = {"build/tests/progs/segv", NULL};
+	static char out[4096], err[65536];
+	int rc = run(argv, env, out, sizeof out, err, sizeof err);
+	cr_expect_eq(rc, 0, "segv under %s: %s %s", engine, out, err);
+	cr_expect(strstr(out, "segv: handler ran 32 times, 0 bad") != NULL, "%s %s", out, err);
+}
+
+Test(preload, program_segv_handler_set_late_signal, .timeout = 120) { own_segv_case("signal"); }
+Test(preload, program_segv_handler_set_late_uffd, .timeout = 120) { own_segv_case("uffd"); }
