@@ -12,12 +12,22 @@ jobs=${FL_TEST_JOBS:-2}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# A whole run may take this long before it counts as hung (Criterion's
+# per-test timeout did not stop a test stuck in a userfaultfd wait once).
+suite_limit=${FL_SUITE_LIMIT:-2400}
+
 suite() {
 	local bin=$1 timeout=$2
-	"$bin" --jobs "$jobs" --timeout "$timeout" 2>&1 | tee "$log"
+	timeout --kill-after=10 "$suite_limit" "$bin" --jobs "$jobs" --timeout "$timeout" 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
 	local summary
 	summary=$(grep -a 'Synthesis:' "$log" | tail -n 1)
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		echo "run-tests: $bin did not finish within $suite_limit s: a test hung; stopped"
+		pkill -KILL -f boxfort-worker 2>/dev/null
+		echo "0 passed, 1 failed"
+		return 1
+	fi
 	[ -n "$summary" ] && echo "$summary"
 	return "$rc"
 }
