@@ -267,9 +267,18 @@ static int u_take(struct fl_region *r, size_t pg, uint32_t *slot)
 
 static const void *u_peek(struct fl_region *r, size_t pg, uint32_t slot, void *scratch)
 {
-	(void)r;
-	(void)pg;
 	(void)scratch;
+	/* A slot that holds an inactive page is never empty; if it were,
+	 * reading it would be a userfault in the stash, and on the handler
+	 * thread (direct reclaim) one that nobody could serve.  Check first
+	 * and refuse (the caller keeps the page inactive) rather than hang or
+	 * compress zeros. */
+	unsigned char present = 0;
+	if (mincore(stash_addr(slot), PS, &present) != 0 || !(present & 1)) {
+		FL_WARN("stash slot %u for page %zu of region %u is empty; that page's contents are lost",
+			slot, pg, r->id);
+		return NULL;
+	}
 	return stash_addr(slot);
 }
 
