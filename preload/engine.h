@@ -66,11 +66,6 @@ struct fl_engine {
 	/* Release pages [pg, pg+n) of r: the address range is unmapped. */
 	int (*region_unmap)(struct fl_region *r, size_t pg, size_t n);
 	/*
-	 * dst describes pages [off, off + dst->npages) of src (a split or a
-	 * trimmed head; dst may be src itself).  Set up dst's engine fields.
-	 */
-	int (*region_clone)(struct fl_region *src, struct fl_region *dst, size_t off);
-	/*
 	 * Stop catching faults but leave the range mapped as plain memory, with
 	 * every page's contents as it is now (all pages must be resident or
 	 * untouched).  Used at shutdown.

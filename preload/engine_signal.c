@@ -181,14 +181,6 @@ static int s_region_unmap(struct fl_region *r, size_t pg, size_t n)
 	return fl__sys_munmap((void *)(r->base + pg * PS), n * PS);
 }
 
-static int s_region_clone(struct fl_region *src, struct fl_region *dst, size_t off)
-{
-	(void)src;
-	(void)dst;
-	(void)off;
-	return 0;
-}
-
 static int s_region_detach(struct fl_region *r)
 {
 	/* Only where the program did not restrict protection itself. */
@@ -307,7 +299,6 @@ const struct fl_engine fl__engine_signal = {
 	.region_create = s_region_create,
 	.region_adopt = NULL,
 	.region_unmap = s_region_unmap,
-	.region_clone = s_region_clone,
 	.region_detach = s_region_detach,
 	.fill_zero = s_fill_zero,
 	.fill_copy = s_fill_copy,

@@ -357,14 +357,6 @@ static int u_region_unmap(struct fl_region *r, size_t pg, size_t n)
 	return fl__sys_munmap((void *)(r->base + pg * PS), n * PS);
 }
 
-static int u_region_clone(struct fl_region *src, struct fl_region *dst, size_t off)
-{
-	(void)src;
-	(void)dst;
-	(void)off;
-	return 0;
-}
-
 static int u_move_pages(struct fl_region *src, size_t spg, struct fl_region *dst,
 			size_t dpg, size_t n)
 {
@@ -628,7 +620,6 @@ const struct fl_engine fl__engine_uffd = {
 	.region_create = u_region_create,
 	.region_adopt = u_region_adopt,
 	.region_unmap = u_region_unmap,
-	.region_clone = u_region_clone,
 	.region_detach = u_region_detach,
 	.fill_zero = u_fill_zero,
 	.fill_copy = u_fill_copy,

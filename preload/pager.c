@@ -1233,7 +1233,6 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 			fl__mem_free(r->pages, r->pages_bytes);
 			r->pages = t;
 			r->pages_bytes = bytes;
-			P.eng->region_clone(r, r, p1);
 			r->base += p1 * PS;
 			r->npages -= p1;
 			r->len = r->npages * PS;
@@ -1259,7 +1258,6 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 				continue;
 			}
 			tail->base = r->base + p1 * PS;
-			P.eng->region_clone(r, tail, p1);
 			P.managed_pages -= p1 - p0;
 			r->npages = p0;
 			r->len = p0 * PS;
