@@ -1640,19 +1640,16 @@ void *fl_pager_remap(void *old, size_t old_len, size_t new_len, int flags, void 
 		return MAP_FAILED;
 	}
 	size_t n = (old_len < new_len ? old_len : new_len) / PS;
-	/* Region by region; waiting for BUSY pages may drop the lock, so each
-	 * is looked up anew. */
+	/* Region by region (waiting for BUSY pages may drop the lock); a gap
+	 * means the program unmapped part of the range meanwhile. */
 	int moved = 1;
-	for (uintptr_t at = a, stop = a + n * PS; at < stop && moved;) {
-		struct fl_region *s = region_lookup(at);
-		moved = s != NULL;
-		if (!s)
-			break;
-		size_t sp = (at - s->base) / PS;
-		uintptr_t hi = s->base + s->len < stop ? s->base + s->len : stop;
-		size_t cnt = (hi - at) / PS;
-		s = wait_range(s->base, sp, sp + cnt);
-		moved = s && transfer_pages(s, sp, dst, (at - a) / PS, cnt) == 0;
+	uintptr_t stop = a + n * PS;
+	for (uintptr_t at = a; moved && at < stop;) {
+		size_t first, last;
+		uintptr_t hi = stop;
+		struct fl_region *s = next_overlap(a, stop, at, &first, &last, &hi);
+		moved = s && s->base + first * PS == at &&
+			transfer_pages(s, first, dst, (at - a) / PS, last - first) == 0;
 		at = hi;
 	}
 	if (moved) {
