@@ -974,23 +974,33 @@ static void region_record_free(struct fl_region *r)
 	P.free_ids[P.nfree_ids++] = r->id;
 }
 
-/* Create a managed region with the lock held; NULL with errno on failure. */
+/* region_new's want_flags for taking over the existing range at want. */
+#define REGION_ADOPT (1 << 30)
+
+/*
+ * Create a managed region with the lock held: a new mapping where want
+ * and want_flags (0, MAP_FIXED, MAP_FIXED_NOREPLACE) say, or, with
+ * REGION_ADOPT, the plain mapping already at want.  NULL with errno on
+ * failure, leaving nothing behind.
+ */
 static struct fl_region *region_new(size_t len, uintptr_t want, int want_flags, int kind)
 {
 	struct fl_region *r = region_record(len / PS, kind);
 	if (!r)
 		return NULL;
 	r->pages_bytes = round_pages(r->npages * sizeof(struct fl_page));
-	if (P.eng->region_create(r, want, want_flags) != 0) {
-		int e = errno;
-		region_record_free(r);
-		errno = e;
-		return NULL;
+	r->pages = fl__mem_alloc(r->pages_bytes); /* zeroed: UNTOUCHED, read-write */
+	int rc = -1;
+	errno = ENOMEM;
+	if (r->pages && want_flags == REGION_ADOPT) {
+		r->base = want;
+		rc = P.eng->region_adopt(r);
+	} else if (r->pages) {
+		rc = P.eng->region_create(r, want, want_flags);
 	}
-	r->pages = fl__mem_alloc(r->pages_bytes);
-	if (!r->pages) {
+	if (rc != 0) {
 		int e = errno;
-		P.eng->region_unmap(r, 0, r->npages);
+		fl__mem_free(r->pages, r->pages_bytes);
 		region_record_free(r);
 		errno = e;
 		return NULL;
@@ -1025,21 +1035,9 @@ int fl_pager_adopt(void *addr, size_t len, int kind)
 	struct fl_region *r = NULL;
 	if (first_overlap(a, a + len)) {
 		errno = EEXIST;
-	} else if ((r = region_record(len / PS, kind)) != NULL) {
-		r->base = a;
-		r->pages_bytes = round_pages(r->npages * sizeof(struct fl_page));
-		r->pages = fl__mem_alloc(r->pages_bytes);
-		if (!r->pages || P.eng->region_adopt(r) != 0) {
-			int e = r->pages ? errno : ENOMEM;
-			fl__mem_free(r->pages, r->pages_bytes);
-			region_record_free(r);
-			errno = e;
-		} else {
-			region_insert(r); /* zeroed page table: read-write */
-			P.managed_pages += r->npages;
-			adopt_states(r);
-			rc = 0;
-		}
+	} else if ((r = region_new(len, a, REGION_ADOPT, kind)) != NULL) {
+		adopt_states(r);
+		rc = 0;
 	}
 	api_unlock(&oldmask);
 	return rc;
