@@ -12,36 +12,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runprog.h"
+
 #define LAUNCHER "build/bin/faultline"
 
 /* Run argv with one extra environment entry (or none); stderr into err. */
 static int launch(char *const argv[], const char *env, char *err, size_t errlen)
 {
-	int pe[2];
-	cr_assert_eq(pipe(pe), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 1);
-		dup2(pe[1], 2);
-		close(pe[0]);
-		if (env)
-			putenv((char *)env);
-		execv(argv[0], argv);
-		_exit(99);
-	}
-	close(pe[1]);
-	size_t n = 0;
-	ssize_t k;
-	while (n < errlen - 1 && (k = read(pe[0], err + n, errlen - 1 - n)) > 0)
-		n += (size_t)k;
-	err[n] = 0;
-	close(pe[0]);
-	int st;
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st), "the launcher itself died: status %#x", st);
-	return WEXITSTATUS(st);
+	static struct run_result r;
+	char *envv[] = {(char *)env, NULL};
+	run_to(argv, NULL, "/dev/null", envv, &r);
+	cr_assert_eq(r.signal, 0, "the launcher itself died: signal %d", r.signal);
+	run_err_tail(&r, err, errlen);
+	return r.status;
 }
 
 Test(launcher, passes_the_exit_status_through)

@@ -13,59 +13,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runprog.h"
+
 #define SHIM "build/lib/libfaultline.so"
 #define MMAPPER "build/tests/progs/mmapper"
 
-/* Run argv with extra environment entries; capture stdout and stderr. */
+/* Run argv with extra environment entries; stdout and the tail of stderr
+ * into the buffers. */
 static int run(char *const argv[], char *const extra_env[], char *out, size_t outlen,
 	       char *err, size_t errlen)
 {
-	int po[2], pe[2];
-	cr_assert_eq(pipe(po), 0);
-	cr_assert_eq(pipe(pe), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		close(po[0]);
-		close(pe[0]);
-		for (size_t i = 0; extra_env && extra_env[i]; i++)
-			putenv(extra_env[i]);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	size_t no = 0, ne = 0;
-	int open_o = 1, open_e = 1;
-	while (open_o || open_e) {
-		if (open_o) {
-			ssize_t k = read(po[0], out + no, outlen - 1 - no);
-			if (k <= 0)
-				open_o = 0;
-			else
-				no += (size_t)k;
-			if (no >= outlen - 1)
-				open_o = 0;
-		}
-		if (!open_o && open_e) {
-			ssize_t k = read(pe[0], err + ne, errlen - 1 - ne);
-			if (k <= 0)
-				open_e = 0;
-			else
-				ne += (size_t)k;
-			if (ne >= errlen - 1)
-				open_e = 0;
-		}
-	}
-	out[no] = 0;
-	err[ne] = 0;
-	close(po[0]);
-	close(pe[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	static struct run_result r;
+	char path[] = "/tmp/fl-preload-out-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	run_to(argv, NULL, path, extra_env, &r);
+	ssize_t n = read(fd, out, outlen - 1);
+	out[n > 0 ? n : 0] = 0;
+	close(fd);
+	unlink(path);
+	run_err_tail(&r, err, errlen);
+	return r.status;
 }
 
 static char *read_file(const char *path)

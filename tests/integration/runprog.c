@@ -1,0 +1,65 @@
+/* Running a program from a test (see runprog.h). */
+#include "runprog.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void run_to(char *const argv[], const char *in, const char *out, char *const env[],
+		   struct run_result *r)
+{
+	int pe[2];
+	cr_assert_eq(pipe(pe), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int i = open(in ? in : "/dev/null", O_RDONLY);
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (i < 0 || o < 0)
+			_exit(126);
+		dup2(i, 0);
+		dup2(o, 1);
+		dup2(pe[1], 2);
+		close(pe[0]);
+		for (size_t k = 0; env && env[k]; k++)
+			putenv(env[k]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(pe[1]);
+	size_t n = 0;
+	char chunk[4096];
+	ssize_t k;
+	while ((k = read(pe[0], chunk, sizeof chunk)) > 0) {
+		/* Keep the last part: that is where a failure is explained. */
+		if (n + (size_t)k >= sizeof r->err) {
+			size_t drop = n + (size_t)k - (sizeof r->err - 1);
+			if (drop > n)
+				drop = n;
+			memmove(r->err, r->err + drop, n - drop);
+			n -= drop;
+		}
+		size_t take = (size_t)k < sizeof r->err - 1 - n ? (size_t)k : sizeof r->err - 1 - n;
+		memcpy(r->err + n, chunk, take);
+		n += take;
+	}
+	r->err[n] = 0;
+	close(pe[0]);
+	int st;
+	struct rusage ru;
+	cr_assert_eq(wait4(pid, &st, 0, &ru), pid);
+	r->signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+	r->status = r->signal ? 128 + r->signal : WEXITSTATUS(st);
+	r->maxrss_kb = ru.ru_maxrss;
+}
+
+void run_err_tail(const struct run_result *r, char *buf, size_t len)
+{
+	size_t l = strlen(r->err);
+	const char *t = r->err + (l >= len ? l - len + 1 : 0);
+	memcpy(buf, t, strlen(t) + 1);
+}

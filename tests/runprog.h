@@ -1,0 +1,28 @@
+/*
+ * Running a program from a test: fork, exec, wait.  Shared by the
+ * integration tests that run real programs, the shim's test programs and
+ * the launcher.
+ */
+#ifndef FL_RUNPROG_H
+#define FL_RUNPROG_H
+
+#include <stddef.h>
+
+struct run_result {
+	int status;      /* exit status, or 128+signal */
+	int signal;      /* the signal that ended it, or 0 */
+	long maxrss_kb;  /* peak RSS of the largest process of its tree (wait4) */
+	char err[65536]; /* the tail of its stderr */
+};
+
+/*
+ * Run argv (searched in PATH) with env's entries added to the environment,
+ * stdin from in (NULL: /dev/null) and stdout into the file out (created or
+ * truncated).  Fails the test when fork or wait fail.
+ */
+void run_to(char *const argv[], const char *in, const char *out, char *const env[], struct run_result *r);
+
+/* The last len-1 bytes of r's stderr into buf (NUL-terminated). */
+void run_err_tail(const struct run_result *r, char *buf, size_t len);
+
+#endif
