@@ -68,12 +68,16 @@ static void early_cut(uintptr_t a, uintptr_t b)
 	}
 }
 
-static void early_note(void *p, size_t len, int kind)
+/* Before the shim is ready: [p, p+len) was mapped (note) or unmapped or
+ * mapped over by something the pager does not take (!note). */
+static void early_change(void *p, size_t len, int note, int kind)
 {
+	if (__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE))
+		return;
 	uintptr_t a = (uintptr_t)p, b = a + ((len + 4095) & ~(size_t)4095);
 	fl_lock(&early_lock);
 	early_cut(a, b);
-	for (int i = 0; i < EARLY_MAX; i++)
+	for (int i = 0; note && i < EARLY_MAX; i++)
 		if (early[i].start == early[i].end) {
 			early[i].start = a;
 			early[i].end = b;
@@ -111,15 +115,9 @@ void *fl__shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 {
 	if (!dispatch()) {
 		void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-		if (p != MAP_FAILED && !__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE)) {
-			if (pager_takes(prot, flags, fd)) {
-				early_note(p, len, kind);
-			} else if (flags & MAP_FIXED) {
-				fl_lock(&early_lock);
-				early_cut((uintptr_t)p, (uintptr_t)p + len);
-				fl_unlock(&early_lock);
-			}
-		}
+		int takes = pager_takes(prot, flags, fd);
+		if (p != MAP_FAILED && (takes || (flags & MAP_FIXED)))
+			early_change(p, len, takes, kind);
 		return p;
 	}
 	if (pager_takes(prot, flags, fd))
@@ -136,11 +134,8 @@ int fl__shim_munmap(void *addr, size_t len)
 	if (dispatch())
 		return fl_pager_unmap(addr, len);
 	int rc = (int)syscall(SYS_munmap, addr, len);
-	if (rc == 0 && !__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE)) {
-		fl_lock(&early_lock);
-		early_cut((uintptr_t)addr, (uintptr_t)addr + ((len + 4095) & ~(size_t)4095));
-		fl_unlock(&early_lock);
-	}
+	if (rc == 0)
+		early_change(addr, len, 0, 0);
 	return rc;
 }
 
