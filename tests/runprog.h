@@ -22,6 +22,9 @@ struct run_result {
  */
 void run_to(char *const argv[], const char *in, const char *out, char *const env[], struct run_result *r);
 
+/* "LD_PRELOAD=<cwd>/build/lib/libfaultline.so", for run_to's env. */
+char *preload_env(void);
+
 /* The last len-1 bytes of r's stderr into buf (NUL-terminated). */
 void run_err_tail(const struct run_result *r, char *buf, size_t len);
 

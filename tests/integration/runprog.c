@@ -3,6 +3,7 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -62,4 +63,13 @@ void run_err_tail(const struct run_result *r, char *buf, size_t len)
 	size_t l = strlen(r->err);
 	const char *t = r->err + (l >= len ? l - len + 1 : 0);
 	memcpy(buf, t, strlen(t) + 1);
+}
+
+char *preload_env(void)
+{
+	static char env[4200];
+	char cwd[4096];
+	cr_assert_not_null(getcwd(cwd, sizeof cwd));
+	snprintf(env, sizeof env, "LD_PRELOAD=%s/build/lib/libfaultline.so", cwd);
+	return env;
 }

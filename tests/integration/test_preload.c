@@ -15,7 +15,6 @@
 
 #include "runprog.h"
 
-#define SHIM "build/lib/libfaultline.so"
 #define MMAPPER "build/tests/progs/mmapper"
 
 /* Run argv with extra environment entries; stdout and the tail of stderr
@@ -62,11 +61,10 @@ static void mmapper_case(const char *engine)
 	int fd = mkstemp(sum);
 	close(fd);
 	unlink(sum);
-	char env_pre[256], env_sum[300], env_eng[64];
-	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
+	char env_sum[300], env_eng[64];
 	snprintf(env_sum, sizeof env_sum, "FAULTLINE_SUMMARY=%s", sum);
 	snprintf(env_eng, sizeof env_eng, "FAULTLINE_ENGINE=%s", engine);
-	char *env[] = {env_pre, env_sum, env_eng, "FAULTLINE_BUDGET=4M", NULL};
+	char *env[] = {preload_env(), env_sum, env_eng, "FAULTLINE_BUDGET=4M", NULL};
 	char *argv[] = {MMAPPER, "8192", NULL};
 	static char out[8192], err[65536];
 	int rc = run(argv, env, out, sizeof out, err, sizeof err);
@@ -86,9 +84,7 @@ Test(preload, mmapper_signal, .timeout = 120) { mmapper_case("signal"); }
 
 Test(preload, bad_setting_runs_unmanaged, .timeout = 60)
 {
-	char env_pre[256];
-	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
-	char *env[] = {env_pre, "FAULTLINE_BUDGET=lots", NULL};
+	char *env[] = {preload_env(), "FAULTLINE_BUDGET=lots", NULL};
 	char *argv[] = {MMAPPER, "1024", NULL};
 	static char out[4096], err[4096];
 	int rc = run(argv, env, out, sizeof out, err, sizeof err);
@@ -108,10 +104,9 @@ Test(preload, bad_setting_runs_unmanaged, .timeout = 60)
  * bad reads): the userfaultfd goes and the kernel zero-fills. */
 static void closer_case(const char *engine)
 {
-	char env_pre[256], env_eng[64];
-	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
+	char env_eng[64];
 	snprintf(env_eng, sizeof env_eng, "FAULTLINE_ENGINE=%s", engine);
-	char *env[] = {env_pre, env_eng, "FAULTLINE_BUDGET=2M", NULL};
+	char *env[] = {preload_env(), env_eng, "FAULTLINE_BUDGET=2M", NULL};
 	char *argv[] = {"build/tests/progs/closer", NULL};
 	static char out[4096], err[65536];
 	int rc = run(argv, env, out, sizeof out, err, sizeof err);
@@ -132,9 +127,7 @@ Test(preload, descriptors_survive_closing_sprees_signal, .timeout = 120) { close
  */
 Test(preload, python_anonymous_memory_is_managed, .timeout = 120)
 {
-	char env_pre[256];
-	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
-	char *env[] = {env_pre, "FAULTLINE_ENGINE=uffd", NULL};
+	char *env[] = {preload_env(), "FAULTLINE_ENGINE=uffd", NULL};
 	const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
 	char *argv[] = {(char *)py, "tests/scripts/smaps_bound.py", NULL};
 	static char out[65536], err[65536];
@@ -152,10 +145,9 @@ Test(preload, python_anonymous_memory_is_managed, .timeout = 120)
  * first fault on a managed page killed the program. */
 static void own_segv_case(const char *engine)
 {
-	char env_pre[256], env_eng[64];
-	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/%s", getenv("PWD") ? getenv("PWD") : ".", SHIM);
+	char env_eng[64];
 	snprintf(env_eng, sizeof env_eng, "FAULTLINE_ENGINE=%s", engine);
-	char *env[] = {env_pre, env_eng, "FAULTLINE_BUDGET=2M", NULL};
+	char *env[] = {preload_env(), env_eng, "FAULTLINE_BUDGET=2M", NULL};
 	char *argv[] = {"build/tests/progs/segv", NULL};
 	static char out[4096], err[65536];
 	int rc = run(argv, env, out, sizeof out, err, sizeof err);

@@ -243,11 +243,7 @@ Test(programs, gzip_gunzip_round_trip)
 	/* And the round trip gives the original back. */
 	char back[128];
 	snprintf(back, sizeof back, "%s/back", workdir);
-	char env_pre[512];
-	char cwd[256];
-	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s/build/lib/libfaultline.so", cwd);
-	char *env[] = {env_pre, "FAULTLINE_BUDGET=1M", NULL};
+	char *env[] = {preload_env(), "FAULTLINE_BUDGET=1M", NULL};
 	run_to(unzip, NULL, back, env, &r);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_expect_eq(differ(in, back), 0);
