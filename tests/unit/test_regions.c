@@ -62,12 +62,15 @@ static void check_mixed(const unsigned char *m, size_t first, size_t n, size_t s
 
 static enum fl_engine_choice engines[] = {FL_ENGINE_CHOICE_UFFD, FL_ENGINE_CHOICE_SIGNAL};
 
-ParameterizedTestParameters(regions, partial_unmap)
-{
-	return cr_make_param_array(enum fl_engine_choice, engines, 2);
-}
+/* A test run once per engine; the body gets the engine as *eng. */
+#define BOTH_ENGINES(name)                                                    \
+	ParameterizedTestParameters(regions, name)                            \
+	{                                                                     \
+		return cr_make_param_array(enum fl_engine_choice, engines, 2); \
+	}                                                                     \
+	ParameterizedTest(enum fl_engine_choice *eng, regions, name)
 
-ParameterizedTest(enum fl_engine_choice *eng, regions, partial_unmap)
+BOTH_ENGINES(partial_unmap)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
@@ -99,12 +102,7 @@ ParameterizedTest(enum fl_engine_choice *eng, regions, partial_unmap)
 	fl_pager_shutdown();
 }
 
-ParameterizedTestParameters(regions, map_fixed_over_managed)
-{
-	return cr_make_param_array(enum fl_engine_choice, engines, 2);
-}
-
-ParameterizedTest(enum fl_engine_choice *eng, regions, map_fixed_over_managed)
+BOTH_ENGINES(map_fixed_over_managed)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
@@ -124,12 +122,7 @@ ParameterizedTest(enum fl_engine_choice *eng, regions, map_fixed_over_managed)
 	fl_pager_shutdown();
 }
 
-ParameterizedTestParameters(regions, mremap_shrink_grow_move)
-{
-	return cr_make_param_array(enum fl_engine_choice, engines, 2);
-}
-
-ParameterizedTest(enum fl_engine_choice *eng, regions, mremap_shrink_grow_move)
+BOTH_ENGINES(mremap_shrink_grow_move)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
@@ -183,12 +176,7 @@ static void on_segv(int sig)
 	siglongjmp(jb, 1);
 }
 
-ParameterizedTestParameters(regions, mprotect_is_honoured)
-{
-	return cr_make_param_array(enum fl_engine_choice, engines, 2);
-}
-
-ParameterizedTest(enum fl_engine_choice *eng, regions, mprotect_is_honoured)
+BOTH_ENGINES(mprotect_is_honoured)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -227,12 +215,7 @@ ParameterizedTest(enum fl_engine_choice *eng, regions, mprotect_is_honoured)
 	fl_pager_shutdown();
 }
 
-ParameterizedTestParameters(regions, fork_child_reads_every_byte)
-{
-	return cr_make_param_array(enum fl_engine_choice, engines, 2);
-}
-
-ParameterizedTest(enum fl_engine_choice *eng, regions, fork_child_reads_every_byte)
+BOTH_ENGINES(fork_child_reads_every_byte)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
@@ -268,14 +251,9 @@ ParameterizedTest(enum fl_engine_choice *eng, regions, fork_child_reads_every_by
 	fl_pager_shutdown();
 }
 
-ParameterizedTestParameters(regions, advise_managed_and_plain)
-{
-	return cr_make_param_array(enum fl_engine_choice, engines, 2);
-}
-
 /* One entry point for madvise: managed pages are dropped with their held
  * copies, other memory goes to the kernel, huge-page advice is ignored. */
-ParameterizedTest(enum fl_engine_choice *eng, regions, advise_managed_and_plain)
+BOTH_ENGINES(advise_managed_and_plain)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
