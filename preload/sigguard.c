@@ -7,7 +7,6 @@
  * the program reads back its own action, never the engine's.  Every other
  * signal, and SIGSEGV under the other engines, goes to glibc untouched.
  */
-#include <errno.h>
 #include <signal.h>
 #include <string.h>
 
@@ -33,17 +32,14 @@ FL_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 
 FL_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
 {
-	if (sig == SIGSEGV) {
+	if (sig == SIGSEGV && handler != SIG_ERR) {
+		/* glibc's signal(): BSD semantics. */
 		struct sigaction sa, prev;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = handler;
 		sa.sa_flags = SA_RESTART;
 		sigemptyset(&sa.sa_mask);
 		sigaddset(&sa.sa_mask, SIGSEGV);
-		if (handler == SIG_ERR) {
-			errno = EINVAL;
-			return SIG_ERR;
-		}
 		if (fl__signal_segv_action(&sa, &prev))
 			return (prev.sa_flags & SA_SIGINFO) ? (__sighandler_t)(void (*)(void))prev.sa_sigaction
 							 : prev.sa_handler;
