@@ -32,12 +32,24 @@ LIB_A := $(BUILD)/lib/libfaultline_core.a
 DEMO := $(BUILD)/bin/faultline-demo
 CLI := $(BUILD)/bin/faultline
 CLI_SRC := $(wildcard viewer/*.c)
+# faultlined: daemon/faultlined.c is its main; the rest is a library the
+# tests link too.
+DAEMON := $(BUILD)/bin/faultlined
+DAEMON_LIB_SRC := $(filter-out daemon/faultlined.c,$(wildcard daemon/*.c))
+DAEMON_OBJ := $(patsubst daemon/%.c,$(BUILD)/obj/daemon/%.o,$(DAEMON_LIB_SRC))
+DAEMON_A := $(BUILD)/lib/libfaultlined.a
+DAEMON_LIBS := -lsqlite3 -ldw -lelf -lpthread
+# The wire decoder's fuzz target, and the driver that replays its corpus.
+FUZZ_REPLAY := $(BUILD)/tests/fuzz_replay
+# (Each is built once its main source exists.)
+DAEMON_ALL := $(if $(wildcard daemon/faultlined.c),$(DAEMON))
+FUZZ_ALL := $(if $(wildcard tests/fuzz/replay.c),$(FUZZ_REPLAY))
 TESTS := $(BUILD)/tests/faultline-tests
 STRESS := $(BUILD)/tests/stress_pager
 PROGS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
 .PHONY: all check check-slow bench install clean
-all: $(LIB_SO) $(LIB_A) $(DEMO) $(CLI) $(TESTS) $(STRESS) $(PROGS) $(BENCH_BIN)
+all: $(LIB_SO) $(LIB_A) $(DEMO) $(CLI) $(DAEMON_ALL) $(TESTS) $(STRESS) $(PROGS) $(BENCH_BIN) $(FUZZ_ALL)
 
 $(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*.h)
 	@mkdir -p $(dir $@)
@@ -77,13 +89,29 @@ $(CLI): $(CLI_SRC) $(wildcard viewer/*.h) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Iviewer $(LDFLAGS) -o $@ $(CLI_SRC) $(LIB_A) $(LIBS)
 
+$(BUILD)/obj/daemon/%.o: daemon/%.c $(wildcard daemon/*.h include/faultline/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Idaemon -c $< -o $@
+
+$(DAEMON_A): $(DAEMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@; ar rcs $@ $^
+
+$(DAEMON): daemon/faultlined.c $(DAEMON_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS) $(LIBS)
+
+$(FUZZ_REPLAY): tests/fuzz/fuzz_wire.c tests/fuzz/replay.c $(DAEMON_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(LIBS)
+
 $(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h include/faultline/*.h tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Itests -Idaemon -c $< -o $@
 
-$(TESTS): $(TEST_OBJ) $(LIB_A)
+$(TESTS): $(TEST_OBJ) $(DAEMON_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB_A) -lcriterion $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(DAEMON_A) $(LIB_A) -lcriterion $(DAEMON_LIBS) $(LIBS)
 
 # Programs the integration tests run under the shim: plain programs.
 $(BUILD)/tests/progs/%: tests/progs/%.c
@@ -94,7 +122,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
 
-check: $(TESTS) $(LIB_SO) $(PROGS) $(CLI)
+check: $(TESTS) $(LIB_SO) $(PROGS) $(CLI) $(DAEMON_ALL) $(FUZZ_ALL)
 	./scripts/run-tests.sh quick
 
 $(STRESS): tests/stress/stress_pager.c $(LIB_A)
@@ -107,16 +135,16 @@ $(STRESS): tests/stress/stress_pager.c $(LIB_A)
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer
 check-slow:
 	$(MAKE) BUILD=build/tsan CFLAGS="$(SAN_CFLAGS) -fsanitize=thread" LDFLAGS="-fsanitize=thread" build/tsan/tests/stress_pager
-	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" build/asan/tests/faultline-tests
+	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" build/asan/tests/faultline-tests build/asan/bin/faultline $(patsubst $(BUILD)/%,build/asan/%,$(DAEMON_ALL) $(FUZZ_ALL))
 	./scripts/run-tests.sh slow
 
 bench: all
 	./bench/run.sh
 
-install: $(LIB_SO) $(DEMO) $(CLI)
+install: $(LIB_SO) $(DEMO) $(CLI) $(DAEMON_ALL)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/faultline
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(DEMO) $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(DEMO) $(CLI) $(DAEMON_ALL) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 include/faultline/*.h $(DESTDIR)$(PREFIX)/include/faultline/
 
 clean:

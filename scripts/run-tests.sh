@@ -45,7 +45,7 @@ slow)
 	# SIGSEGV handler to themselves.
 	# The real-program tests skip themselves here (FL_TEST_TIER): they
 	# ran in the quick tier, and the programs are not instrumented.
-	FL_TEST_TIER=slow ASAN_OPTIONS="handle_segv=0:detect_leaks=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+	FL_TEST_TIER=slow FL_BIN_DIR=build/asan/bin ASAN_OPTIONS="handle_segv=0:detect_leaks=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
 		suite ./build/asan/tests/faultline-tests 900
 	;;
 *)

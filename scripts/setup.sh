@@ -7,7 +7,11 @@ set -eu
 # (gcc, gzip and sort are the others).
 # libjemalloc-dev: its PIC archive is linked into the shim (binutils'
 # objcopy renames its mmap calls; binutils comes with gcc).
-PKGS="gcc make binutils pkg-config liblz4-dev libzstd-dev libcriterion-dev libjemalloc-dev python3 sqlite3"
+# libsqlite3-dev: faultlined's database; libdw-dev, libelf-dev: its
+# symbolizer (elfutils); libunwind-dev: the shim's stack walker; clang:
+# the wire decoder's libFuzzer target in the slow tier.
+PKGS="gcc make binutils pkg-config liblz4-dev libzstd-dev libcriterion-dev libjemalloc-dev python3 sqlite3
+libsqlite3-dev libdw-dev libelf-dev libunwind-dev clang"
 
 missing=""
 for p in $PKGS; do

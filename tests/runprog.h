@@ -25,6 +25,13 @@ void run_to(char *const argv[], const char *in, const char *out, char *const env
 /* "LD_PRELOAD=<cwd>/build/lib/libfaultline.so", for run_to's env. */
 char *preload_env(void);
 
+/*
+ * The path of one of faultline's programs (faultline, faultlined): under
+ * $FL_BIN_DIR when set (the slow tier points it at the sanitizer build),
+ * build/bin otherwise.  The last four results stay valid.
+ */
+const char *test_bin(const char *name);
+
 /* The last len-1 bytes of r's stderr into buf (NUL-terminated). */
 void run_err_tail(const struct run_result *r, char *buf, size_t len);
 

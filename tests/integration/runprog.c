@@ -73,3 +73,13 @@ char *preload_env(void)
 	snprintf(env, sizeof env, "LD_PRELOAD=%s/build/lib/libfaultline.so", cwd);
 	return env;
 }
+
+const char *test_bin(const char *name)
+{
+	static __thread char path[4][512];
+	static __thread int next;
+	const char *dir = getenv("FL_BIN_DIR");
+	char *p = path[next++ & 3];
+	snprintf(p, sizeof path[0], "%s/%s", dir && *dir ? dir : "build/bin", name);
+	return p;
+}

@@ -1,0 +1,349 @@
+/*
+ * The wire codec (include/faultline/wire.h), shared by the shim, which
+ * encodes, and faultlined, which decodes and trusts nothing: every length,
+ * count and kind a record states about itself is checked here, without
+ * reading a byte outside the buffer it was given.  No allocation, no
+ * stdio beyond snprintf into the caller's buffer.
+ */
+#include "faultline/wire.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "faultline/faultline.h"
+
+_Static_assert(sizeof(struct fl_wire_hdr) == 8, "header is 8 bytes");
+_Static_assert(sizeof(struct fl_wire_fault) == 40, "a fault is 40 bytes");
+_Static_assert(FL_FAULT__COUNT == 6, "SAMPLE carries six fault counters");
+
+#define MAX_PATH_BYTES 4096u
+#define MAX_ARGV_BYTES (FL_WIRE_MAX - 8u - (uint32_t)sizeof(struct fl_wire_hello))
+
+static const char *const type_names[FL_REC__END] = {
+	[0] = "invalid",
+	[FL_REC_HELLO] = "hello",
+	[FL_REC_MODULE] = "module",
+	[FL_REC_REGION] = "region",
+	[FL_REC_STACK] = "stack",
+	[FL_REC_FAULTS] = "faults",
+	[FL_REC_SAMPLE] = "sample",
+	[FL_REC_DROPS] = "drops",
+	[FL_REC_GOODBYE] = "goodbye",
+	[FL_REC_EXIT] = "exit",
+};
+
+const char *fl_wire_type_name(unsigned type)
+{
+	return type < FL_REC__END ? type_names[type] : "unknown";
+}
+
+__attribute__((format(printf, 3, 4))) static long bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* The body size each type's fixed part needs. */
+static size_t fixed_size(unsigned type)
+{
+	switch (type) {
+	case FL_REC_HELLO: return sizeof(struct fl_wire_hello);
+	case FL_REC_MODULE: return sizeof(struct fl_wire_module);
+	case FL_REC_REGION: return sizeof(struct fl_wire_region);
+	case FL_REC_STACK: return sizeof(struct fl_wire_stack);
+	case FL_REC_FAULTS: return sizeof(struct fl_wire_faults);
+	case FL_REC_SAMPLE: return sizeof(struct fl_wire_sample);
+	case FL_REC_DROPS: return sizeof(struct fl_wire_drops);
+	case FL_REC_GOODBYE: return sizeof(struct fl_wire_goodbye);
+	case FL_REC_EXIT: return sizeof(struct fl_wire_exit);
+	default: return 0;
+	}
+}
+
+static int valid_end(uint32_t how)
+{
+	return how == FL_WIRE_END_EXITED || how == FL_WIRE_END_SIGNALLED;
+}
+
+/*
+ * Records are decoded in place, so a body must be aligned for its fields:
+ * every record length is a multiple of 8 (the encoders pad) and a reader
+ * keeps its buffer 8-aligned, so each record starts aligned.
+ */
+long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *err, size_t errlen)
+{
+	const uint8_t *b = buf;
+	struct fl_wire_hdr h;
+	if (len < sizeof h)
+		return 0;
+	memcpy(&h, b, sizeof h);
+	if (h.len < sizeof h || h.len > FL_WIRE_MAX)
+		return bad(err, errlen, "record length %u out of range 8..%u", h.len, FL_WIRE_MAX);
+	if (h.len % 8)
+		return bad(err, errlen, "record length %u is not a multiple of 8", h.len);
+	if (h.type == 0 || h.type >= FL_REC__END)
+		return bad(err, errlen, "unknown record type %u", (unsigned)h.type);
+	if (h.flags)
+		return bad(err, errlen, "%s record has flags 0x%x set (none are defined)",
+			   fl_wire_type_name(h.type), (unsigned)h.flags);
+	size_t fixed = fixed_size(h.type);
+	size_t body_len = h.len - sizeof h;
+	if (body_len < fixed)
+		return bad(err, errlen, "%s record of %u bytes is shorter than its fixed part (%zu)",
+			   fl_wire_type_name(h.type), h.len, fixed + sizeof h);
+	if (len < h.len)
+		return 0;
+	if (((uintptr_t)b & 7u) != 0)
+		return bad(err, errlen, "record is not 8-byte aligned in memory");
+
+	memset(out, 0, sizeof *out);
+	out->type = h.type;
+	out->len = h.len;
+	const uint8_t *body = b + sizeof h;
+	const uint8_t *tail = body + fixed;
+	size_t tail_len = body_len - fixed;
+	out->u.body = body;
+	/* Variable parts must fill the record up to at most 7 bytes of padding. */
+	size_t want_tail = 0;
+
+	switch (h.type) {
+	case FL_REC_HELLO: {
+		const struct fl_wire_hello *x = (const void *)body;
+		if (x->magic != FL_WIRE_MAGIC)
+			return bad(err, errlen, "hello has magic 0x%08x, not 0x%08x (not a faultline peer)",
+				   x->magic, FL_WIRE_MAGIC);
+		if (x->version != FL_WIRE_VERSION)
+			return bad(err, errlen, "hello speaks protocol version %u; this side speaks %u",
+				   x->version, FL_WIRE_VERSION);
+		if (x->pid <= 0 || x->ppid < 0)
+			return bad(err, errlen, "hello has pid %d ppid %d", x->pid, x->ppid);
+		if (x->page_size < 4096 || (x->page_size & (x->page_size - 1)))
+			return bad(err, errlen, "hello has page size %u", x->page_size);
+		if (x->engine > FL_ENGINE_SIGNAL)
+			return bad(err, errlen, "hello has unknown engine %u", x->engine);
+		if (x->compressor > 1)
+			return bad(err, errlen, "hello has unknown compressor %u", x->compressor);
+		if (x->exe_len > MAX_PATH_BYTES)
+			return bad(err, errlen, "hello exe path of %u bytes (most %u)", x->exe_len, MAX_PATH_BYTES);
+		if (x->argv_len > MAX_ARGV_BYTES || x->argc > x->argv_len)
+			return bad(err, errlen, "hello argv of %u bytes holding %u strings", x->argv_len, x->argc);
+		want_tail = (size_t)x->exe_len + x->argv_len;
+		if (want_tail > tail_len)
+			return bad(err, errlen, "hello strings (%zu bytes) run past the record", want_tail);
+		const uint8_t *av = tail + x->exe_len;
+		uint32_t nuls = 0;
+		for (uint32_t i = 0; i < x->argv_len; i++)
+			nuls += av[i] == 0;
+		if (nuls != x->argc || (x->argv_len && av[x->argv_len - 1] != 0))
+			return bad(err, errlen, "hello argv holds %u terminated strings, says %u", nuls, x->argc);
+		out->str = (const char *)tail;
+		out->str_len = x->exe_len;
+		out->bytes = av;
+		out->bytes_len = x->argv_len;
+		out->nitems = x->argc;
+		break;
+	}
+	case FL_REC_MODULE: {
+		const struct fl_wire_module *x = (const void *)body;
+		if (x->op != FL_WIRE_MODULE_LOAD && x->op != FL_WIRE_MODULE_UNLOAD)
+			return bad(err, errlen, "module has unknown op %u", x->op);
+		if (x->start >= x->end)
+			return bad(err, errlen, "module range 0x%llx-0x%llx is empty",
+				   (unsigned long long)x->start, (unsigned long long)x->end);
+		if (x->build_id_len > FL_WIRE_MAX_BUILD_ID)
+			return bad(err, errlen, "module build id of %u bytes (most %u)", x->build_id_len,
+				   FL_WIRE_MAX_BUILD_ID);
+		if (x->path_len > MAX_PATH_BYTES)
+			return bad(err, errlen, "module path of %u bytes (most %u)", x->path_len, MAX_PATH_BYTES);
+		if (x->reserved)
+			return bad(err, errlen, "module reserved field is %u", x->reserved);
+		want_tail = (size_t)x->build_id_len + x->path_len;
+		if (want_tail > tail_len)
+			return bad(err, errlen, "module build id and path run past the record");
+		if (memchr(tail + x->build_id_len, 0, x->path_len))
+			return bad(err, errlen, "module path holds a NUL byte");
+		out->bytes = tail;
+		out->bytes_len = x->build_id_len;
+		out->str = (const char *)tail + x->build_id_len;
+		out->str_len = x->path_len;
+		break;
+	}
+	case FL_REC_REGION: {
+		const struct fl_wire_region *x = (const void *)body;
+		if (x->op < FL_WIRE_REGION_CREATE || x->op > FL_WIRE_REGION_DESTROY)
+			return bad(err, errlen, "region has unknown op %u", x->op);
+		if (x->id == 0)
+			return bad(err, errlen, "region id 0");
+		if (x->prot > 7)
+			return bad(err, errlen, "region protection 0x%x", x->prot);
+		if (x->kind > FL_RANGE_PROGRAM)
+			return bad(err, errlen, "region kind %u is not a managed kind", x->kind);
+		if (x->op != FL_WIRE_REGION_DESTROY && (x->len == 0 || (x->len & 4095) || (x->start & 4095)))
+			return bad(err, errlen, "region 0x%llx+0x%llx is not whole pages",
+				   (unsigned long long)x->start, (unsigned long long)x->len);
+		if (x->start + x->len < x->start)
+			return bad(err, errlen, "region 0x%llx+0x%llx wraps", (unsigned long long)x->start,
+				   (unsigned long long)x->len);
+		if (x->reserved)
+			return bad(err, errlen, "region reserved field is %u", x->reserved);
+		break;
+	}
+	case FL_REC_STACK: {
+		const struct fl_wire_stack *x = (const void *)body;
+		if (x->id == 0)
+			return bad(err, errlen, "stack id 0");
+		if (x->nframes == 0 || x->nframes > FL_WIRE_MAX_FRAMES)
+			return bad(err, errlen, "stack of %u frames (1..%u)", x->nframes, FL_WIRE_MAX_FRAMES);
+		want_tail = (size_t)x->nframes * 8;
+		if (want_tail > tail_len)
+			return bad(err, errlen, "stack frames run past the record");
+		out->items = tail;
+		out->nitems = x->nframes;
+		break;
+	}
+	case FL_REC_FAULTS: {
+		const struct fl_wire_faults *x = (const void *)body;
+		if (x->count == 0 || x->count > FL_WIRE_MAX_FAULTS)
+			return bad(err, errlen, "faults record of %u faults (1..%u)", x->count,
+				   FL_WIRE_MAX_FAULTS);
+		if (x->reserved)
+			return bad(err, errlen, "faults reserved field is %u", x->reserved);
+		want_tail = (size_t)x->count * sizeof(struct fl_wire_fault);
+		if (want_tail > tail_len)
+			return bad(err, errlen, "faults run past the record");
+		for (uint32_t i = 0; i < x->count; i++) {
+			struct fl_wire_fault f;
+			memcpy(&f, tail + (size_t)i * sizeof f, sizeof f);
+			if (f.kind >= FL_FAULT__COUNT)
+				return bad(err, errlen, "fault %u has unknown kind %u", i, f.kind);
+			if (f.pages == 0)
+				return bad(err, errlen, "fault %u resolved 0 pages", i);
+			if (f.flags & ~FL_WIRE_FAULT_WRITE)
+				return bad(err, errlen, "fault %u has unknown flags 0x%x", i, f.flags);
+		}
+		out->items = tail;
+		out->nitems = x->count;
+		break;
+	}
+	case FL_REC_SAMPLE: {
+		const struct fl_wire_sample *x = (const void *)body;
+		if (x->pressure > FL_PRESSURE_CRITICAL)
+			return bad(err, errlen, "sample has unknown pressure level %u", x->pressure);
+		break;
+	}
+	case FL_REC_DROPS:
+		break;
+	case FL_REC_GOODBYE: {
+		const struct fl_wire_goodbye *x = (const void *)body;
+		if (!valid_end(x->how))
+			return bad(err, errlen, "goodbye says the process ended in unknown way %u", x->how);
+		break;
+	}
+	case FL_REC_EXIT: {
+		const struct fl_wire_exit *x = (const void *)body;
+		if (x->pid <= 0)
+			return bad(err, errlen, "exit record for pid %d", x->pid);
+		if (!valid_end(x->how))
+			return bad(err, errlen, "exit record says the process ended in unknown way %u", x->how);
+		if (x->reserved)
+			return bad(err, errlen, "exit reserved field is %u", x->reserved);
+		break;
+	}
+	}
+	if (tail_len - want_tail > 7)
+		return bad(err, errlen, "%s record has %zu bytes past its contents",
+			   fl_wire_type_name(h.type), tail_len - want_tail);
+	return (long)h.len;
+}
+
+void fl_wire_fault_at(const struct fl_wire_rec *rec, uint32_t i, struct fl_wire_fault *out)
+{
+	memcpy(out, (const uint8_t *)rec->items + (size_t)i * sizeof *out, sizeof *out);
+}
+
+uint64_t fl_wire_pc_at(const struct fl_wire_rec *rec, uint32_t i)
+{
+	uint64_t pc;
+	memcpy(&pc, (const uint8_t *)rec->items + (size_t)i * 8, 8);
+	return pc;
+}
+
+size_t fl_wire_put(void *buf, size_t cap, uint16_t type, const void *body, size_t body_len,
+		   const void *tail1, size_t tail1_len, const void *tail2, size_t tail2_len)
+{
+	size_t len = sizeof(struct fl_wire_hdr) + body_len + tail1_len + tail2_len;
+	size_t padded = (len + 7) & ~(size_t)7;
+	if (padded > FL_WIRE_MAX || padded > cap)
+		return 0;
+	struct fl_wire_hdr h = {.len = (uint32_t)padded, .type = type, .flags = 0};
+	uint8_t *p = buf;
+	memcpy(p, &h, sizeof h);
+	p += sizeof h;
+	if (body_len)
+		memcpy(p, body, body_len);
+	p += body_len;
+	if (tail1_len)
+		memcpy(p, tail1, tail1_len);
+	p += tail1_len;
+	if (tail2_len)
+		memcpy(p, tail2, tail2_len);
+	p += tail2_len;
+	memset(p, 0, padded - len);
+	return padded;
+}
+
+size_t fl_wire_put_hello(void *buf, size_t cap, const struct fl_wire_hello *h,
+			 const char *exe, const char *argv, size_t argv_len)
+{
+	struct fl_wire_hello x = *h;
+	x.magic = FL_WIRE_MAGIC;
+	x.version = FL_WIRE_VERSION;
+	x.exe_len = (uint32_t)strnlen(exe ? exe : "", MAX_PATH_BYTES);
+	/* Keep whole strings only, as many as fit. */
+	if (argv_len > MAX_ARGV_BYTES - x.exe_len - 8) {
+		size_t keep = 0;
+		for (size_t i = 0; i < MAX_ARGV_BYTES - x.exe_len - 8; i++)
+			if (argv[i] == 0)
+				keep = i + 1;
+		argv_len = keep;
+	}
+	x.argv_len = (uint32_t)argv_len;
+	x.argc = 0;
+	for (size_t i = 0; i < argv_len; i++)
+		x.argc += argv[i] == 0;
+	return fl_wire_put(buf, cap, FL_REC_HELLO, &x, sizeof x, exe, x.exe_len, argv, argv_len);
+}
+
+size_t fl_wire_put_module(void *buf, size_t cap, const struct fl_wire_module *m,
+			  const uint8_t *build_id, const char *path)
+{
+	struct fl_wire_module x = *m;
+	if (x.build_id_len > FL_WIRE_MAX_BUILD_ID)
+		x.build_id_len = 0;
+	x.path_len = (uint32_t)strnlen(path ? path : "", MAX_PATH_BYTES);
+	x.reserved = 0;
+	return fl_wire_put(buf, cap, FL_REC_MODULE, &x, sizeof x, build_id, x.build_id_len, path,
+			   x.path_len);
+}
+
+size_t fl_wire_put_stack(void *buf, size_t cap, uint32_t id, const uint64_t *pcs, uint32_t n)
+{
+	if (n == 0 || n > FL_WIRE_MAX_FRAMES || id == 0)
+		return 0;
+	struct fl_wire_stack x = {.id = id, .nframes = n};
+	return fl_wire_put(buf, cap, FL_REC_STACK, &x, sizeof x, pcs, (size_t)n * 8, NULL, 0);
+}
+
+size_t fl_wire_put_faults(void *buf, size_t cap, const struct fl_wire_fault *f, uint32_t n)
+{
+	if (n == 0 || n > FL_WIRE_MAX_FAULTS)
+		return 0;
+	struct fl_wire_faults x = {.count = n, .reserved = 0};
+	return fl_wire_put(buf, cap, FL_REC_FAULTS, &x, sizeof x, f, (size_t)n * sizeof *f, NULL, 0);
+}
