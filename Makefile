@@ -14,7 +14,7 @@ BASE_CFLAGS := -std=gnu11 -g -O2 $(WARN) -Iinclude -Ipreload -pthread -D_GNU_SOU
 CFLAGS ?=
 ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 SHIM_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
-LIBS := -llz4 -lzstd -lpthread
+LIBS := -llz4 -lzstd -lunwind -lpthread
 
 # The shim's entry points (constructor, interposed functions) go only into
 # libfaultline.so; the core archive is the pager as a library, for tests.

@@ -124,12 +124,14 @@ int fl__signal_segv_action(const struct sigaction *act, struct sigaction *old);
 
 /*
  * Entry from an engine's fault path into the pager core.  addr: faulting
- * address; write: nonzero for a write access.  Returns 0 when the fault was
- * resolved (or needed nothing), 1 when addr is not managed memory or the
- * program's own protection forbids the access, -1 on an error the engine
- * should retry later.
+ * address; write: nonzero for a write access; fi (may be NULL) receives
+ * what was done, for the fault log (events.h).  Returns 0 when the fault
+ * was resolved (or needed nothing), 1 when addr is not managed memory or
+ * the program's own protection forbids the access, -1 on an error the
+ * engine should retry later.
  */
-int fl__pager_fault(uintptr_t addr, int write);
+struct fl_fault_info;
+int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi);
 
 /* How long the uffd handler polls before sleeping (set before start). */
 extern unsigned fl__uffd_spin_us;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "events.h"
 #include "log.h"
 #include "pager_int.h"
 #include "sys.h"
@@ -95,8 +96,13 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
 	write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
 #endif
 	int rc = 1;
-	if (si->si_code == SEGV_ACCERR)
-		rc = fl__pager_fault((uintptr_t)si->si_addr, write);
+	struct fl_fault_info fi;
+	if (si->si_code == SEGV_ACCERR) {
+		rc = fl__pager_fault((uintptr_t)si->si_addr, write, &fi);
+		/* This thread took the fault: its stack is right here. */
+		if (rc == 0)
+			fl__events_fault_here((uintptr_t)si->si_addr, write, &fi, ucv);
+	}
 	if (rc == 1)
 		chain(sig, si, ucv);
 	/* rc == -1: could not resolve now; returning retries the access. */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "events.h"
 #include "log.h"
 #include "mem.h"
 #include "pager_int.h"
@@ -53,6 +54,7 @@ static struct {
 	struct {
 		uintptr_t addr;
 		int write;
+		uint32_t tid;
 	} deferred[MAX_DEFERRED];
 	size_t ndeferred;
 } U = {.fd = -1, .stopfd = -1};
@@ -105,8 +107,32 @@ static int stash_owns(uintptr_t a)
 	return a >= (uintptr_t)U.stash && a < (uintptr_t)U.stash + U.stash_pages * PS;
 }
 
+/*
+ * While the handler resolves a fault whose thread must get the stack
+ * signal before it runs again, fills do not wake anyone; the range they
+ * covered is woken afterwards.  Thread-local: only the handler defers, and
+ * other threads' fills (fork, shutdown) must keep waking.
+ */
+static __thread int defer_wake __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t dw_lo __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t dw_hi __attribute__((tls_model("initial-exec")));
+
+/* Should this fill leave waking to the caller?  Notes the range if so. */
+static int deferring(uintptr_t dst, size_t len)
+{
+	if (!defer_wake)
+		return 0;
+	if (dst < dw_lo)
+		dw_lo = dst;
+	if (dst + len > dw_hi)
+		dw_hi = dst + len;
+	return 1;
+}
+
 static int io_copy(uintptr_t dst, const void *src, size_t len, int dontwake)
 {
+	if (!dontwake && deferring(dst, len))
+		dontwake = 1;
 	size_t done = 0;
 	int tries = 0;
 	while (done < len) {
@@ -179,7 +205,8 @@ static int u_fill_zero(struct fl_region *r, size_t pg, size_t n, int write)
 	uintptr_t dst = r->base + pg * PS;
 	size_t len = n * PS;
 	if (!write) {
-		struct uffdio_zeropage z = {.range = {.start = dst, .len = len}};
+		struct uffdio_zeropage z = {.range = {.start = dst, .len = len},
+					    .mode = deferring(dst, len) ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0};
 		int tries = 0;
 		for (;;) {
 			int rc = fl__sys_ioctl(U.fd, UFFDIO_ZEROPAGE, &z);
@@ -295,7 +322,8 @@ static int u_give(struct fl_region *r, size_t pg, uint32_t slot)
 {
 	uintptr_t page = r->base + pg * PS;
 	if (U.move) {
-		struct uffdio_move m = {.dst = page, .src = (uintptr_t)stash_addr(slot), .len = PS};
+		struct uffdio_move m = {.dst = page, .src = (uintptr_t)stash_addr(slot), .len = PS,
+					.mode = deferring(page, PS) ? UFFDIO_MOVE_MODE_DONTWAKE : 0};
 		if (fl__sys_ioctl(U.fd, UFFDIO_MOVE, &m) == 0) {
 			stash_free(slot);
 			return 0;
@@ -400,9 +428,29 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void handle_fault(uintptr_t addr, int write)
+static void handle_fault(uintptr_t addr, int write, uint32_t tid)
 {
-	int rc = fl__pager_fault(addr, write);
+	struct fl_fault_info fi;
+	int ticket = tid ? fl__events_stack_begin() : 0;
+	int rc;
+	if (ticket) {
+		/* The thread must have the stack signal pending when it wakes,
+		 * so that it is delivered at the faulting instruction. */
+		defer_wake = 1;
+		dw_lo = UINTPTR_MAX;
+		dw_hi = 0;
+		rc = fl__pager_fault(addr, write, &fi);
+		defer_wake = 0;
+		if (rc != 0)
+			fi.resolved = 0;
+		fl__events_stack_handoff(ticket, addr, write, tid, &fi);
+		if (dw_hi > dw_lo)
+			io_wake(dw_lo, dw_hi - dw_lo);
+	} else {
+		rc = fl__pager_fault(addr, write, &fi);
+		if (rc == 0)
+			fl__events_fault(addr, write, tid, &fi);
+	}
 	if (rc == 0)
 		return;
 	if (rc == 1) {
@@ -423,6 +471,7 @@ static void handle_fault(uintptr_t addr, int write)
 	if (U.ndeferred < MAX_DEFERRED) {
 		U.deferred[U.ndeferred].addr = addr;
 		U.deferred[U.ndeferred].write = write;
+		U.deferred[U.ndeferred].tid = tid;
 		U.ndeferred++;
 	} else {
 		FL_WARN("fault at %p could not be resolved and the retry list is full",
@@ -435,7 +484,7 @@ static void retry_deferred(void)
 	size_t n = U.ndeferred;
 	U.ndeferred = 0;
 	for (size_t i = 0; i < n; i++)
-		handle_fault(U.deferred[i].addr, U.deferred[i].write);
+		handle_fault(U.deferred[i].addr, U.deferred[i].write, U.deferred[i].tid);
 }
 
 static void *handler_main(void *arg)
@@ -452,7 +501,8 @@ static void *handler_main(void *arg)
 					continue;
 				uint64_t fl = msgs[i].arg.pagefault.flags;
 				handle_fault((uintptr_t)msgs[i].arg.pagefault.address,
-					     (fl & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP)) != 0);
+					     (fl & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP)) != 0,
+					     (U.features & UFFD_FEATURE_THREAD_ID) ? msgs[i].arg.pagefault.feat.ptid : 0);
 			}
 			if (U.spin_us)
 				spin_until = mono_us() + U.spin_us;

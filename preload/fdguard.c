@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "emitter.h"
 #include "pager.h"
 #include "shim.h"
 
@@ -23,9 +24,14 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+static int shim_fd(int fd)
+{
+	return fl_pager_owns_fd(fd) || fl__emitter_owns_fd(fd);
+}
+
 static int ours(int fd)
 {
-	return __atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE) && fl_pager_owns_fd(fd);
+	return __atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE) && shim_fd(fd);
 }
 
 FL_EXPORT int close(int fd)
@@ -43,7 +49,7 @@ static int close_range_guarded(unsigned first, unsigned last, unsigned flags)
 	unsigned from = first;
 	int rc = 0;
 	for (unsigned fd = first; fd <= last && fd < 1u << 20; fd++) {
-		if (!fl_pager_owns_fd((int)fd))
+		if (!shim_fd((int)fd))
 			continue;
 		if (fd > from && syscall(SYS_close_range, from, fd - 1, flags) != 0)
 			rc = -1;

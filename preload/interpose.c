@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "emitter.h"
 #include "lock.h"
 #include "log.h"
 #include "pager.h"
@@ -26,7 +27,12 @@
  */
 static int dispatch(void)
 {
-	return __atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE) && !fl__in_shim;
+	if (!__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE) || fl__in_shim)
+		return 0;
+	/* A forked child's fault log starts at its first memory call (a
+	 * child that only execs never reports itself twice). */
+	fl__emitter_ensure();
+	return 1;
 }
 
 /*

@@ -29,6 +29,11 @@ const struct fl_option fl_options[] = {
 	 "Most pages brought back per refault when refaults are sequential (1 turns readahead off)."},
 	{"SPIN_US", FL_OPT_INT, "0", "an integer 0..10000 (microseconds)",
 	 "How long the fault handler polls for the next fault before sleeping (trades CPU for latency)."},
+	{"STACKS", FL_OPT_ENUM, "all", "all, off, or N (an integer 1..1000000: one fault in N)",
+	 "Which faults get their call stack taken (in the faulting thread) and logged."},
+	{"SOCKET", FL_OPT_STRING, "", "a socket path, or none",
+	 "The faultlined socket the fault log goes to (default: $XDG_RUNTIME_DIR/faultline/faultlined.sock, "
+	 "else /tmp/faultline-$UID/faultlined.sock); none turns the fault log off."},
 	{"SUMMARY", FL_OPT_STRING, "", "a file path",
 	 "Where the shim writes its exit summary (the launcher sets this)."},
 	{NULL, 0, NULL, NULL, NULL},
@@ -117,6 +122,7 @@ void fl_settings_default(struct fl_settings *st)
 {
 	memset(st, 0, sizeof *st);
 	fl_pager_config_default(&st->pager);
+	st->stacks_every = 1;
 }
 
 static const struct fl_option *find(const char *name)
@@ -180,6 +186,19 @@ int fl_settings_set(struct fl_settings *st, const char *name, const char *value,
 		bad = parse_int(value, 0, 10000, &n);
 		if (!bad)
 			c->spin_us = (unsigned)n;
+	} else if (!strcmp(name, "STACKS")) {
+		if (!strcmp(value, "all"))
+			st->stacks_every = 1;
+		else if (!strcmp(value, "off"))
+			st->stacks_every = 0;
+		else if (!(bad = parse_int(value, 1, 1000000, &n)))
+			st->stacks_every = (unsigned)n;
+	} else if (!strcmp(name, "SOCKET")) {
+		size_t l = strlen(value);
+		if (l == 0 || l >= sizeof st->socket_path)
+			bad = 1;
+		else
+			memcpy(st->socket_path, value, l + 1);
 	} else if (!strcmp(name, "SUMMARY")) {
 		size_t l = strlen(value);
 		if (l >= sizeof st->summary_path)

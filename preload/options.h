@@ -31,6 +31,8 @@ extern const struct fl_option fl_options[];
 struct fl_settings {
 	struct fl_pager_config pager;
 	char summary_path[256]; /* FAULTLINE_SUMMARY: where to write the exit summary */
+	unsigned stacks_every;  /* FAULTLINE_STACKS: 0 none, 1 all, N one in N */
+	char socket_path[108];  /* FAULTLINE_SOCKET: "" default, "none" no log */
 };
 
 /*

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "events.h"
 #include "lock.h"
 #include "log.h"
 #include "mem.h"
@@ -439,6 +440,19 @@ static struct fl_region *wait_busy(uintptr_t addr)
 	return region_lookup(addr);
 }
 
+/* What the fault being resolved did, for the fault log (lock held). */
+static struct fl_fault_info *cur_fault;
+
+static void note_fault(struct fl_region *r, unsigned kind, size_t pages)
+{
+	if (!cur_fault)
+		return;
+	cur_fault->region = fl__region_wire_id(r);
+	cur_fault->kind = (uint8_t)kind;
+	cur_fault->pages = pages > 0xffff ? 0xffff : (uint16_t)pages;
+	cur_fault->resolved = 1;
+}
+
 static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 {
 	size_t start = pg, n;
@@ -496,6 +510,7 @@ static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 	}
 	r->fa_next = b;
 	P.faults[FL_FAULT_FIRST_TOUCH]++;
+	note_fault(r, FL_FAULT_FIRST_TOUCH, b - a);
 	P.prefilled += (b - a) - 1;
 	note_used();
 	return 0;
@@ -537,6 +552,7 @@ static int resolve_inactive(struct fl_region *r, size_t pg)
 	}
 	r->ra_next = i;
 	P.faults[FL_FAULT_SOFT]++;
+	note_fault(r, FL_FAULT_SOFT, i - pg);
 	P.readahead += (i - pg) - 1;
 	return 0;
 }
@@ -581,19 +597,24 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 	}
 	r->ra_next = pg + n;
 	P.faults[first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS]++;
+	note_fault(r, first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS, n);
 	P.readahead += n - 1;
 	note_used();
 	return 0;
 }
 
-int fl__pager_fault(uintptr_t addr, int write)
+int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 {
 	uint64_t t0 = now_ns();
 	fl_lock(&P.lock);
+	if (fi)
+		fi->resolved = 0;
+	cur_fault = fi;
 	struct fl_region *r = region_lookup(addr);
 	int rc = 0;
 	for (;;) {
 		if (!r) {
+			cur_fault = NULL;
 			fl_unlock(&P.lock);
 			return 1;
 		}
@@ -602,11 +623,13 @@ int fl__pager_fault(uintptr_t addr, int write)
 		int prot = fl__pg_prot(p);
 		if (!(prot & PROT_READ) || (write && !(prot & PROT_WRITE))) {
 			/* The program's own protection says no: its fault. */
+			cur_fault = NULL;
 			fl_unlock(&P.lock);
 			return 1;
 		}
 		if (p->meta & FL_PG_BUSY) {
 			r = wait_busy(addr);
+			cur_fault = fi; /* another fault may have run meanwhile */
 			continue;
 		}
 		switch (fl__pg_state(p)) {
@@ -632,6 +655,11 @@ int fl__pager_fault(uintptr_t addr, int write)
 		note_error();
 	uint64_t t1 = now_ns();
 	P.fault_ns += t1 - t0;
+	cur_fault = NULL;
+	if (fi) {
+		fi->t_ns = t1;
+		fi->latency_ns = t1 - t0 > UINT32_MAX ? UINT32_MAX : (uint32_t)(t1 - t0);
+	}
 	update_pressure(t1);
 	fl_unlock(&P.lock);
 	return rc;
@@ -1007,11 +1035,13 @@ static struct fl_region *region_new(size_t len, uintptr_t want, int want_flags, 
 	}
 	region_insert(r);
 	P.managed_pages += r->npages;
+	fl__events_region(FL_WIRE_REGION_CREATE, r);
 	return r;
 }
 
 static void region_free(struct fl_region *r)
 {
+	fl__events_region(FL_WIRE_REGION_DESTROY, r);
 	region_remove(r);
 	P.managed_pages -= r->npages;
 	fl__mem_free(r->pages, r->pages_bytes);
@@ -1238,11 +1268,13 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 			recount(r);
 			requeue_inactive(r);
 			r->fa_next = r->ra_next = 0;
+			fl__events_region(FL_WIRE_REGION_UPDATE, r);
 		} else if (p1 == r->npages) {
 			P.managed_pages -= r->npages - p0;
 			r->npages = p0;
 			r->len = p0 * PS;
 			recount(r);
+			fl__events_region(FL_WIRE_REGION_UPDATE, r);
 		} else {
 			/* A hole in the middle: the tail becomes its own region. */
 			struct fl_region *tail = region_record(r->npages - p1, r->kind);
@@ -1264,6 +1296,8 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 			region_insert(tail);
 			requeue_inactive(tail);
 			requeue_inactive(r);
+			fl__events_region(FL_WIRE_REGION_UPDATE, r);
+			fl__events_region(FL_WIRE_REGION_CREATE, tail);
 		}
 		from = hi;
 	}
@@ -1903,6 +1937,19 @@ void fl_pager_shutdown(void)
 	P.running = 0;
 	fl_unlock(&P.lock);
 	P.eng->stop();
+}
+
+void fl__pager_region_snapshot(void (*fn)(const struct fl_region *r, void *arg), void *arg)
+{
+	if (!P.running)
+		return;
+	sigset_t oldmask;
+	api_lock(&oldmask);
+	/* Changes queued before now are in the snapshot. */
+	fl__events_clear_regions();
+	for (size_t k = 0; k < P.nregions; k++)
+		fn(P.sorted[k], arg);
+	api_unlock(&oldmask);
 }
 
 /* ---- stats ------------------------------------------------------------ */

@@ -140,4 +140,12 @@ int fl_pager_owns(const void *addr);
  */
 long fl_pager_reclaim(uint64_t target_pages);
 
+/*
+ * For the fault log's emitter: call fn on every live region, under the
+ * pager lock (fn must not call into the pager), after forgetting the
+ * region changes queued so far (the snapshot supersedes them).
+ */
+struct fl_region;
+void fl__pager_region_snapshot(void (*fn)(const struct fl_region *r, void *arg), void *arg);
+
 #endif

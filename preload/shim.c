@@ -7,11 +7,14 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "emitter.h"
 #include "faultline/faultline.h"
+#include "faultline/wire.h"
 #include "log.h"
 #include "options.h"
 #include "pager.h"
@@ -27,6 +30,33 @@ static void say(const char *msg)
 	if (n > (int)sizeof line - 1)
 		n = (int)sizeof line - 1;
 	syscall(SYS_write, 2, line, (size_t)n);
+}
+
+static void fork_child(void)
+{
+	fl_pager_fork_child();
+	fl__emitter_fork_child();
+}
+
+static void at_exit(int status, void *arg)
+{
+	(void)arg;
+	fl__emitter_exit(status, FL_WIRE_END_EXITED);
+}
+
+/* _exit skips on_exit handlers: say goodbye here.  (A vfork child, which
+ * shares our memory, is told apart by its pid and left alone.) */
+FL_EXPORT void _exit(int status)
+{
+	if (__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE))
+		fl__emitter_exit(status, FL_WIRE_END_EXITED);
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+FL_EXPORT void _Exit(int status)
+{
+	_exit(status);
 }
 
 __attribute__((constructor(101))) static void shim_init(void)
@@ -48,7 +78,11 @@ __attribute__((constructor(101))) static void shim_init(void)
 		say(msg);
 		return;
 	}
-	pthread_atfork(fl_pager_fork_prepare, fl_pager_fork_parent, fl_pager_fork_child);
+	pthread_atfork(fl_pager_fork_prepare, fl_pager_fork_parent, fork_child);
+	/* The fault log: its thread starts now, and on_exit gives it the
+	 * exit status (a destructor would not know it). */
+	if (fl__emitter_start(&settings, environ) == 0)
+		on_exit(at_exit, NULL);
 	/* The allocator's first extents were mapped while the pager started
 	 * its threads (pthread_create mallocs); they become managed now. */
 	fl__shim_adopt_early();

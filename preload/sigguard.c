@@ -6,11 +6,20 @@
  * engine's handler: the action is recorded as the one to chain to, and
  * the program reads back its own action, never the engine's.  Every other
  * signal, and SIGSEGV under the other engines, goes to glibc untouched.
+ *
+ * sigprocmask is here for the stack walker: libunwind blocks every signal
+ * while it walks the loader's list of objects, which lives in the heap;
+ * under the signal engine a touch of an evicted heap page with SIGSEGV
+ * blocked would kill the process.  While this thread unwinds
+ * (fl__unwinding), SIGSEGV and SIGBUS stay deliverable.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
 #include "engine.h"
+#include "events.h"
 #include "shim.h"
 
 extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
@@ -45,4 +54,21 @@ FL_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
 							 : prev.sa_handler;
 	}
 	return bsd_signal(sig, handler);
+}
+
+FL_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t keep;
+	if (set && fl__unwinding && how != SIG_UNBLOCK) {
+		keep = *set;
+		sigdelset(&keep, SIGSEGV);
+		sigdelset(&keep, SIGBUS);
+		set = &keep;
+	}
+	int rc = pthread_sigmask(how, set, old);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return 0;
 }

@@ -1,0 +1,561 @@
+/*
+ * The emitter: the shim's thread that takes the fault log out of the
+ * process.  It drains the event rings (events.c), adds what a reader needs
+ * to make sense of them (hello, the module map, region snapshots, stack
+ * definitions before their first use, a stats sample every 100 ms, drop
+ * totals) and writes records to faultlined's socket.  Nothing on the fault
+ * path waits for it: while the daemon is slow the rings fill and drop,
+ * while there is no daemon events are counted as dropped and the emitter
+ * tries again every second.  At exit it sends the rest and a goodbye with
+ * the exit status, bounded in time.  Its memory is the shim's own (raw),
+ * never the program's heap.
+ */
+#include "emitter.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "faultline/faultline.h"
+#include "faultline/wire.h"
+#include "log.h"
+#include "mem.h"
+#include "modules.h"
+#include "pager.h"
+#include "pager_int.h"
+#include "sys.h"
+
+#define OUT_CAP (1u << 20)          /* bytes queued for the socket */
+#define OUT_LOW (OUT_CAP - 2 * FL_WIRE_MAX)
+#define BATCH ((size_t)FL_WIRE_MAX_FAULTS)
+#define MAX_MODULES 512
+#define SCRATCH 65536
+#define MODULES_NS 1000000000ull     /* dlopen/dlclose: maps read again */
+#define SAMPLE_NS 100000000ull      /* a stats sample every 100 ms */
+#define RETRY_NS 1000000000ull      /* reconnect attempts */
+#define HANDOFF_MAX_AGE 100000000ull/* a stack hand-off nobody took */
+#define EXIT_WAIT_NS 3000000000ull  /* the most exit waits for the daemon */
+
+static struct {
+	int configured;
+	char path[108];
+	unsigned stacks_every;
+	uint64_t budget;
+	int compressor, level;
+	pid_t pid;
+	int fd;          /* daemon socket, -1 when not connected */
+	int wakefd;      /* eventfd: stop requested */
+	pthread_t thread;
+	int running;     /* the thread exists in this process */
+	int start_pending; /* forked child: start when safe */
+	int stop;
+	int done;
+	int32_t exit_status;
+	uint32_t exit_how;
+	uint8_t *out;
+	size_t out_len;
+	uint64_t out_events; /* faults in out not yet written */
+	uint64_t next_try, next_sample;
+	uint64_t start_mono, start_real; /* this process's start, for every hello */
+	struct fl_module *fresh;
+	uint64_t sent_drops[3];
+	struct fl_wire_fault *batch;
+	struct fl_wire_region *regs;
+	struct fl_module *mods;
+	int nmods;
+	char *scratch;
+	uint64_t next_modules;
+} M = {.fd = -1, .wakefd = -1};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int fl__emitter_owns_fd(int fd)
+{
+	return fd >= 0 && (fd == M.fd || fd == M.wakefd);
+}
+
+/* ---- the output buffer ------------------------------------------------ */
+
+/* Append a record made by an encoder; 0 when it did not fit. */
+#define OUT_PUT(call_with_buf_cap)                                                   \
+	({                                                                           \
+		size_t _n = 0;                                                       \
+		if (M.fd >= 0 && M.out_len + FL_WIRE_MAX <= OUT_CAP) {               \
+			uint8_t *buf = M.out + M.out_len;                            \
+			size_t cap = OUT_CAP - M.out_len;                            \
+			_n = (call_with_buf_cap);                                    \
+			M.out_len += _n;                                             \
+		}                                                                    \
+		_n;                                                                  \
+	})
+
+static void disconnect(const char *why)
+{
+	if (M.fd < 0)
+		return;
+	fl__events_set_connected(0);
+	fl__sys_close(M.fd);
+	M.fd = -1;
+	fl__events_count_dropped(M.out_events, 0);
+	M.out_len = 0;
+	M.out_events = 0;
+	FL_INFO("fault log: lost the daemon (%s); events are counted as dropped until it is back", why);
+}
+
+/* Write what is queued without blocking; 0, or -1 when the peer is gone. */
+static int flush_out(void)
+{
+	size_t off = 0;
+	while (M.fd >= 0 && off < M.out_len) {
+		ssize_t n = send(M.fd, M.out + off, M.out_len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		disconnect(n == 0 ? "closed" : strerror(errno));
+		return -1;
+	}
+	if (off) {
+		memmove(M.out, M.out + off, M.out_len - off);
+		M.out_len -= off;
+		if (M.out_len == 0)
+			M.out_events = 0;
+	}
+	return 0;
+}
+
+/* ---- modules ------------------------------------------------------------ */
+
+static void send_module(const struct fl_module *m, uint32_t op)
+{
+	struct fl_wire_module w = {.t_ns = mono_ns(), .start = m->start, .end = m->end,
+				   .bias = m->bias, .op = op, .build_id_len = m->build_id_len};
+	if (!OUT_PUT(fl_wire_put_module(buf, cap, &w, m->build_id, m->path)))
+		fl__events_count_dropped(0, 1);
+}
+
+static int same_module(const struct fl_module *a, const struct fl_module *b)
+{
+	return a->start == b->start && !strcmp(a->path, b->path);
+}
+
+/* Compare the mapped objects with what was sent; send the difference
+ * (everything, for a new connection). */
+static void sync_modules(int resend_all)
+{
+	int n = fl__modules_scan(M.fresh, MAX_MODULES, M.scratch, SCRATCH);
+	if (n < 0)
+		return;
+	for (int i = 0; i < M.nmods && !resend_all; i++) {
+		int still = 0;
+		for (int j = 0; j < n && !still; j++)
+			still = same_module(&M.fresh[j], &M.mods[i]);
+		if (!still)
+			send_module(&M.mods[i], FL_WIRE_MODULE_UNLOAD);
+	}
+	for (int j = 0; j < n; j++) {
+		int known = 0;
+		for (int i = 0; i < M.nmods && !known && !resend_all; i++)
+			known = same_module(&M.fresh[j], &M.mods[i]);
+		if (!known)
+			send_module(&M.fresh[j], FL_WIRE_MODULE_LOAD);
+	}
+	memcpy(M.mods, M.fresh, (size_t)n * sizeof M.fresh[0]);
+	M.nmods = n;
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+static size_t read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	size_t n = 0;
+	while (n < cap) {
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	fl__sys_close(fd);
+	return n;
+}
+
+static void region_snapshot_one(const struct fl_region *r, void *arg)
+{
+	(void)arg;
+	struct fl_wire_region w = {.t_ns = mono_ns(), .id = fl__region_wire_id(r), .start = r->base,
+				   .len = r->len, .op = FL_WIRE_REGION_CREATE, .prot = 3,
+				   .kind = (uint32_t)r->kind};
+	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_REGION, &w, sizeof w, NULL, 0, NULL, 0)))
+		fl__events_count_dropped(0, 1);
+}
+
+static void send_hello(void)
+{
+	static char exe[4096], argv[16384];
+	ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[l > 0 ? l : 0] = 0;
+	size_t alen = read_file("/proc/self/cmdline", argv, sizeof argv);
+	if (alen == sizeof argv) {
+		/* Cut at the last whole string. */
+		while (alen && argv[alen - 1])
+			alen--;
+	}
+	if (alen && argv[alen - 1])
+		argv[alen++ - 1] = 0;
+	struct fl_wire_hello h;
+	memset(&h, 0, sizeof h);
+	h.pid = M.pid;
+	h.ppid = getppid();
+	/* Every connection of this process says the same start, so that a
+	 * reconnection finds the same process in the daemon. */
+	h.start_mono_ns = M.start_mono;
+	h.start_real_ns = M.start_real;
+	h.budget_bytes = M.budget;
+	h.page_size = 4096;
+	h.engine = (uint32_t)fl_pager_engine();
+	h.compressor = (uint32_t)M.compressor;
+	h.compressor_level = M.level;
+	h.stacks_every = M.stacks_every;
+	OUT_PUT(fl_wire_put_hello(buf, cap, &h, exe, argv, alen));
+}
+
+static void try_connect(void)
+{
+	int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	fd = fl__sys_highfd(fd);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, M.path, strlen(M.path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		fl__sys_close(fd);
+		return;
+	}
+	/* Only a daemon of this user (or root) gets the program's log. */
+	struct ucred cred;
+	socklen_t cl = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
+	    (cred.uid != getuid() && cred.uid != 0)) {
+		FL_WARN("fault log: %s belongs to another user; not connecting", M.path);
+		fl__sys_close(fd);
+		return;
+	}
+	M.fd = fd;
+	M.out_len = 0;
+	M.out_events = 0;
+	send_hello();
+	sync_modules(1);
+	fl__pager_region_snapshot(region_snapshot_one, NULL);
+	fl__events_stack_forget_sent();
+	M.sent_drops[0] = M.sent_drops[1] = M.sent_drops[2] = UINT64_MAX;
+	fl__events_set_connected(1);
+	FL_INFO("fault log: connected to %s", M.path);
+}
+
+/* ---- one turn of work ------------------------------------------------- */
+
+static void send_sample(uint64_t now)
+{
+	struct fl_stats s;
+	if (fl_stats_get(&s) != 0)
+		return;
+	struct fl_wire_sample w;
+	memset(&w, 0, sizeof w);
+	w.t_ns = now;
+	w.managed_pages = s.managed_pages;
+	w.resident_pages = s.resident_pages;
+	w.inactive_pages = s.inactive_pages;
+	w.compressed_pages = s.compressed_pages;
+	w.same_filled_pages = s.same_filled_pages;
+	w.compressed_bytes = s.compressed_bytes;
+	w.store_bytes = s.store_bytes;
+	w.budget_pages = s.budget_pages;
+	w.resident_peak_pages = s.resident_peak_pages;
+	for (int k = 0; k < FL_FAULT__COUNT; k++)
+		w.faults[k] = s.faults[k];
+	w.fault_ns_total = s.fault_ns_total;
+	w.pages_evicted = s.pages_evicted;
+	w.pressure = (uint32_t)s.pressure;
+	w.regions = (uint32_t)s.regions;
+	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_SAMPLE, &w, sizeof w, NULL, 0, NULL, 0)))
+		fl__events_count_dropped(0, 1);
+}
+
+static void send_drops(uint64_t now, int force)
+{
+	uint64_t d[3];
+	fl__events_drops(&d[0], &d[1], &d[2]);
+	if (!force && !memcmp(d, M.sent_drops, sizeof d))
+		return;
+	struct fl_wire_drops w = {.t_ns = now, .events = d[0], .stacks = d[1], .other = d[2]};
+	if (OUT_PUT(fl_wire_put(buf, cap, FL_REC_DROPS, &w, sizeof w, NULL, 0, NULL, 0)))
+		memcpy(M.sent_drops, d, sizeof d);
+}
+
+/* Queue one batch of faults, their new stacks first.  Returns how many. */
+static size_t send_faults(void)
+{
+	if (M.fd >= 0 && M.out_len > OUT_LOW)
+		return 0; /* the daemon is behind: let the rings hold (and drop) */
+	size_t n = fl__events_take_faults(M.batch, BATCH);
+	if (!n)
+		return 0;
+	if (M.fd < 0) {
+		fl__events_count_dropped(n, 0);
+		return n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = M.batch[i].stack;
+		if (!id || fl__events_stack_sent(id))
+			continue;
+		uint64_t pcs[FL_EVENTS_MAX_FRAMES];
+		unsigned nf = fl__events_stack(id, pcs);
+		if (nf && OUT_PUT(fl_wire_put_stack(buf, cap, id, pcs, nf)))
+			fl__events_stack_set_sent(id);
+		else
+			M.batch[i].stack = 0; /* never reference what was not defined */
+	}
+	if (OUT_PUT(fl_wire_put_faults(buf, cap, M.batch, (uint32_t)n)))
+		M.out_events += n;
+	else
+		fl__events_count_dropped(n, 0);
+	return n;
+}
+
+static void send_regions(void)
+{
+	size_t n;
+	while ((n = fl__events_take_regions(M.regs, 256)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (M.fd < 0 ||
+			    !OUT_PUT(fl_wire_put(buf, cap, FL_REC_REGION, &M.regs[i], sizeof M.regs[i], NULL,
+						 0, NULL, 0)))
+				fl__events_count_dropped(0, 1);
+		}
+	}
+}
+
+static void pump(uint64_t now, int final)
+{
+	if (M.fd < 0 && (now >= M.next_try || final)) {
+		M.next_try = now + RETRY_NS;
+		try_connect();
+	}
+	fl__events_expire_handoffs(now, final ? 0 : HANDOFF_MAX_AGE);
+	/* Regions before the faults that may name them. */
+	send_regions();
+	while (send_faults() == BATCH)
+		if (flush_out() != 0 || M.out_len > OUT_LOW)
+			break;
+	if (now >= M.next_sample || final) {
+		M.next_sample = now + SAMPLE_NS;
+		if (M.fd >= 0)
+			send_sample(now);
+		fl__events_reap_rings();
+	}
+	if (M.fd >= 0 && (now >= M.next_modules || final)) {
+		M.next_modules = now + MODULES_NS;
+		sync_modules(0);
+	}
+	if (M.fd >= 0)
+		send_drops(now, final);
+	flush_out();
+}
+
+static void *emitter_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		uint64_t now = mono_ns();
+		int stop = __atomic_load_n(&M.stop, __ATOMIC_ACQUIRE);
+		pump(now, 0);
+		if (stop)
+			break;
+		struct pollfd pfd[2] = {{.fd = M.wakefd, .events = POLLIN},
+					{.fd = M.fd, .events = M.out_len ? POLLOUT : 0}};
+		poll(pfd, M.fd >= 0 ? 2 : 1, 10);
+		if (pfd[0].revents & POLLIN) {
+			uint64_t v;
+			if (read(M.wakefd, &v, sizeof v) < 0) {
+				/* nothing to do: the flag is what counts */
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Everything left, then goodbye; waits for the socket up to a deadline. */
+static void finish(void)
+{
+	uint64_t deadline = mono_ns() + EXIT_WAIT_NS;
+	/* Drain the rings: a batch per turn while the socket takes them. */
+	for (;;) {
+		pump(mono_ns(), 1);
+		if (M.fd < 0 || mono_ns() > deadline)
+			break;
+		if (M.out_len == 0 && !fl__events_pending())
+			break;
+		struct pollfd p = {.fd = M.fd, .events = POLLOUT};
+		if (M.out_len)
+			poll(&p, 1, 50);
+	}
+	if (M.fd < 0)
+		return; /* whatever was queued is counted as dropped */
+	{
+		send_drops(mono_ns(), 1);
+		struct fl_wire_goodbye g = {.t_ns = mono_ns(), .status = M.exit_status, .how = M.exit_how};
+		OUT_PUT(fl_wire_put(buf, cap, FL_REC_GOODBYE, &g, sizeof g, NULL, 0, NULL, 0));
+	}
+	while (M.fd >= 0 && M.out_len && mono_ns() < deadline) {
+		struct pollfd p = {.fd = M.fd, .events = POLLOUT};
+		poll(&p, 1, 50);
+		flush_out();
+	}
+	if (M.fd >= 0) {
+		fl__events_set_connected(0);
+		fl__sys_close(M.fd);
+		M.fd = -1;
+	}
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+static void default_socket(char *out, size_t len, char *const *envp)
+{
+	const char *xdg = NULL;
+	for (char *const *e = envp; e && *e; e++)
+		if (!strncmp(*e, "XDG_RUNTIME_DIR=", 16) && (*e)[16])
+			xdg = *e + 16;
+	if (xdg)
+		snprintf(out, len, "%s/faultline/faultlined.sock", xdg);
+	else
+		snprintf(out, len, "/tmp/faultline-%u/faultlined.sock", (unsigned)getuid());
+}
+
+static int start_thread(void)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	fl__in_shim++;
+	int rc = pthread_create(&M.thread, NULL, emitter_main, NULL);
+	fl__in_shim--;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		FL_WARN("cannot start the fault log's emitter thread: %s", strerror(rc));
+		return -1;
+	}
+	M.running = 1;
+	return 0;
+}
+
+int fl__emitter_start(const struct fl_settings *st, char *const *envp)
+{
+	if (!strcmp(st->socket_path, "none"))
+		return 0;
+	if (st->socket_path[0])
+		snprintf(M.path, sizeof M.path, "%s", st->socket_path);
+	else
+		default_socket(M.path, sizeof M.path, envp);
+	M.stacks_every = st->stacks_every;
+	M.budget = st->pager.budget_bytes;
+	M.compressor = st->pager.compressor == FL_COMP_ZSTD;
+	M.level = st->pager.compressor_level;
+	M.pid = (pid_t)syscall(SYS_getpid);
+	M.out = fl__mem_alloc(OUT_CAP);
+	M.batch = fl__mem_alloc(BATCH * sizeof(struct fl_wire_fault));
+	M.regs = fl__mem_alloc(256 * sizeof(struct fl_wire_region));
+	M.mods = fl__mem_alloc(MAX_MODULES * sizeof(struct fl_module));
+	M.fresh = fl__mem_alloc(MAX_MODULES * sizeof(struct fl_module));
+	M.scratch = fl__mem_alloc(SCRATCH);
+	M.start_mono = mono_ns();
+	M.start_real = real_ns();
+	if (!M.out || !M.batch || !M.regs || !M.mods || !M.fresh || !M.scratch)
+		return -1;
+	if (fl__events_init(st->stacks_every) != 0)
+		return -1;
+	M.wakefd = fl__sys_highfd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	if (M.wakefd < 0)
+		return -1;
+	M.configured = 1;
+	return start_thread();
+}
+
+void fl__emitter_fork_child(void)
+{
+	if (!M.configured)
+		return;
+	fl__events_fork_child();
+	/* The parent's connection is the parent's: drop our copy unsent. */
+	if (M.fd >= 0)
+		fl__sys_close(M.fd);
+	M.fd = -1;
+	M.out_len = 0;
+	M.out_events = 0;
+	M.pid = (pid_t)syscall(SYS_getpid);
+	M.running = 0;
+	M.stop = M.done = 0;
+	M.next_try = 0;
+	M.nmods = 0;
+	M.start_mono = mono_ns();
+	M.start_real = real_ns();
+	__atomic_store_n(&M.start_pending, 1, __ATOMIC_RELEASE);
+}
+
+void fl__emitter_ensure(void)
+{
+	int one = 1;
+	if (!__atomic_load_n(&M.start_pending, __ATOMIC_ACQUIRE) ||
+	    !__atomic_compare_exchange_n(&M.start_pending, &one, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	start_thread();
+}
+
+void fl__emitter_exit(int status, int how)
+{
+	if (!M.configured || (pid_t)syscall(SYS_getpid) != M.pid)
+		return; /* not set up, or a vfork child sharing our memory */
+	if (__atomic_exchange_n(&M.done, 1, __ATOMIC_ACQ_REL))
+		return;
+	M.exit_status = status;
+	M.exit_how = (uint32_t)how;
+	if (M.running) {
+		__atomic_store_n(&M.stop, 1, __ATOMIC_RELEASE);
+		uint64_t one = 1;
+		if (write(M.wakefd, &one, sizeof one) < 0) {
+			/* the thread polls every 10 ms anyway */
+		}
+		pthread_join(M.thread, NULL);
+		M.running = 0;
+	}
+	/* The rest, on this thread (the emitter has stopped consuming). */
+	finish();
+}

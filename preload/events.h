@@ -1,0 +1,105 @@
+/*
+ * The shim's fault log on its way out: per-thread rings of resolved
+ * faults, one ring of region changes, the table of call stacks (each
+ * stored once, by hash), and the running totals of what was dropped.
+ * Producers are fault paths (the uffd handler thread, a faulting thread in
+ * a signal handler) and never block; the one consumer is the emitter
+ * (emitter.c).  Nothing here allocates after fl__events_init.
+ */
+#ifndef FL_EVENTS_H
+#define FL_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faultline/wire.h"
+
+struct fl_region;
+
+/* What the pager says about a fault it resolved. */
+struct fl_fault_info {
+	uint64_t t_ns;       /* CLOCK_MONOTONIC when resolved */
+	uint64_t region;     /* wire id of the region */
+	uint32_t latency_ns;
+	uint16_t pages;      /* pages made resident together */
+	uint8_t kind;        /* enum fl_fault_kind */
+	uint8_t resolved;    /* 0: nothing was needed (another thread won) */
+};
+
+/* The wire id of a region: nonzero, not reused while the process lives. */
+uint64_t fl__region_wire_id(const struct fl_region *r);
+
+/*
+ * Prepare the rings and tables (raw memory) and say one stack in every
+ * stacks_every faults is wanted (0: none).  Returns 0 or -1; until it
+ * succeeds every other call here does nothing.
+ */
+int fl__events_init(unsigned stacks_every);
+int fl__events_enabled(void);
+
+/* The emitter says whether anyone is listening: stacks are only taken
+ * for a connected log. */
+void fl__events_set_connected(int on);
+
+/*
+ * A fault resolved on the faulting thread itself (signal engine): record
+ * it, with its stack unwound from uc (the signal's ucontext) when wanted.
+ */
+void fl__events_fault_here(uintptr_t addr, int write, const struct fl_fault_info *fi, void *uc);
+
+/*
+ * uffd engine, on the handler thread.  begin: should this fault get a
+ * stack?  Returns a ticket (> 0) reserving the hand-off, or 0.  With a
+ * ticket, the fault is resolved without waking the thread, then
+ * handoff() queues the stack signal to tid (or records the fault without
+ * a stack when that fails) before the caller wakes it; without one,
+ * fault() records it plainly.
+ */
+int fl__events_stack_begin(void);
+void fl__events_stack_handoff(int ticket, uintptr_t addr, int write, uint32_t tid,
+			      const struct fl_fault_info *fi);
+void fl__events_fault(uintptr_t addr, int write, uint32_t tid, const struct fl_fault_info *fi);
+
+/* A region was created, changed or destroyed (pager lock held). */
+void fl__events_region(uint32_t op, const struct fl_region *r);
+
+/* Nonzero while this thread walks its stack (see sigguard.c). */
+extern __thread int fl__unwinding __attribute__((tls_model("initial-exec")));
+
+/* The signal that asks a thread for its stack (installed by init). */
+int fl__events_stack_signal(void);
+
+/* After fork, in the child: the parent's queued events are the parent's. */
+void fl__events_fork_child(void);
+
+/* ---- for the emitter -------------------------------------------------- */
+
+/* Totals of what was dropped (struct fl_wire_drops without t_ns). */
+void fl__events_drops(uint64_t *events, uint64_t *stacks, uint64_t *other);
+void fl__events_count_dropped(uint64_t events, uint64_t other);
+
+/* Are faults queued in any ring? */
+int fl__events_pending(void);
+/* Take up to max queued faults from any ring; returns how many. */
+size_t fl__events_take_faults(struct fl_wire_fault *out, size_t max);
+/* Take up to max queued region changes; returns how many. */
+size_t fl__events_take_regions(struct fl_wire_region *out, size_t max);
+/* Forget queued region changes (a snapshot replaces them). */
+void fl__events_clear_regions(void);
+/*
+ * Stack id's frames (innermost first) into pcs (FL_EVENTS_MAX_FRAMES);
+ * returns the count, 0 for an unknown id.  sent: has the current
+ * connection had the definition (set_sent marks it; forget_sent clears all
+ * for a new connection).
+ */
+#define FL_EVENTS_MAX_FRAMES 64
+unsigned fl__events_stack(uint32_t id, uint64_t *pcs);
+int fl__events_stack_sent(uint32_t id);
+void fl__events_stack_set_sent(uint32_t id);
+void fl__events_stack_forget_sent(void);
+/* Hand-offs no thread picked up within max_age_ns become plain faults. */
+void fl__events_expire_handoffs(uint64_t now_ns, uint64_t max_age_ns);
+/* Rings whose threads have exited and that are empty become free again. */
+void fl__events_reap_rings(void);
+
+#endif
