@@ -22,6 +22,13 @@
 
 int fl__shim_ready;
 static struct fl_settings settings;
+static pid_t shim_pid; /* this process's pid, as the shim last saw it */
+
+/* Not a vfork child borrowing the parent's memory (and the shim's). */
+static int fl__shim_own_pid(void)
+{
+	return (pid_t)syscall(SYS_getpid) == shim_pid;
+}
 
 static void say(const char *msg)
 {
@@ -34,6 +41,7 @@ static void say(const char *msg)
 
 static void fork_child(void)
 {
+	shim_pid = (pid_t)syscall(SYS_getpid);
 	fl_pager_fork_child();
 	fl__emitter_fork_child();
 }
@@ -46,10 +54,16 @@ static void at_exit(int status, void *arg)
 
 /* _exit skips on_exit handlers: say goodbye here.  (A vfork child, which
  * shares our memory, is told apart by its pid and left alone.) */
+static void write_summary(void);
+
 FL_EXPORT void _exit(int status)
 {
-	if (__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE)) {
 		fl__emitter_exit(status, FL_WIRE_END_EXITED);
+		/* Not from a vfork child: its summary would be the parent's. */
+		if (fl__shim_own_pid())
+			write_summary();
+	}
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -63,6 +77,7 @@ __attribute__((constructor(101))) static void shim_init(void)
 {
 	extern char **environ;
 	char err[256];
+	shim_pid = (pid_t)syscall(SYS_getpid);
 	fl_settings_default(&settings);
 	if (fl_settings_from_env(&settings, environ, err, sizeof err) != 0) {
 		char msg[400];
@@ -89,11 +104,15 @@ __attribute__((constructor(101))) static void shim_init(void)
 	__atomic_store_n(&fl__shim_ready, 1, __ATOMIC_RELEASE);
 }
 
-/* key=value lines, one per figure, for the launcher to read. */
-__attribute__((destructor)) static void shim_fini(void)
+/* key=value lines, one per figure, for the launcher to read.  Once per
+ * process: at exit (destructor) or at _exit, whichever comes first. */
+static void write_summary(void)
 {
-	if (!settings.summary_path[0])
+	static pid_t done_pid;
+	pid_t me = (pid_t)syscall(SYS_getpid);
+	if (!settings.summary_path[0] || done_pid == me)
 		return;
+	done_pid = me;
 	struct fl_stats s;
 	int have = fl_stats_get(&s) == 0;
 	char buf[2048];
@@ -128,4 +147,9 @@ __attribute__((destructor)) static void shim_fini(void)
 	syscall(SYS_write, fd, buf, (size_t)n);
 	syscall(SYS_write, fd, "end\n", (size_t)4);
 	syscall(SYS_close, fd);
+}
+
+__attribute__((destructor)) static void shim_fini(void)
+{
+	write_summary();
 }

@@ -75,6 +75,8 @@ static void usage(FILE *f)
 			o->accepted, o->dflt[0] ? o->dflt : "(none)");
 	}
 	fprintf(f,
+		"  --db PATH\n      The fault log's database (default: ./faultline.db).  Without --db, a\n"
+		"      faultlined already listening on the socket takes the log instead.\n"
 		"  --lib PATH\n      The shim to preload (default: ../lib/libfaultline.so beside this program).\n"
 		"  --quiet, -q\n      No summary at exit.\n"
 		"  --help, -h\n      This text.\n\n"
@@ -219,7 +221,7 @@ static void print_summary(const char *prog, int status, double secs, const struc
 	if (!m) {
 		fprintf(stderr, "faultline:   no summary from the shim: %s\n",
 			WIFSIGNALED(status) ? "the program was killed before its exit handlers ran"
-					    : "the program left without running exit handlers (_exit), or the shim was "
+					    : "the program left by a raw exit system call, or the shim was "
 					      "not loaded (a static binary, LD_PRELOAD dropped)");
 	} else if (!m->managed) {
 		fprintf(stderr, "faultline:   not managed: the shim ran but did not start (see the message above)\n");
@@ -255,6 +257,7 @@ int fl_cli_run(int argc, char **argv)
 	struct fl_settings st;
 	fl_settings_default(&st);
 	char lib[PATH_MAX] = "";
+	const char *db = NULL;
 	int quiet = 0;
 	int i = 1;
 	char err[512];
@@ -293,14 +296,15 @@ int fl_cli_run(int argc, char **argv)
 			return 2;
 		}
 		int is_lib = nl == 3 && !strncmp(name, "lib", 3);
+		int is_db = nl == 2 && !strncmp(name, "db", 2);
 		const struct fl_option *opt = NULL;
-		for (const struct fl_option *o = fl_options; o->name && !is_lib; o++) {
+		for (const struct fl_option *o = fl_options; o->name && !is_lib && !is_db; o++) {
 			char flag[32];
 			option_flag(o->name, flag, sizeof flag);
 			if (strlen(flag) == nl && !strncmp(flag, name, nl) && strcmp(o->name, "SUMMARY"))
 				opt = o;
 		}
-		if (!opt && !is_lib) {
+		if (!opt && !is_lib && !is_db) {
 			fprintf(stderr, "faultline run: unknown option '%s' (see faultline run --help)\n", a);
 			return 2;
 		}
@@ -313,6 +317,14 @@ int fl_cli_run(int argc, char **argv)
 		}
 		if (is_lib) {
 			snprintf(lib, sizeof lib, "%s", value);
+			continue;
+		}
+		if (is_db) {
+			if (!*value) {
+				fprintf(stderr, "faultline run: --db needs a file name\n");
+				return 2;
+			}
+			db = value;
 			continue;
 		}
 		if (fl_settings_set(&st, opt->name, value, err, sizeof err) != 0) {
@@ -375,6 +387,15 @@ int fl_cli_run(int argc, char **argv)
 			unlink(sumpath);
 		return 2;
 	}
+	/* The fault log: a daemon that is there, or one of our own. */
+	struct fl_logd logd;
+	if (fl_logd_start(&logd, db, check.socket_path) != 0) {
+		if (own_summary)
+			unlink(sumpath);
+		return 2;
+	}
+	if (logd.on)
+		setenv("FAULTLINE_SOCKET", logd.socket, 1);
 	const char *old = getenv("LD_PRELOAD");
 	char *preload = malloc(strlen(lib) + (old ? strlen(old) : 0) + 2);
 	if (!preload) {
@@ -396,6 +417,7 @@ int fl_cli_run(int argc, char **argv)
 	child_pid = fork();
 	if (child_pid < 0) {
 		fprintf(stderr, "faultline run: fork: %s\n", strerror(errno));
+		fl_logd_stop(&logd);
 		return 2;
 	}
 	if (child_pid == 0) {
@@ -434,10 +456,13 @@ int fl_cli_run(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (got == (ssize_t)sizeof e) {
 		fprintf(stderr, "faultline run: cannot run '%s': %s\n", prog[0], strerror(e));
+		fl_logd_stop(&logd);
 		if (own_summary)
 			unlink(sumpath);
 		return e == ENOENT ? 127 : 126;
 	}
+	fl_logd_report_exit(&logd, child_pid, status);
+	int log_ok = fl_logd_stop(&logd) == 0;
 	if (!quiet) {
 		struct proc_summary m;
 		struct others o;
@@ -445,6 +470,10 @@ int fl_cli_run(int argc, char **argv)
 		double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		const char *base = strrchr(prog[0], '/');
 		print_summary(base ? base + 1 : prog[0], status, secs, &ru, have ? &m : NULL, &o);
+		if (logd.on && logd.shared)
+			fprintf(stderr, "faultline:   fault log         sent to the faultlined at %s\n", logd.socket);
+		else if (logd.on && log_ok)
+			fprintf(stderr, "faultline:   fault log         %s\n", logd.db);
 	}
 	if (own_summary)
 		unlink(sumpath);

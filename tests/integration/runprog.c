@@ -83,3 +83,14 @@ const char *test_bin(const char *name)
 	snprintf(p, sizeof path[0], "%s/%s", dir && *dir ? dir : "build/bin", name);
 	return p;
 }
+
+/*
+ * Programs the tests run under the shim keep their fault log to
+ * themselves unless a test asks for one: no daemon of the user's gets
+ * test traffic, and `faultline run` starts no daemon writing
+ * ./faultline.db into the checkout.
+ */
+__attribute__((constructor)) static void no_fault_log_by_default(void)
+{
+	setenv("FAULTLINE_SOCKET", "none", 0);
+}
