@@ -477,7 +477,7 @@ static int start_thread(void)
 	return 0;
 }
 
-int fl__emitter_start(const struct fl_settings *st, char *const *envp)
+int fl__emitter_prepare(const struct fl_settings *st, char *const *envp)
 {
 	if (!strcmp(st->socket_path, "none"))
 		return 0;
@@ -506,6 +506,19 @@ int fl__emitter_start(const struct fl_settings *st, char *const *envp)
 	if (M.wakefd < 0)
 		return -1;
 	M.configured = 1;
+	return 0;
+}
+
+int fl__emitter_start(void)
+{
+	if (!M.configured)
+		return -1;
+	/* Connect now, on this thread: the program's first faults then go
+	 * to the daemon instead of being counted as dropped while the
+	 * emitter thread starts. */
+	M.next_try = mono_ns() + RETRY_NS;
+	try_connect();
+	flush_out();
 	return start_thread();
 }
 

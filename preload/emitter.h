@@ -8,10 +8,13 @@
 #include "options.h"
 
 /*
- * Set up the event queues and start the thread (unless FAULTLINE_SOCKET
- * is "none").  envp: the environment, read without getenv.  0 or -1.
+ * Set up the event queues (unless FAULTLINE_SOCKET is "none"), before the
+ * pager starts so that no fault goes unrecorded.  envp: the environment,
+ * read without getenv.  0 or -1.
  */
-int fl__emitter_start(const struct fl_settings *st, char *const *envp);
+int fl__emitter_prepare(const struct fl_settings *st, char *const *envp);
+/* Once the pager runs: connect and start the thread.  0 or -1. */
+int fl__emitter_start(void);
 
 /* fork, in the child: forget the parent's connection and queues; the
  * thread starts again at fl__emitter_ensure (or exit). */

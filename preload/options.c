@@ -29,7 +29,7 @@ const struct fl_option fl_options[] = {
 	 "Most pages brought back per refault when refaults are sequential (1 turns readahead off)."},
 	{"SPIN_US", FL_OPT_INT, "0", "an integer 0..10000 (microseconds)",
 	 "How long the fault handler polls for the next fault before sleeping (trades CPU for latency)."},
-	{"STACKS", FL_OPT_ENUM, "all", "all, off, or N (an integer 1..1000000: one fault in N)",
+	{"STACKS", FL_OPT_ENUM, "8", "all, off, or N (an integer 1..1000000: one fault in N)",
 	 "Which faults get their call stack taken (in the faulting thread) and logged."},
 	{"SOCKET", FL_OPT_STRING, "", "a socket path, or none",
 	 "The faultlined socket the fault log goes to (default: $XDG_RUNTIME_DIR/faultline/faultlined.sock, "
@@ -122,7 +122,9 @@ void fl_settings_default(struct fl_settings *st)
 {
 	memset(st, 0, sizeof *st);
 	fl_pager_config_default(&st->pager);
-	st->stacks_every = 1;
+	/* One fault in 8: the sampled stacks still rank the hot paths, at
+	 * about a third of the cost of a stack per fault (bench/faultlog.py). */
+	st->stacks_every = 8;
 }
 
 static const struct fl_option *find(const char *name)

@@ -87,6 +87,7 @@ __attribute__((constructor(101))) static void shim_init(void)
 	}
 	if (settings.pager.engine == FL_ENGINE_CHOICE_OFF)
 		return;
+	int logging = fl__emitter_prepare(&settings, environ) == 0;
 	if (fl_pager_init(&settings.pager, err, sizeof err) != 0) {
 		char msg[400];
 		snprintf(msg, sizeof msg, "%s; the program runs unmanaged", err);
@@ -96,7 +97,7 @@ __attribute__((constructor(101))) static void shim_init(void)
 	pthread_atfork(fl_pager_fork_prepare, fl_pager_fork_parent, fork_child);
 	/* The fault log: its thread starts now, and on_exit gives it the
 	 * exit status (a destructor would not know it). */
-	if (fl__emitter_start(&settings, environ) == 0)
+	if (logging && fl__emitter_start() == 0)
 		on_exit(at_exit, NULL);
 	/* The allocator's first extents were mapped while the pager started
 	 * its threads (pthread_create mallocs); they become managed now. */

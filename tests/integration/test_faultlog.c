@@ -1,0 +1,379 @@
+/*
+ * The fault log end to end: a program with known fault behaviour
+ * (tests/progs/faulter) runs under the real shim, its log goes through
+ * the real faultlined into SQLite, and the database is checked against
+ * what the shim itself counted: counts by kind, the drop totals that
+ * account for any difference, the hottest stack symbolized to the right
+ * function and line, a forked child linked to its parent, how processes
+ * ended, several programs at once, and a daemon killed and restarted
+ * while a program runs.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runprog.h"
+
+#define FAULTER "build/tests/progs/faulter"
+
+static char dir[256], db[300], sock[300];
+
+static void make_dir(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/fl-log-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(db, sizeof db, "%s/log.db", dir);
+	snprintf(sock, sizeof sock, "%s/d.sock", dir);
+}
+
+static void remove_dir(void)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		cr_log_warn("could not remove %s", dir);
+}
+
+static sqlite3 *open_db(void)
+{
+	sqlite3 *h = NULL;
+	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK, "open %s", db);
+	sqlite3_busy_timeout(h, 5000);
+	return h;
+}
+
+/* One integer from a query (formatted with args); fails the test on error. */
+__attribute__((format(printf, 2, 3))) static long long q1(sqlite3 *h, const char *fmt, ...)
+{
+	char sql[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof sql, fmt, ap);
+	va_end(ap);
+	sqlite3_stmt *st = NULL;
+	cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+	long long v = -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* One text value (static buffer). */
+static const char *qs(sqlite3 *h, const char *sql)
+{
+	static char out[1024];
+	sqlite3_stmt *st = NULL;
+	cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+	out[0] = 0;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
+/* The line of faulter.c holding the marker. */
+static int source_line(const char *marker)
+{
+	FILE *f = fopen("tests/progs/faulter.c", "r");
+	cr_assert_not_null(f);
+	char line[512];
+	int n = 0, found = 0;
+	while (fgets(line, sizeof line, f)) {
+		n++;
+		if (strstr(line, marker) && !strstr(line, "#define")) {
+			found = n;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void run_launcher(char *const *args, const char *out, struct run_result *r)
+{
+	char *argv[32];
+	int n = 0;
+	argv[n++] = (char *)test_bin("faultline");
+	argv[n++] = "run";
+	argv[n++] = "--db";
+	argv[n++] = db;
+	argv[n++] = "--socket";
+	argv[n++] = sock;
+	/* The shim of the normal build, also for a sanitizer build's launcher. */
+	static char lib[600];
+	char cwd[512];
+	cr_assert_not_null(getcwd(cwd, sizeof cwd));
+	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
+	argv[n++] = "--lib";
+	argv[n++] = lib;
+	for (int i = 0; args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	run_to(argv, NULL, out, NULL, r);
+}
+
+static void check_stdout(const char *out, const char *want)
+{
+	FILE *f = fopen(out, "r");
+	cr_assert_not_null(f);
+	char buf[256] = "";
+	cr_assert_not_null(fgets(buf, sizeof buf, f));
+	fclose(f);
+	cr_assert(strstr(buf, want), "program said: %s", buf);
+}
+
+static void counts_match_shim(sqlite3 *h, long long proc)
+{
+	static const char *cols[] = {"faults_first_touch", "faults_soft", "faults_decompress",
+				     "faults_same_filled", "faults_spill", "faults_wp"};
+	long long shim_total = 0, db_total = 0;
+	for (int k = 0; k < 6; k++) {
+		/* The last sample is the shim's own count, sent at exit. */
+		long long shim = q1(h, "select %s from samples where process=%lld order by t_ns desc, id desc limit 1",
+				    cols[k], proc);
+		long long got = q1(h, "select count(*) from faults where process=%lld and kind=%d", proc, k);
+		cr_assert_geq(shim, 0, "no sample for process %lld", proc);
+		cr_expect_leq(got, shim, "kind %s: %lld logged, the shim counted %lld", cols[k], got, shim);
+		shim_total += shim;
+		db_total += got;
+	}
+	long long dropped = q1(h, "select dropped_events from processes where id=%lld", proc);
+	cr_expect_eq(db_total + dropped, shim_total,
+		     "process %lld: %lld logged + %lld dropped != %lld counted by the shim", proc, db_total, dropped,
+		     shim_total);
+	cr_expect_gt(db_total, 0);
+}
+
+Test(faultlog, counts_by_kind_and_hottest_stack_symbolized, .timeout = 120)
+{
+	make_dir();
+	char out[320];
+	snprintf(out, sizeof out, "%s/out", dir);
+	char *args[] = {"--fault-around", "1", "--readahead", "1", "--budget", "2M", "-q", "--", FAULTER, "3000",
+			NULL};
+	struct run_result r;
+	run_launcher(args, out, &r);
+	cr_assert_eq(r.status, 0, "faultline run: %d\n%s", r.status, r.err);
+	check_stdout(out, "checksum ok");
+
+	sqlite3 *h = open_db();
+	cr_assert_eq(q1(h, "select count(*) from processes"), 1);
+	long long proc = q1(h, "select id from processes");
+	cr_expect_str_eq(qs(h, "select how from processes"), "exited");
+	cr_expect_eq(q1(h, "select exit_status from processes"), 0);
+	counts_match_shim(h, proc);
+	/* Fault-around off: one first-touch fault per page written. */
+	cr_expect_geq(q1(h, "select count(*) from faults where kind=0"), 3000);
+	cr_expect_gt(q1(h, "select count(*) from faults where kind in (1,2,3)"), 0,
+		     "a 2M budget under 12M of writes must bring pages back");
+
+	/* The hottest stack: write_pages, at the line that writes. */
+	/* faults.stack is the shim's id for the stack, per process. */
+	long long stack = q1(h, "select s.id from faults f join stacks s on s.process = f.process and "
+				"s.stack_id = f.stack where f.stack != 0 group by s.id order by count(*) desc limit 1");
+	cr_assert_gt(stack, 0, "no stacks logged");
+	/* Symbolization runs off the hot path: give it a moment. */
+	char sql[512];
+	snprintf(sql, sizeof sql,
+		 "select function from frames where stack=%lld and depth=0 order by inline_depth desc limit 1", stack);
+	for (int i = 0; i < 100 && !qs(h, sql)[0]; i++)
+		usleep(50000);
+	cr_expect_str_eq(qs(h, sql), "write_pages");
+	snprintf(sql, sizeof sql,
+		 "select line from frames where stack=%lld and depth=0 order by inline_depth desc limit 1", stack);
+	cr_expect_eq(atoi(qs(h, sql)), source_line("FAULTER_WRITE_LINE"));
+	snprintf(sql, sizeof sql, "select file from frames where stack=%lld and depth=0 limit 1", stack);
+	cr_expect(strstr(qs(h, sql), "faulter.c"), "file %s", qs(h, sql));
+	snprintf(sql, sizeof sql,
+		 "select count(*) from frames where stack=%lld and function='main'", stack);
+	cr_expect_gt(atoi(qs(h, sql)), 0, "main is not on the hottest stack");
+	sqlite3_close(h);
+	remove_dir();
+}
+
+Test(faultlog, forked_child_is_its_own_process_linked_to_its_parent, .timeout = 120)
+{
+	make_dir();
+	char out[320];
+	snprintf(out, sizeof out, "%s/out", dir);
+	char *args[] = {"--fault-around", "1", "-q", "--", FAULTER, "2000", "--fork", NULL};
+	struct run_result r;
+	run_launcher(args, out, &r);
+	cr_assert_eq(r.status, 0, "faultline run: %d\n%s", r.status, r.err);
+	check_stdout(out, "checksum ok");
+	sqlite3 *h = open_db();
+	cr_assert_eq(q1(h, "select count(*) from processes"), 2);
+	long long parent = q1(h, "select id from processes where parent_id is null");
+	long long child = q1(h, "select id from processes where parent_id is not null");
+	cr_assert_gt(parent, 0);
+	cr_assert_gt(child, 0);
+	cr_expect_eq(q1(h, "select parent_id from processes where id=%lld", child), parent);
+	cr_expect_eq(q1(h, "select ppid from processes where id=%lld", child),
+		     q1(h, "select pid from processes where id=%lld", parent));
+	/* The child wrote its own 1000 pages after the fork. */
+	cr_expect_geq(q1(h, "select count(*) from faults where process=%lld and kind=0", child), 1000);
+	counts_match_shim(h, parent);
+	counts_match_shim(h, child);
+	cr_expect_str_eq(qs(h, "select group_concat(how) from processes"), "exited,exited");
+	sqlite3_close(h);
+	remove_dir();
+}
+
+Test(faultlog, killed_program_is_signalled_through_the_launcher, .timeout = 120)
+{
+	make_dir();
+	char out[320];
+	snprintf(out, sizeof out, "%s/out", dir);
+	/* The program kills itself the hard way once its work is done. */
+	char script[400];
+	snprintf(script, sizeof script, "%s 500 && kill -9 $$", FAULTER);
+	char *args[] = {"-q", "--", "/bin/sh", "-c", script, NULL};
+	struct run_result r;
+	run_launcher(args, out, &r);
+	cr_assert_eq(r.status, 128 + SIGKILL, "status %d\n%s", r.status, r.err);
+	sqlite3 *h = open_db();
+	/* sh (killed) and faulter (exited) both ran under the shim. */
+	cr_expect_eq(q1(h, "select count(*) from processes where how='signalled' and exit_status=9"), 1);
+	cr_expect_eq(q1(h, "select count(*) from processes where how='exited'"), 1);
+	sqlite3_close(h);
+	remove_dir();
+}
+
+/* A daemon of the test's own, on the test's socket and database. */
+static pid_t start_daemon(void)
+{
+	int rp[2];
+	cr_assert_eq(pipe(rp), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(rp[0]);
+		char fd[16];
+		snprintf(fd, sizeof fd, "%d", rp[1]);
+		execl(test_bin("faultlined"), "faultlined", "--socket", sock, "--db", db, "--ready-fd", fd, "--log",
+		      "warn", (char *)NULL);
+		_exit(127);
+	}
+	close(rp[1]);
+	char buf[8] = "";
+	ssize_t n = read(rp[0], buf, sizeof buf - 1);
+	close(rp[0]);
+	cr_assert(n >= 5 && !strncmp(buf, "ready", 5), "faultlined did not start");
+	return pid;
+}
+
+static void stop_daemon(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	int st = 0;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "faultlined ended with %d", st);
+}
+
+static pid_t start_faulter(char *const *args, const char *out)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = creat(out, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(126);
+		char env[512];
+		snprintf(env, sizeof env, "FAULTLINE_SOCKET=%s", sock);
+		putenv(env);
+		putenv(preload_env());
+		putenv("FAULTLINE_FAULT_AROUND=1");
+		execv(FAULTER, args);
+		_exit(127);
+	}
+	return pid;
+}
+
+Test(faultlog, sigkilled_program_is_vanished_and_others_are_served, .timeout = 120)
+{
+	make_dir();
+	pid_t d = start_daemon();
+	char out[3][320];
+	pid_t p[3];
+	char *hang[] = {FAULTER, "800", "--hang", NULL};
+	char *plain[] = {FAULTER, "1500", NULL};
+	for (int i = 0; i < 3; i++) {
+		snprintf(out[i], sizeof out[i], "%s/out%d", dir, i);
+		p[i] = start_faulter(i == 0 ? hang : plain, out[i]);
+	}
+	for (int i = 1; i < 3; i++) {
+		int st = 0;
+		cr_assert_eq(waitpid(p[i], &st, 0), p[i]);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		check_stdout(out[i], "checksum ok");
+	}
+	/* The hanging one has done its work once it printed. */
+	for (int i = 0; i < 200; i++) {
+		struct stat sb;
+		if (stat(out[0], &sb) == 0 && sb.st_size > 0)
+			break;
+		usleep(20000);
+	}
+	usleep(300000); /* its last events reach the daemon */
+	kill(p[0], SIGKILL);
+	waitpid(p[0], NULL, 0);
+	usleep(300000);
+	stop_daemon(d);
+	sqlite3 *h = open_db();
+	cr_expect_eq(q1(h, "select count(*) from processes"), 3);
+	cr_expect_eq(q1(h, "select count(*) from processes where how='vanished' and pid=%d", (int)p[0]), 1);
+	cr_expect_eq(q1(h, "select count(*) from processes where how='exited'"), 2);
+	for (int i = 1; i < 3; i++) {
+		long long proc = q1(h, "select id from processes where pid=%d", (int)p[i]);
+		counts_match_shim(h, proc);
+		cr_expect_geq(q1(h, "select count(*) from faults where process=%lld and kind=0", proc), 1500);
+	}
+	cr_expect_geq(q1(h, "select count(*) from faults where process=(select id from processes where pid=%d)",
+			 (int)p[0]),
+		      800);
+	sqlite3_close(h);
+	remove_dir();
+}
+
+Test(faultlog, daemon_killed_and_restarted_mid_run, .timeout = 120)
+{
+	make_dir();
+	pid_t d = start_daemon();
+	char out[320];
+	snprintf(out, sizeof out, "%s/out", dir);
+	/* About three seconds of writing, 20000 pages. */
+	char *args[] = {FAULTER, "20000", "--slow", "3000", NULL};
+	pid_t p = start_faulter(args, out);
+	usleep(700000);
+	kill(d, SIGKILL);
+	waitpid(d, NULL, 0);
+	usleep(700000); /* the program runs on without a daemon */
+	d = start_daemon();
+	int st = 0;
+	cr_assert_eq(waitpid(p, &st, 0), p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "faulter ended with %d", st);
+	check_stdout(out, "checksum ok");
+	stop_daemon(d);
+	sqlite3 *h = open_db();
+	/* One process, found again on reconnection; what it could not send
+	 * while no daemon listened is counted. */
+	cr_expect_eq(q1(h, "select count(*) from processes"), 1);
+	cr_expect_str_eq(qs(h, "select how from processes"), "exited");
+	cr_expect_gt(q1(h, "select dropped_events from processes"), 0);
+	long long logged = q1(h, "select count(*) from faults");
+	cr_expect_gt(logged, 0);
+	cr_expect_lt(logged + q1(h, "select dropped_events from processes"), 20000 + 20000,
+		     "more faults than the program can have taken");
+	sqlite3_close(h);
+	remove_dir();
+}
