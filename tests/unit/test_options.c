@@ -77,3 +77,32 @@ Test(options, every_option_is_documented)
 	}
 	cr_expect_geq(n, 4);
 }
+
+Test(options, stacks_and_socket)
+{
+	struct fl_settings st;
+	char err[256];
+	fl_settings_default(&st);
+	cr_expect_eq(st.stacks_every, 8, "default: one fault in 8");
+	cr_expect_str_eq(st.socket_path, "");
+	cr_assert_eq(fl_settings_set(&st, "STACKS", "all", err, sizeof err), 0);
+	cr_expect_eq(st.stacks_every, 1);
+	cr_assert_eq(fl_settings_set(&st, "STACKS", "off", err, sizeof err), 0);
+	cr_expect_eq(st.stacks_every, 0);
+	cr_assert_eq(fl_settings_set(&st, "STACKS", "100", err, sizeof err), 0);
+	cr_expect_eq(st.stacks_every, 100);
+	const char *bad[] = {"0", "-3", "some", "1000001", ""};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cr_expect_eq(fl_settings_set(&st, "STACKS", bad[i], err, sizeof err), -1, "STACKS=%s", bad[i]);
+		cr_expect(strstr(err, "FAULTLINE_STACKS") && strstr(err, "all, off"), "%s", err);
+	}
+	cr_expect_eq(st.stacks_every, 100, "a refused value changes nothing");
+	cr_assert_eq(fl_settings_set(&st, "SOCKET", "/run/x.sock", err, sizeof err), 0);
+	cr_expect_str_eq(st.socket_path, "/run/x.sock");
+	char longp[200];
+	memset(longp, 'a', sizeof longp - 1);
+	longp[sizeof longp - 1] = 0;
+	cr_expect_eq(fl_settings_set(&st, "SOCKET", longp, err, sizeof err), -1, "longer than a socket path");
+	cr_expect_eq(fl_settings_set(&st, "SOCKET", "", err, sizeof err), -1);
+	cr_expect_str_eq(st.socket_path, "/run/x.sock");
+}
