@@ -122,6 +122,11 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
 
+# The daemon's ingest benchmark reads the database it fills, and needs the daemon.
+$(BUILD)/bench/ingest: bench/ingest.c $(LIB_A) $(DAEMON_ALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) -lsqlite3 $(LIBS) -lm
+
 check: $(TESTS) $(LIB_SO) $(PROGS) $(CLI) $(DAEMON_ALL) $(FUZZ_ALL)
 	./scripts/run-tests.sh quick
 

@@ -105,13 +105,27 @@ struct slot {
 	int64_t span_first, span_last, span_tmin, span_tmax;
 };
 
-/* Faults summed per (process, stack, kind) over one transaction. */
-struct agg {
-	int64_t process;
-	uint32_t stack, kind;
+/* Fault totals of one (process, stack, kind). */
+struct aggv {
 	uint64_t faults, pages, writes, lat, lat_max;
 	int64_t first, last;
 };
+
+/*
+ * Totals not yet in stack_faults: pend from committed transactions, cur
+ * from the open one (dropped if it rolls back).  Writing them costs an
+ * upsert per key, as much as several fault rows, so they go out at most
+ * once a second (AGG_EVERY_NS), not with every commit.
+ */
+struct agg {
+	uint64_t mapkey; /* its key in aggmap */
+	int64_t process;
+	uint32_t stack, kind;
+	struct aggv pend, cur;
+};
+
+#define AGG_EVERY_NS 1000000000ull
+#define AGG_MAX_KEYS 200000u /* written sooner when this many keys wait */
 
 struct fl_ingest {
 	sqlite3 *db;
@@ -126,6 +140,8 @@ struct fl_ingest {
 	size_t naggs, cap_aggs;
 	uint64_t last_aggk;
 	size_t last_agg;
+	uint64_t agg_written_ns; /* CLOCK_MONOTONIC of the last write of the totals */
+	int agg_in_txn;          /* the open transaction wrote them */
 	uint64_t txn_faults, txn_records;
 	int txn_stacks;
 	struct fl_ingest_stats stats;
@@ -527,11 +543,12 @@ static struct agg *agg_for(struct fl_ingest *g, uint32_t key, int64_t process, c
 		g->naggs++;
 		struct agg *a = &g->aggs[i];
 		memset(a, 0, sizeof *a);
+		a->mapkey = k;
 		a->process = process;
 		a->stack = f->stack;
 		a->kind = f->kind;
-		a->first = INT64_MAX;
-		a->last = INT64_MIN;
+		a->pend.first = a->cur.first = INT64_MAX;
+		a->pend.last = a->cur.last = INT64_MIN;
 	}
 	g->last_aggk = k;
 	g->last_agg = i;
@@ -564,9 +581,10 @@ static int op_faults(struct fl_ingest *g, uint32_t key, struct slot *s, const st
 		int64_t t = real_ns(s, f[i].t_ns);
 		tmin = t < tmin ? t : tmin;
 		tmax = t > tmax ? t : tmax;
-		struct agg *a = agg_for(g, key, s->rowid, &f[i]);
-		if (!a)
+		struct agg *ag = agg_for(g, key, s->rowid, &f[i]);
+		if (!ag)
 			return sqlerr(g, SQLITE_NOMEM, err, errlen);
+		struct aggv *a = &ag->cur;
 		a->faults++;
 		a->pages += f[i].pages;
 		a->writes += f[i].flags & FL_WIRE_FAULT_WRITE;
@@ -825,7 +843,36 @@ int fl_ingest_note(struct fl_ingest *g, const struct fl_op *op)
 	}
 }
 
-int fl_ingest_finish(struct fl_ingest *g, char *err, size_t errlen)
+/* Primary-key order: upserts walk the stack_faults b-tree front to back. */
+static int agg_cmp(const void *a, const void *b)
+{
+	const struct agg *x = a, *y = b;
+	if (x->process != y->process)
+		return x->process < y->process ? -1 : 1;
+	if (x->stack != y->stack)
+		return x->stack < y->stack ? -1 : 1;
+	return (x->kind > y->kind) - (x->kind < y->kind);
+}
+
+static void aggv_merge(struct aggv *into, const struct aggv *v)
+{
+	into->faults += v->faults;
+	into->pages += v->pages;
+	into->writes += v->writes;
+	into->lat += v->lat;
+	into->lat_max = v->lat_max > into->lat_max ? v->lat_max : into->lat_max;
+	into->first = v->first < into->first ? v->first : into->first;
+	into->last = v->last > into->last ? v->last : into->last;
+}
+
+static void aggs_reset(struct fl_ingest *g)
+{
+	g->naggs = 0;
+	fl_idmap_clear(&g->aggmap);
+	g->last_aggk = UINT64_MAX;
+}
+
+int fl_ingest_finish(struct fl_ingest *g, int force, uint64_t now_ns, char *err, size_t errlen)
 {
 	int rc = SQLITE_OK;
 	sqlite3_stmt *st = g->st[S_SPAN];
@@ -843,25 +890,43 @@ int fl_ingest_finish(struct fl_ingest *g, char *err, size_t errlen)
 		s->span_open = 0;
 	}
 	g->nspan_keys = 0;
-	st = g->st[S_AGG];
-	for (size_t i = 0; i < g->naggs && rc == SQLITE_OK; i++) {
-		const struct agg *a = &g->aggs[i];
-		sqlite3_bind_int64(st, 1, a->process);
-		sqlite3_bind_int64(st, 2, a->stack);
-		sqlite3_bind_int64(st, 3, a->kind);
-		sqlite3_bind_int64(st, 4, (int64_t)a->faults);
-		sqlite3_bind_int64(st, 5, (int64_t)a->pages);
-		sqlite3_bind_int64(st, 6, (int64_t)a->writes);
-		sqlite3_bind_int64(st, 7, (int64_t)a->lat);
-		sqlite3_bind_int64(st, 8, (int64_t)a->lat_max);
-		sqlite3_bind_int64(st, 9, a->first);
-		sqlite3_bind_int64(st, 10, a->last);
-		rc = run(g, st, err, errlen);
-	}
-	g->naggs = 0;
+	if (rc != SQLITE_OK || g->naggs == 0)
+		return rc;
+	if (!force && now_ns - g->agg_written_ns < AGG_EVERY_NS && g->naggs < AGG_MAX_KEYS)
+		return SQLITE_OK;
+	/* Primary-key order: the upserts walk the b-tree front to back. */
+	qsort(g->aggs, g->naggs, sizeof *g->aggs, agg_cmp);
 	fl_idmap_clear(&g->aggmap);
 	g->last_aggk = UINT64_MAX;
+	st = g->st[S_AGG];
+	for (size_t i = 0; i < g->naggs && rc == SQLITE_OK; i++) {
+		const struct agg *ag = &g->aggs[i];
+		struct aggv a = ag->pend;
+		aggv_merge(&a, &ag->cur);
+		if (!a.faults)
+			continue;
+		sqlite3_bind_int64(st, 1, ag->process);
+		sqlite3_bind_int64(st, 2, ag->stack);
+		sqlite3_bind_int64(st, 3, ag->kind);
+		sqlite3_bind_int64(st, 4, (int64_t)a.faults);
+		sqlite3_bind_int64(st, 5, (int64_t)a.pages);
+		sqlite3_bind_int64(st, 6, (int64_t)a.writes);
+		sqlite3_bind_int64(st, 7, (int64_t)a.lat);
+		sqlite3_bind_int64(st, 8, (int64_t)a.lat_max);
+		sqlite3_bind_int64(st, 9, a.first);
+		sqlite3_bind_int64(st, 10, a.last);
+		rc = run(g, st, err, errlen);
+	}
+	g->agg_in_txn = 1;
+	g->agg_written_ns = now_ns;
 	return rc;
+}
+
+static void aggv_zero(struct aggv *v)
+{
+	memset(v, 0, sizeof *v);
+	v->first = INT64_MAX;
+	v->last = INT64_MIN;
 }
 
 static void end_txn(struct fl_ingest *g)
@@ -869,12 +934,10 @@ static void end_txn(struct fl_ingest *g)
 	for (size_t i = 0; i < g->nspan_keys; i++)
 		g->slots[g->span_keys[i]].span_open = 0;
 	g->nspan_keys = 0;
-	g->naggs = 0;
-	fl_idmap_clear(&g->aggmap);
-	g->last_aggk = UINT64_MAX;
 	g->ntxn_keys = 0;
 	g->txn_faults = g->txn_records = 0;
 	g->txn_stacks = 0;
+	g->agg_in_txn = 0;
 }
 
 void fl_ingest_committed(struct fl_ingest *g)
@@ -885,6 +948,14 @@ void fl_ingest_committed(struct fl_ingest *g)
 		s->txn_new = 0;
 		free(s->hello);
 		s->hello = NULL;
+	}
+	if (g->agg_in_txn) {
+		aggs_reset(g); /* all of it is in stack_faults now */
+	} else {
+		for (size_t i = 0; i < g->naggs; i++) {
+			aggv_merge(&g->aggs[i].pend, &g->aggs[i].cur);
+			aggv_zero(&g->aggs[i].cur);
+		}
 	}
 	g->stats.faults += g->txn_faults;
 	end_txn(g);
@@ -900,6 +971,22 @@ void fl_ingest_rolled_back(struct fl_ingest *g)
 			s->txn_new = 0;
 		}
 	}
+	/* The transaction's totals go with its rows; the committed ones wait.
+	 * Their map is rebuilt: a write of the totals sorted them. */
+	size_t n = 0;
+	fl_idmap_clear(&g->aggmap);
+	g->last_aggk = UINT64_MAX;
+	for (size_t i = 0; i < g->naggs; i++) {
+		struct agg *a = &g->aggs[i];
+		aggv_zero(&a->cur);
+		if (!a->pend.faults)
+			continue;
+		g->aggs[n] = *a;
+		if (fl_idmap_put(&g->aggmap, a->mapkey, n) != 0)
+			break; /* out of memory: these totals are lost */
+		n++;
+	}
+	g->naggs = n;
 	fl_ingest_lost(g, g->txn_faults, g->txn_records);
 	end_txn(g);
 }

@@ -24,6 +24,10 @@
 #define CACHE_BUCKETS 4096u
 #define CACHE_MAX 65536u   /* entries before the cache starts over */
 #define IDLE_WAIT_MS 2000  /* look again this often without a kick */
+/* The writer is busy when it applies faults faster than this: the
+ * resolver's results would compete with them for the one writer. */
+#define BUSY_FAULTS_PER_S 200000u
+#define BUSY_PAUSE_MS 250
 
 struct centry {
 	struct centry *next;
@@ -281,6 +285,28 @@ static void *resolve_main(void *arg)
 		int stop = r->stop;
 		r->kicked = 0;
 		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			break;
+		/* Ingest first: while faults pour in, wait for a lull. */
+		uint64_t before = fl_writer_faults(r->w);
+		for (;;) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += BUSY_PAUSE_MS * 1000000l;
+			if (ts.tv_nsec >= 1000000000l) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000l;
+			}
+			pthread_mutex_lock(&r->mu);
+			if (!r->stop)
+				pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+			stop = r->stop;
+			pthread_mutex_unlock(&r->mu);
+			uint64_t after = fl_writer_faults(r->w);
+			if (stop || after - before < BUSY_FAULTS_PER_S / (1000 / BUSY_PAUSE_MS))
+				break;
+			before = after;
+		}
 		if (stop)
 			break;
 		while (round_once(r) == ROUND_FRAMES) {

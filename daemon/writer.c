@@ -44,6 +44,7 @@ struct fl_writer {
 	uint64_t retry_at;
 	uint64_t commits;
 	int op_errors;    /* other errors logged, to rate-limit them */
+	uint64_t applied; /* fault events applied (atomic: read by the resolver) */
 };
 
 static uint64_t mono_ns(void)
@@ -93,13 +94,13 @@ static void fail_txn(struct fl_writer *w, int rc, const char *msg)
 		enter_trouble(w, rc, msg);
 }
 
-static void commit(struct fl_writer *w)
+static void commit(struct fl_writer *w, int final)
 {
 	char err[256];
 	if (!w->in_txn)
 		return;
 	int stacks = fl_ingest_txn_stacks(w->g);
-	int rc = fl_ingest_finish(w->g, err, sizeof err);
+	int rc = fl_ingest_finish(w->g, final, mono_ns(), err, sizeof err);
 	if (rc == SQLITE_OK) {
 		char *msg = NULL;
 		rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, &msg);
@@ -177,8 +178,10 @@ static void apply(struct fl_writer *w, const struct fl_op *op)
 			DLOG_WARN("storing a record of type %u failed: %s", op->type, err);
 		return;
 	}
+	if (op->type == FL_OP_FAULTS)
+		__atomic_fetch_add(&w->applied, op->n, __ATOMIC_RELAXED);
 	if (fl_ingest_txn_faults(w->g) >= BIG_TXN_FAULTS)
-		commit(w);
+		commit(w, 0);
 }
 
 static void *writer_main(void *arg)
@@ -217,17 +220,23 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&w->mu);
 			/* A backlog takes long to apply: commit on time regardless. */
 			if (w->in_txn && mono_ns() - w->txn_start >= FLUSH_NS)
-				commit(w);
+				commit(w, 0);
 		}
 		if (w->in_txn && (stopping || mono_ns() - w->txn_start >= FLUSH_NS))
-			commit(w);
+			commit(w, stopping);
 
 		pthread_mutex_lock(&w->mu);
 		if (stopping && !w->head)
 			break;
 	}
 	pthread_mutex_unlock(&w->mu);
-	commit(w);
+	commit(w, 1);
+	/* Totals still waiting (the last transaction was committed before
+	 * they were due): one more transaction for them. */
+	if (!w->full && sqlite3_exec(w->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK) {
+		w->in_txn = 1;
+		commit(w, 1);
+	}
 	return NULL;
 }
 
@@ -292,6 +301,11 @@ int fl_writer_wait_room(struct fl_writer *w, int timeout_ms)
 	int room = w->queued <= FL_WRITER_HIGH_WATER;
 	pthread_mutex_unlock(&w->mu);
 	return room;
+}
+
+uint64_t fl_writer_faults(struct fl_writer *w)
+{
+	return __atomic_load_n(&w->applied, __ATOMIC_RELAXED);
 }
 
 void fl_writer_on_stacks(struct fl_writer *w, void (*fn)(void *), void *ctx)

@@ -46,6 +46,9 @@ void fl_writer_push(struct fl_writer *w, struct fl_batch *b);
 /* 1 when the queue is below the high-water mark; else wait up to timeout_ms for it to be. */
 int fl_writer_wait_room(struct fl_writer *w, int timeout_ms);
 
+/* Fault events applied so far (a load gauge for the resolver).  Any thread. */
+uint64_t fl_writer_faults(struct fl_writer *w);
+
 /* Called (on the writer thread) after a commit that stored new stacks. */
 void fl_writer_on_stacks(struct fl_writer *w, void (*fn)(void *), void *ctx);
 
