@@ -547,6 +547,17 @@ int fl__events_init(unsigned stacks_every)
 	}
 	E.next_id = 1;
 	E.every = stacks_every;
+	if (stacks_every) {
+		/* libunwind sets itself up at its first use, under a lock and
+		 * with global state other threads then read: do that here, on
+		 * one thread, not in the first fault's signal handler. */
+		unw_context_t uc;
+		unw_cursor_t c;
+		fl__in_shim++;
+		if (unw_getcontext(&uc) == 0 && unw_init_local(&c, &uc) == 0)
+			unw_step(&c);
+		fl__in_shim--;
+	}
 	E.pid = (pid_t)syscall(SYS_getpid);
 	E.sig = 0;
 	if (stacks_every) {
