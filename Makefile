@@ -105,6 +105,20 @@ $(FUZZ_REPLAY): tests/fuzz/fuzz_wire.c tests/fuzz/replay.c $(DAEMON_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(LIBS)
 
+# The same target under libFuzzer, for the slow tier (clang only: gcc has no
+# -fsanitize=fuzzer).  Everything it runs is compiled in, instrumented.
+FUZZ_WIRE := $(BUILD)/fuzz/fuzz_wire
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -Iinclude -Ipreload -Idaemon -pthread -D_GNU_SOURCE \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+$(FUZZ_WIRE): tests/fuzz/fuzz_wire.c $(DAEMON_LIB_SRC) $(CORE_SRC) $(wildcard daemon/*.h include/faultline/*.h preload/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_wire.c $(DAEMON_LIB_SRC) $(CORE_SRC) $(DAEMON_LIBS) $(LIBS)
+
+# Writes the seed corpus (tests/fuzz/corpus/wire); run by hand after a protocol change.
+$(BUILD)/tests/fuzz_gen_corpus: tests/fuzz/gen_corpus.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
 $(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h include/faultline/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Idaemon -c $< -o $@
@@ -141,6 +155,7 @@ SAN_CFLAGS := -O1 -fno-omit-frame-pointer
 check-slow:
 	$(MAKE) BUILD=build/tsan CFLAGS="$(SAN_CFLAGS) -fsanitize=thread" LDFLAGS="-fsanitize=thread" build/tsan/tests/stress_pager
 	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" build/asan/tests/faultline-tests build/asan/bin/faultline $(patsubst $(BUILD)/%,build/asan/%,$(DAEMON_ALL) $(FUZZ_ALL))
+	$(MAKE) build/fuzz/fuzz_wire
 	./scripts/run-tests.sh slow
 
 bench: all
