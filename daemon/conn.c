@@ -96,6 +96,16 @@ static int hello(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batch
 	p->ended = 0;
 	c->proc = p;
 	c->state = CONN_SHIM;
+	/* Its launcher's report came first: it applies now that the row exists. */
+	struct fl_procs_exit x;
+	if (fresh && fl_procs_exit_take(c->procs, h->pid, h->start_real_ns, &x)) {
+		struct fl_op_exit *e = fl_batch_add(out, FL_OP_EXIT, p->key, 0, sizeof *e);
+		if (e) {
+			e->x = (struct fl_wire_exit){.pid = x.pid, .status = x.status, .how = x.how};
+			e->real_ns = x.real_ns;
+			fl_procs_end(p, clock_ns(CLOCK_MONOTONIC));
+		}
+	}
 	return 0;
 }
 
@@ -113,6 +123,10 @@ static int exit_report(struct fl_conn *c, const struct fl_wire_rec *r, struct fl
 	op->real_ns = clock_ns(CLOCK_REALTIME);
 	if (p && !p->ended)
 		fl_procs_end(p, clock_ns(CLOCK_MONOTONIC));
+	if (!p)
+		fl_procs_exit_later(c->procs, &(struct fl_procs_exit){.pid = x->pid, .status = x->status, .how = x->how,
+								      .real_ns = op->real_ns,
+								      .mono_ns = clock_ns(CLOCK_MONOTONIC)});
 	c->state = CONN_CONTROL;
 	return 0;
 }

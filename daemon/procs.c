@@ -10,9 +10,13 @@
 #include <string.h>
 
 #define NBUCKETS 1024u
+#define MAX_EXITS 256u
+#define EXIT_KEEP_NS (30ull * 1000000000ull)
 
 struct fl_procs {
 	struct fl_proc *buckets[NBUCKETS];
+	struct fl_procs_exit exits[MAX_EXITS]; /* a ring: the oldest is overwritten */
+	unsigned nexits, next_exit;
 	size_t count;
 	uint32_t next_key;
 	fl_procs_lookup_fn lookup;
@@ -98,6 +102,27 @@ struct fl_proc *fl_procs_by_pid(struct fl_procs *t, int32_t pid)
 	return best;
 }
 
+void fl_procs_exit_later(struct fl_procs *t, const struct fl_procs_exit *x)
+{
+	t->exits[t->next_exit] = *x;
+	t->next_exit = (t->next_exit + 1) % MAX_EXITS;
+	if (t->nexits < MAX_EXITS)
+		t->nexits++;
+}
+
+int fl_procs_exit_take(struct fl_procs *t, int32_t pid, uint64_t start_real_ns, struct fl_procs_exit *out)
+{
+	for (unsigned i = 0; i < t->nexits; i++) {
+		struct fl_procs_exit *x = &t->exits[i];
+		if (x->pid != pid || x->real_ns < start_real_ns)
+			continue;
+		*out = *x;
+		x->pid = 0; /* taken */
+		return 1;
+	}
+	return 0;
+}
+
 void fl_procs_end(struct fl_proc *p, uint64_t mono_ns)
 {
 	p->ended = 1;
@@ -106,6 +131,9 @@ void fl_procs_end(struct fl_proc *p, uint64_t mono_ns)
 
 void fl_procs_gc(struct fl_procs *t, uint64_t mono_ns, uint64_t grace_ns)
 {
+	for (unsigned i = 0; i < t->nexits; i++)
+		if (t->exits[i].pid && mono_ns - t->exits[i].mono_ns >= EXIT_KEEP_NS)
+			t->exits[i].pid = 0;
 	for (unsigned b = 0; b < NBUCKETS; b++) {
 		struct fl_proc **pp = &t->buckets[b];
 		while (*pp) {

@@ -67,6 +67,23 @@ struct fl_proc *fl_procs_hello(struct fl_procs *t, int32_t pid, uint64_t start_r
 /* The newest process in memory with this pid, or NULL. */
 struct fl_proc *fl_procs_by_pid(struct fl_procs *t, int32_t pid);
 
+/*
+ * A launcher's EXIT for a pid with no process in memory: the process may
+ * still be unread in its own connection (the launcher reports as soon as
+ * wait() returns, and connections are read in no particular order).  The
+ * report is kept a while (a few hundred at most) so that a HELLO of that
+ * pid from a process that started before the report can take it.
+ */
+struct fl_procs_exit {
+	int32_t pid, status;
+	uint32_t how;
+	uint64_t real_ns; /* when the report arrived (CLOCK_REALTIME) */
+	uint64_t mono_ns; /* the same, CLOCK_MONOTONIC, for expiry */
+};
+void fl_procs_exit_later(struct fl_procs *t, const struct fl_procs_exit *x);
+/* Take the kept report for pid that arrived after start_real_ns; 1 if there was one. */
+int fl_procs_exit_take(struct fl_procs *t, int32_t pid, uint64_t start_real_ns, struct fl_procs_exit *out);
+
 /* Mark p ended now (mono_ns); its maps are freed grace_ns after its last connection goes. */
 void fl_procs_end(struct fl_proc *p, uint64_t mono_ns);
 

@@ -689,6 +689,26 @@ Test(daemon, goodbye_and_exit_statuses)
 	sqlite3_close(db);
 }
 
+Test(daemon, an_exit_report_read_before_the_processes_hello_still_applies)
+{
+	start(NULL);
+	/* The launcher's report wins the race with the process's own data. */
+	int ctl = peer();
+	send_exit(ctl, 321, FL_WIRE_END_SIGNALLED, 9);
+	cr_expect_not(hung_up(ctl, 200), "%s", read_log());
+	int fd = peer();
+	send_hello(fd, 321);
+	send_faults(fd, 0, 5, 0, 0);
+	close(fd); /* killed: no goodbye */
+	close(ctl);
+	usleep(100000);
+	cr_assert_eq(stop(), 0);
+	sqlite3 *db = db_open();
+	cr_expect_str_eq(q_text(db, "SELECT how || ' ' || exit_status FROM processes WHERE pid = 321"), "signalled 9");
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM faults"), 5);
+	sqlite3_close(db);
+}
+
 /*
  * A well-behaved peer and a bad one at once: the bad one's record is
  * refused with a logged reason and it alone is disconnected; the good one
