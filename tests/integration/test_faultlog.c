@@ -154,13 +154,13 @@ static void counts_match_shim(sqlite3 *h, long long proc)
 	cr_expect_gt(db_total, 0);
 }
 
-Test(faultlog, counts_by_kind_and_hottest_stack_symbolized, .timeout = 120)
+static void counts_and_hottest_stack(const char *engine)
 {
 	make_dir();
 	char out[320];
 	snprintf(out, sizeof out, "%s/out", dir);
-	char *args[] = {"--fault-around", "1", "--readahead", "1", "--budget", "2M", "-q", "--", FAULTER, "3000",
-			NULL};
+	char *args[] = {"--engine", (char *)engine, "--stacks", "all", "--fault-around", "1", "--readahead", "1",
+			"--budget", "2M", "-q", "--", FAULTER, "3000", NULL};
 	struct run_result r;
 	run_launcher(args, out, &r);
 	cr_assert_eq(r.status, 0, "faultline run: %d\n%s", r.status, r.err);
@@ -199,6 +199,16 @@ Test(faultlog, counts_by_kind_and_hottest_stack_symbolized, .timeout = 120)
 	cr_expect_gt(atoi(qs(h, sql)), 0, "main is not on the hottest stack");
 	sqlite3_close(h);
 	remove_dir();
+}
+
+Test(faultlog, counts_by_kind_and_hottest_stack_symbolized, .timeout = 120)
+{
+	counts_and_hottest_stack("uffd");
+}
+
+Test(faultlog, counts_by_kind_and_hottest_stack_signal_engine, .timeout = 120)
+{
+	counts_and_hottest_stack("signal");
 }
 
 Test(faultlog, forked_child_is_its_own_process_linked_to_its_parent, .timeout = 120)
