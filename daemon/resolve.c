@@ -49,6 +49,8 @@ struct fl_resolver {
 	sqlite3_stmt *q_frames, *q_module;
 	struct fl_symbolizer *sym;
 	int64_t cursor;
+	uint64_t gauge, gauge_ns; /* the writer's fault count when last looked at */
+	int busy;
 	struct centry *cache[CACHE_BUCKETS];
 	size_t ncache;
 	struct fl_idmap logged; /* modules whose error was logged */
@@ -118,11 +120,12 @@ static int unhex(const char *s, uint8_t *out, size_t max)
 	size_t n = strlen(s);
 	if (n % 2 || n / 2 > max)
 		return 0;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (v < 0)
 			return 0;
-		out[i] = (uint8_t)v;
+		out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
 	}
 	return (int)(n / 2);
 }
@@ -268,6 +271,45 @@ static int round_once(struct fl_resolver *r)
 	return n;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Is the writer storing faults fast (measured over at least 50 ms)? */
+static int writer_busy(struct fl_resolver *r)
+{
+	uint64_t now = mono_ns(), n = fl_writer_faults(r->w);
+	uint64_t dt = now - r->gauge_ns;
+	if (dt < 50000000u)
+		return r->busy;
+	r->busy = (double)(n - r->gauge) * 1e9 / (double)dt > BUSY_FAULTS_PER_S;
+	r->gauge = n;
+	r->gauge_ns = now;
+	return r->busy;
+}
+
+/* Sleep up to ms, or until stopped (or kicked, when kick); returns 1 when stopped. */
+static int nap(struct fl_resolver *r, long ms, int kick)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000l;
+	if (ts.tv_nsec >= 1000000000l) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000l;
+	}
+	pthread_mutex_lock(&r->mu);
+	if (!r->stop && !(kick && r->kicked))
+		pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+	int stop = r->stop;
+	pthread_mutex_unlock(&r->mu);
+	return stop;
+}
+
 static void *resolve_main(void *arg)
 {
 	struct fl_resolver *r = arg;
@@ -275,47 +317,25 @@ static void *resolve_main(void *arg)
 	struct sched_param sp = {0};
 	sched_setscheduler(0, SCHED_IDLE, &sp);
 	for (;;) {
+		if (nap(r, IDLE_WAIT_MS, 1))
+			break;
 		pthread_mutex_lock(&r->mu);
-		if (!r->kicked && !r->stop) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += IDLE_WAIT_MS / 1000;
-			pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-		}
-		int stop = r->stop;
 		r->kicked = 0;
 		pthread_mutex_unlock(&r->mu);
-		if (stop)
-			break;
-		/* Ingest first: while faults pour in, wait for a lull. */
-		uint64_t before = fl_writer_faults(r->w);
-		for (;;) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += BUSY_PAUSE_MS * 1000000l;
-			if (ts.tv_nsec >= 1000000000l) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000l;
-			}
-			pthread_mutex_lock(&r->mu);
-			if (!r->stop)
-				pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-			stop = r->stop;
-			pthread_mutex_unlock(&r->mu);
-			uint64_t after = fl_writer_faults(r->w);
-			if (stop || after - before < BUSY_FAULTS_PER_S / (1000 / BUSY_PAUSE_MS))
-				break;
-			before = after;
-		}
-		if (stop)
-			break;
-		while (round_once(r) == ROUND_FRAMES) {
+		/* Round after round until no frame is left, each only while the
+		 * writer is not busy with faults: ingest first. */
+		int stop = 0, more = 1;
+		while (more && !stop) {
+			while (!stop && writer_busy(r))
+				stop = nap(r, BUSY_PAUSE_MS, 0);
+			if (!stop)
+				more = round_once(r) == ROUND_FRAMES;
 			pthread_mutex_lock(&r->mu);
 			stop = r->stop;
 			pthread_mutex_unlock(&r->mu);
-			if (stop)
-				break;
 		}
+		if (stop)
+			break;
 	}
 	return NULL;
 }
