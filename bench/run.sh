@@ -4,8 +4,9 @@
 # when it is built, then zram.sh, which runs firsttouch part (b) with the
 # kernel's zram swap-in beside it and the budget workload against the
 # kernel.  When zram.sh cannot run here (it says "skipped: why"), part (b)
-# runs on its own, against the kernel's anonymous fault instead.  Last,
-# preload.py: real programs and a malloc benchmark, plain vs under the shim.
+# runs on its own, against the kernel's anonymous fault instead.  Then
+# ingest: faultlined storing fault events into SQLite.  Last, preload.py:
+# real programs and a malloc benchmark, plain vs under the shim.
 #
 # Timings are reported, never judged: the exit status is nonzero only when a
 # benchmark could not run or saw wrong data.
@@ -57,6 +58,14 @@ if grep -q '^zram: skipped' "$out"; then
 	"$bin/firsttouch" --part b || rc=1
 fi
 rm -f "$out"
+
+echo
+echo "==== ingest: faultlined, fault events into SQLite ===="
+if [ -x "$bin/ingest" ]; then
+	"$bin/ingest" --daemon "${FL_BIN_DIR:-$here/../build/bin}/faultlined" || rc=1
+else
+	echo "ingest: not built (it needs faultlined)"
+fi
 
 echo
 echo "==== preload: real programs and malloc under the shim vs plain ===="
