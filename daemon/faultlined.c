@@ -43,8 +43,9 @@ static const char usage[] =
 	"                      is made 0700 and must be ours and closed to others)\n"
 	"  --db PATH           the database (default ./faultline.db; created if missing)\n"
 	"  --ready-fd N        write \"ready\\n\" to descriptor N once serving, then close it\n"
-	"  --db-max-size SIZE  never grow the database past SIZE (e.g. 512M); when it is\n"
-	"                      full, new events are counted and dropped\n"
+	"  --db-max-size SIZE  never grow the database file past SIZE (e.g. 512M; its -wal\n"
+	"                      file holds a few MiB more); when it is full, new events\n"
+	"                      are counted and dropped\n"
 	"  --log LEVEL         quiet, warn, info (default) or debug; messages go to stderr\n"
 	"  --help              this text\n"
 	"\n"
@@ -106,13 +107,14 @@ int main(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		default:
-			fputs(usage, stderr);
+			fputs("usage: faultlined [--socket PATH] [--db PATH] [--ready-fd N] [--db-max-size SIZE]\n"
+			      "                  [--log quiet|warn|info|debug] [--help]\n",
+			      stderr);
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		DLOG_ERROR("unexpected argument '%s'", argv[optind]);
-		fputs(usage, stderr);
+		DLOG_ERROR("unexpected argument '%s' (see --help)", argv[optind]);
 		return 2;
 	}
 
