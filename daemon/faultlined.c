@@ -51,6 +51,9 @@ static const char usage[] =
 	"\n"
 	"SIGTERM or SIGINT: stop accepting, store what peers already sent, exit 0.\n";
 
+/* At shutdown, how long stacks not yet symbolized may still take. */
+#define FINISH_SYMBOLS_MS 10000
+
 static int pid_alive(int32_t pid)
 {
 	return kill(pid, 0) == 0 || errno != ESRCH;
@@ -206,10 +209,16 @@ int main(int argc, char **argv)
 	struct stat now_st;
 	if (stat(sock, &now_st) == 0 && now_st.st_ino == sock_st.st_ino && now_st.st_dev == sock_st.st_dev)
 		unlink(sock);
-	/* The resolver hands results to the writer, and the writer kicks the
-	 * resolver: unhook, stop the resolver, then drain the writer. */
+	/* Everything the peers sent is stored; then the resolver names the
+	 * stacks (it hands its results to the writer, and the writer kicks it:
+	 * unhook first), then the writer drains and stops. */
+	if (!fl_writer_sync(w, 60000))
+		DLOG_WARN("the database writer is still busy after 60 s; stopping anyway");
 	fl_writer_on_stacks(w, NULL, NULL);
-	fl_resolve_stop(res);
+	long left = fl_resolve_stop(res, FINISH_SYMBOLS_MS);
+	if (left)
+		DLOG_INFO("%ld stacks not yet symbolized at shutdown (%d s): the next faultlined on %s names them",
+			  left, FINISH_SYMBOLS_MS / 1000, db_path);
 	struct fl_writer_stats st;
 	fl_writer_stop(w, &st);
 	fl_procs_free(procs);

@@ -19,7 +19,7 @@
 #include "idmap.h"
 #include "symbolize.h"
 
-#define ROUND_FRAMES 256   /* frames looked at per query */
+#define ROUND_STACKS 32    /* stacks named per round (and per writer batch) */
 #define MAX_RESULTS 16     /* inlined calls kept per pc */
 #define CACHE_BUCKETS 4096u
 #define CACHE_MAX 65536u   /* entries before the cache starts over */
@@ -43,10 +43,13 @@ struct fl_resolver {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int kicked, stop;
+	int finishing;      /* shutting down: name what is left, until finish_by */
+	uint64_t finish_by; /* CLOCK_MONOTONIC */
+	long left;          /* stacks not reached when finishing ran out of time */
 	char path[4096];
 	struct fl_writer *w;
 	sqlite3 *db;
-	sqlite3_stmt *q_frames, *q_module;
+	sqlite3_stmt *q_stacks, *q_frames, *q_module, *q_left;
 	struct fl_symbolizer *sym;
 	int64_t cursor;
 	uint64_t gauge, gauge_ns; /* the writer's fault count when last looked at */
@@ -229,46 +232,72 @@ static void resolve_frame(struct fl_resolver *r, struct fl_batch *b, int64_t fra
 	memcpy(op + 1, out, (size_t)n * sizeof out[0]);
 }
 
-/* One query's worth of frames; returns how many were looked at. */
+static uint64_t mono_ns(void);
+
+/* Stopped, or finishing past its deadline. */
+static int should_quit(struct fl_resolver *r)
+{
+	pthread_mutex_lock(&r->mu);
+	int quit = r->stop || (r->finishing && mono_ns() >= r->finish_by);
+	pthread_mutex_unlock(&r->mu);
+	return quit;
+}
+
+/*
+ * The next ROUND_STACKS stacks, every frame of each: a stack's results go
+ * to the writer in one batch, applied in one transaction, so a reader
+ * never sees a stack half named.  Returns how many stacks were looked at.
+ */
 static int round_once(struct fl_resolver *r)
 {
+	struct {
+		int64_t id, process, when;
+	} stacks[ROUND_STACKS];
+	int ns = 0;
+	sqlite3_stmt *q = r->q_stacks;
+	sqlite3_bind_int64(q, 1, r->cursor);
+	while (ns < ROUND_STACKS && sqlite3_step(q) == SQLITE_ROW) {
+		stacks[ns].id = sqlite3_column_int64(q, 0);
+		stacks[ns].process = sqlite3_column_int64(q, 1);
+		stacks[ns].when = sqlite3_column_int64(q, 2);
+		ns++;
+	}
+	sqlite3_reset(q);
+	if (!ns)
+		return 0;
 	struct fl_batch *b = fl_batch_new(64 << 10);
 	if (!b)
 		return 0;
-	sqlite3_stmt *q = r->q_frames;
-	sqlite3_bind_int64(q, 1, r->cursor);
-	int n = 0, rc;
-	/* Collect first: the per-frame module query must not run inside this one's read. */
-	struct row {
-		int64_t frame, stack, process, when;
-		uint64_t pc;
-		uint32_t depth;
-	} rows[ROUND_FRAMES];
-	while (n < ROUND_FRAMES && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		rows[n].frame = sqlite3_column_int64(q, 0);
-		rows[n].stack = sqlite3_column_int64(q, 1);
-		rows[n].depth = (uint32_t)sqlite3_column_int64(q, 2);
-		rows[n].pc = (uint64_t)sqlite3_column_int64(q, 3);
-		rows[n].process = sqlite3_column_int64(q, 4);
-		rows[n].when = sqlite3_column_int64(q, 5);
-		n++;
-	}
-	sqlite3_reset(q);
-	for (int i = 0; i < n; i++) {
-		pthread_mutex_lock(&r->mu);
-		int stop = r->stop;
-		pthread_mutex_unlock(&r->mu);
-		if (stop)
+	int done = 0;
+	for (; done < ns; done++) {
+		if (should_quit(r))
 			break;
-		resolve_frame(r, b, rows[i].frame, rows[i].stack, rows[i].depth, rows[i].pc, rows[i].process,
-			      rows[i].when);
-		r->cursor = rows[i].frame;
+		/* Collect first: the module lookups must not run inside this read. */
+		struct {
+			int64_t frame;
+			uint64_t pc;
+			uint32_t depth;
+		} fr[FL_WIRE_MAX_FRAMES];
+		int nf = 0;
+		q = r->q_frames;
+		sqlite3_bind_int64(q, 1, stacks[done].id);
+		while (nf < (int)FL_WIRE_MAX_FRAMES && sqlite3_step(q) == SQLITE_ROW) {
+			fr[nf].frame = sqlite3_column_int64(q, 0);
+			fr[nf].depth = (uint32_t)sqlite3_column_int64(q, 1);
+			fr[nf].pc = (uint64_t)sqlite3_column_int64(q, 2);
+			nf++;
+		}
+		sqlite3_reset(q);
+		for (int i = 0; i < nf; i++)
+			resolve_frame(r, b, fr[i].frame, stacks[done].id, fr[i].depth, fr[i].pc, stacks[done].process,
+				      stacks[done].when);
+		r->cursor = stacks[done].id;
 	}
 	if (b->len)
 		fl_writer_push(r->w, b);
 	else
 		fl_batch_free(b);
-	return n;
+	return done;
 }
 
 static uint64_t mono_ns(void)
@@ -291,8 +320,8 @@ static int writer_busy(struct fl_resolver *r)
 	return r->busy;
 }
 
-/* Sleep up to ms, or until stopped (or kicked, when kick); returns 1 when stopped. */
-static int nap(struct fl_resolver *r, long ms, int kick)
+/* Sleep up to ms, or until stopped, finishing (or kicked, when kick). */
+static void nap(struct fl_resolver *r, long ms, int kick)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -303,11 +332,9 @@ static int nap(struct fl_resolver *r, long ms, int kick)
 		ts.tv_nsec -= 1000000000l;
 	}
 	pthread_mutex_lock(&r->mu);
-	if (!r->stop && !(kick && r->kicked))
+	if (!r->stop && !r->finishing && !(kick && r->kicked))
 		pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-	int stop = r->stop;
 	pthread_mutex_unlock(&r->mu);
-	return stop;
 }
 
 static void *resolve_main(void *arg)
@@ -317,25 +344,40 @@ static void *resolve_main(void *arg)
 	struct sched_param sp = {0};
 	sched_setscheduler(0, SCHED_IDLE, &sp);
 	for (;;) {
-		if (nap(r, IDLE_WAIT_MS, 1))
-			break;
+		nap(r, IDLE_WAIT_MS, 1);
 		pthread_mutex_lock(&r->mu);
 		r->kicked = 0;
+		int stop = r->stop, finishing = r->finishing;
 		pthread_mutex_unlock(&r->mu);
-		/* Round after round until no frame is left, each only while the
-		 * writer is not busy with faults: ingest first. */
-		int stop = 0, more = 1;
-		while (more && !stop) {
-			while (!stop && writer_busy(r))
-				stop = nap(r, BUSY_PAUSE_MS, 0);
-			if (!stop)
-				more = round_once(r) == ROUND_FRAMES;
-			pthread_mutex_lock(&r->mu);
-			stop = r->stop;
-			pthread_mutex_unlock(&r->mu);
-		}
 		if (stop)
 			break;
+		if (finishing) {
+			/* Nothing else runs now; ask for a normal share (may be refused). */
+			sched_setscheduler(0, SCHED_OTHER, &sp);
+		}
+		/* Round after round until no stack is left, each only while the
+		 * writer is not busy with faults: ingest first. */
+		int more = 1;
+		while (more && !should_quit(r)) {
+			while (!finishing && !should_quit(r) && writer_busy(r)) {
+				nap(r, BUSY_PAUSE_MS, 0);
+				pthread_mutex_lock(&r->mu);
+				finishing = r->finishing;
+				pthread_mutex_unlock(&r->mu);
+			}
+			if (!should_quit(r))
+				more = round_once(r) == ROUND_STACKS;
+		}
+		if (finishing) {
+			if (more) {
+				/* Out of time: count what is left for the log. */
+				sqlite3_stmt *q = r->q_left;
+				sqlite3_bind_int64(q, 1, r->cursor);
+				r->left = sqlite3_step(q) == SQLITE_ROW ? (long)sqlite3_column_int64(q, 0) : -1;
+				sqlite3_reset(q);
+			}
+			break;
+		}
 	}
 	return NULL;
 }
@@ -352,11 +394,13 @@ struct fl_resolver *fl_resolve_start(const char *path, struct fl_writer *w, char
 	r->db = fl_db_open_reader(path, err, errlen);
 	if (!r->db)
 		goto fail;
-	if (sqlite3_prepare_v2(r->db,
-			       "SELECT f.id, f.stack, f.depth, f.pc, s.process, s.defined_ns"
-			       " FROM frames f JOIN stacks s ON s.id = f.stack"
-			       " WHERE f.id > ? AND f.symbolized = 0 AND f.inline_depth = 0 ORDER BY f.id",
+	if (sqlite3_prepare_v2(r->db, "SELECT id, process, defined_ns FROM stacks WHERE id > ? ORDER BY id", -1,
+			       &r->q_stacks, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db,
+			       "SELECT id, depth, pc FROM frames"
+			       " WHERE stack = ? AND inline_depth = 0 AND symbolized = 0 ORDER BY depth",
 			       -1, &r->q_frames, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db, "SELECT count(*) FROM stacks WHERE id > ?", -1, &r->q_left, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(r->db,
 			       "SELECT id, start, len, path, build_id, loaded_ns, unloaded_ns, bias FROM modules"
 			       " WHERE process = ? AND start <= ? ORDER BY start DESC, id DESC",
@@ -386,8 +430,10 @@ struct fl_resolver *fl_resolve_start(const char *path, struct fl_writer *w, char
 	return r;
 fail:
 	fl_sym_free(r->sym);
+	sqlite3_finalize(r->q_stacks);
 	sqlite3_finalize(r->q_frames);
 	sqlite3_finalize(r->q_module);
+	sqlite3_finalize(r->q_left);
 	sqlite3_close(r->db);
 	free(r);
 	return NULL;
@@ -402,22 +448,31 @@ void fl_resolve_kick(void *arg)
 	pthread_mutex_unlock(&r->mu);
 }
 
-void fl_resolve_stop(struct fl_resolver *r)
+long fl_resolve_stop(struct fl_resolver *r, int finish_ms)
 {
 	if (!r)
-		return;
+		return 0;
 	pthread_mutex_lock(&r->mu);
-	r->stop = 1;
+	if (finish_ms > 0) {
+		r->finishing = 1;
+		r->finish_by = mono_ns() + (uint64_t)finish_ms * 1000000u;
+	} else {
+		r->stop = 1;
+	}
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->thread, NULL);
+	long left = r->left;
 	cache_clear(r);
 	fl_idmap_free(&r->logged);
 	fl_sym_free(r->sym);
+	sqlite3_finalize(r->q_stacks);
 	sqlite3_finalize(r->q_frames);
 	sqlite3_finalize(r->q_module);
+	sqlite3_finalize(r->q_left);
 	sqlite3_close(r->db);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);
+	return left;
 }

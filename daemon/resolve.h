@@ -28,8 +28,14 @@ struct fl_resolver *fl_resolve_start(const char *path, struct fl_writer *w, char
 /* New stacks were committed: look soon.  Any thread. */
 void fl_resolve_kick(void *r);
 
-/* Stop the thread (its pending results are dropped: the frames stay 0 and
- * the next daemon picks them up) and free r. */
-void fl_resolve_stop(struct fl_resolver *r);
+/*
+ * Stop the thread and free r.  With finish_ms > 0, first name every stack
+ * stored so far (no longer holding back for ingest), for at most that
+ * long: a short program run under `faultline run` gets its stacks named
+ * before the private daemon exits.  Frames left over stay symbolized = 0
+ * for the next daemon on the database.  Returns how many stacks were
+ * left, 0 when all were named.
+ */
+long fl_resolve_stop(struct fl_resolver *r, int finish_ms);
 
 #endif

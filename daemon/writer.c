@@ -30,6 +30,7 @@ struct fl_writer {
 	struct fl_batch *head, *tail;
 	size_t queued; /* bytes pushed and not yet applied */
 	int stop;
+	uint64_t sync_want, sync_done; /* fl_writer_sync() requests and the last one met */
 
 	sqlite3 *db;
 	struct fl_ingest *g;
@@ -189,7 +190,7 @@ static void *writer_main(void *arg)
 	struct fl_writer *w = arg;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->head && !w->stop) {
+		while (!w->head && !w->stop && w->sync_want == w->sync_done) {
 			if (!w->in_txn) {
 				pthread_cond_wait(&w->work, &w->mu);
 				continue;
@@ -202,6 +203,7 @@ static void *writer_main(void *arg)
 		struct fl_batch *list = w->head;
 		w->head = w->tail = NULL;
 		int stopping = w->stop;
+		uint64_t sync = w->sync_want;
 		pthread_mutex_unlock(&w->mu);
 
 		while (list) {
@@ -222,10 +224,16 @@ static void *writer_main(void *arg)
 			if (w->in_txn && mono_ns() - w->txn_start >= FLUSH_NS)
 				commit(w, 0);
 		}
-		if (w->in_txn && (stopping || mono_ns() - w->txn_start >= FLUSH_NS))
-			commit(w, stopping);
+		/* (sync_done is written by this thread only.) */
+		int syncing = sync != w->sync_done;
+		if (w->in_txn && (stopping || syncing || mono_ns() - w->txn_start >= FLUSH_NS))
+			commit(w, stopping || syncing);
 
 		pthread_mutex_lock(&w->mu);
+		if (syncing && !w->head) {
+			w->sync_done = sync;
+			pthread_cond_broadcast(&w->room);
+		}
 		if (stopping && !w->head)
 			break;
 	}
@@ -306,6 +314,24 @@ int fl_writer_wait_room(struct fl_writer *w, int timeout_ms)
 uint64_t fl_writer_faults(struct fl_writer *w)
 {
 	return __atomic_load_n(&w->applied, __ATOMIC_RELAXED);
+}
+
+int fl_writer_sync(struct fl_writer *w, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t due = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + (uint64_t)timeout_ms * 1000000u;
+	ts.tv_sec = (time_t)(due / 1000000000u);
+	ts.tv_nsec = (long)(due % 1000000000u);
+	pthread_mutex_lock(&w->mu);
+	uint64_t want = ++w->sync_want;
+	pthread_cond_signal(&w->work);
+	while (w->sync_done < want)
+		if (pthread_cond_timedwait(&w->room, &w->mu, &ts) == ETIMEDOUT)
+			break;
+	int done = w->sync_done >= want;
+	pthread_mutex_unlock(&w->mu);
+	return done;
 }
 
 void fl_writer_on_stacks(struct fl_writer *w, void (*fn)(void *), void *ctx)

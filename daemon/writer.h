@@ -46,6 +46,13 @@ void fl_writer_push(struct fl_writer *w, struct fl_batch *b);
 /* 1 when the queue is below the high-water mark; else wait up to timeout_ms for it to be. */
 int fl_writer_wait_room(struct fl_writer *w, int timeout_ms);
 
+/*
+ * Wait until everything pushed before the call is applied and committed
+ * (the per-stack totals too), up to timeout_ms.  1 when it is, 0 on
+ * timeout.  For shutdown: the resolver then sees every stack.
+ */
+int fl_writer_sync(struct fl_writer *w, int timeout_ms);
+
 /* Fault events applied so far (a load gauge for the resolver).  Any thread. */
 uint64_t fl_writer_faults(struct fl_writer *w);
 
