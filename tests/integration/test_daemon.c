@@ -1176,6 +1176,13 @@ Test(daemon, stack_frames_are_symbolized_off_the_hot_path)
 	cr_expect_eq(q_int(db, "SELECT module FROM frames WHERE depth = 0"), q_int(db, "SELECT id FROM modules"));
 	cr_expect_eq(q_int(db, "SELECT offset FROM frames WHERE depth = 0"), (int64_t)(pcs[0] - self.bias));
 	sqlite3_close(db);
+	/* A stack defined just before SIGTERM is named before the daemon exits. */
+	uint64_t late[] = {(uint64_t)(uintptr_t)&find_self + 8};
+	send_stack(fd, 2, late, 1);
 	close(fd);
 	cr_assert_eq(stop(), 0);
+	db = db_open();
+	cr_expect_str_eq(q_text(db, "SELECT f.function FROM frames f JOIN stacks s ON s.id = f.stack WHERE s.stack_id = 2"),
+			 "find_self");
+	sqlite3_close(db);
 }
