@@ -3,12 +3,13 @@
  * database in its own temporary directory, speaks the wire protocol to it
  * with the encoders of faultline/wire.h, and reads what it stored with
  * the sqlite3 API.  Covered: every record type landing in its table with
- * times converted to real time, several peers at once, a reconnecting
- * shim (to the same daemon and to a restarted one), vanished processes,
- * goodbye and exit statuses, each kind of bad record disconnecting only
- * its peer, another user's connection refused, stale and live sockets, a
- * read-only and a full database, SIGTERM storing everything already sent,
- * and stack frames symbolized.
+ * times converted to real time, several peers at once (and one stalled
+ * inside a record while another is served), a reconnecting shim (to the
+ * same daemon and to a restarted one), vanished processes, goodbye and
+ * exit statuses, each kind of bad record disconnecting only its peer,
+ * another user's connection refused, stale and live sockets, a read-only
+ * and a full database, SIGTERM storing everything already sent, and stack
+ * frames symbolized.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -531,6 +532,36 @@ Test(daemon, four_peers_at_once)
 				   1000 + i),
 			     EACH);
 	}
+	sqlite3_close(db);
+}
+
+Test(daemon, a_peer_stalled_inside_a_record_holds_up_nobody)
+{
+	start(NULL);
+	/* Half of a large FAULTS record, then silence. */
+	int stalled = peer();
+	send_hello(stalled, 900);
+	static struct fl_wire_fault f[FL_WIRE_MAX_FAULTS];
+	for (uint32_t i = 0; i < FL_WIRE_MAX_FAULTS; i++)
+		f[i] = fault(i, 0, 0);
+	size_t len = fl_wire_put_faults(wbuf, sizeof wbuf, f, FL_WIRE_MAX_FAULTS);
+	cr_assert_eq(send_all(stalled, wbuf, len / 2), 0);
+	/* Another process is served meanwhile, start to finish. */
+	int fd = peer();
+	send_hello(fd, 901);
+	send_faults(fd, 0, 3000, 0, 0);
+	send_goodbye(fd, FL_WIRE_END_EXITED, 0, 1);
+	cr_expect_eq(wait_int(3000, 5000, "SELECT count(*) FROM faults f JOIN processes p ON p.id = f.process WHERE p.pid = 901"),
+		     3000, "%s", read_log());
+	cr_expect_eq(wait_int(1, 5000, "SELECT count(*) FROM processes WHERE pid = 901 AND how = 'exited'"), 1);
+	cr_expect_not(hung_up(stalled, 10), "the daemon dropped a peer for being slow");
+	close(fd);
+	/* The half record is never stored; its process vanished with it. */
+	close(stalled);
+	cr_expect_eq(wait_int(1, 5000, "SELECT count(*) FROM processes WHERE pid = 900 AND how = 'vanished'"), 1);
+	cr_assert_eq(stop(), 0);
+	sqlite3 *db = db_open();
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM faults f JOIN processes p ON p.id = f.process WHERE p.pid = 900"), 0);
 	sqlite3_close(db);
 }
 
