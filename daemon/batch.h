@@ -113,7 +113,7 @@ static inline const struct fl_op *fl_batch_op(const struct fl_batch *b, size_t o
 {
 	return (const struct fl_op *)(const void *)(b->buf + off);
 }
-static inline const void *fl_op_body(const struct fl_op *op)
+static inline const void *fl_batch_body(const struct fl_op *op)
 {
 	return op + 1;
 }

@@ -372,7 +372,7 @@ static struct slot *row_for(struct fl_ingest *g, uint32_t key, int *rc, char *er
 /* Remember a process's HELLO (and its row, when the network thread found one). */
 static int note_proc(struct fl_ingest *g, const struct fl_op *op, struct slot **out)
 {
-	const struct fl_op_proc *p = fl_op_body(op);
+	const struct fl_op_proc *p = fl_batch_body(op);
 	struct slot *s = slot_at(g, op->proc);
 	if (!s)
 		return -1;
@@ -401,7 +401,7 @@ static int op_proc(struct fl_ingest *g, const struct fl_op *op, char *err, size_
 	struct slot *s;
 	if (note_proc(g, op, &s) != 0)
 		return sqlerr(g, SQLITE_NOMEM, err, errlen);
-	const struct fl_op_proc *p = fl_op_body(op);
+	const struct fl_op_proc *p = fl_batch_body(op);
 	if ((op->flags & FL_OP_PROC_RESUME) || p->rowid) {
 		/* Back again: a process marked vanished is running after all. */
 		if (!s->rowid)
@@ -425,7 +425,7 @@ static void hex(char *out, const uint8_t *b, size_t n)
 
 static int op_module(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
 {
-	const struct fl_op_module *m = fl_op_body(op);
+	const struct fl_op_module *m = fl_batch_body(op);
 	const uint8_t *bid = (const uint8_t *)(m + 1);
 	const char *path = (const char *)bid + m->m.build_id_len;
 	sqlite3_stmt *st;
@@ -454,7 +454,7 @@ static int op_module(struct fl_ingest *g, struct slot *s, const struct fl_op *op
 
 static int op_region(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
 {
-	const struct fl_wire_region *r = fl_op_body(op);
+	const struct fl_wire_region *r = fl_batch_body(op);
 	int64_t t = real_ns(s, r->t_ns);
 	if (r->op != FL_WIRE_REGION_CREATE) {
 		/* An update ends the old row and starts a new one, so that the
@@ -481,7 +481,7 @@ static int op_region(struct fl_ingest *g, struct slot *s, const struct fl_op *op
 
 static int op_stack(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
 {
-	const struct fl_op_stack *x = fl_op_body(op);
+	const struct fl_op_stack *x = fl_batch_body(op);
 	const uint64_t *pcs = (const uint64_t *)(x + 1);
 	sqlite3_stmt *st = g->st[S_STACK_INSERT];
 	sqlite3_bind_int64(st, 1, s->rowid);
@@ -558,7 +558,7 @@ static struct agg *agg_for(struct fl_ingest *g, uint32_t key, int64_t process, c
 static int op_faults(struct fl_ingest *g, uint32_t key, struct slot *s, const struct fl_op *op, char *err,
 		     size_t errlen)
 {
-	const struct fl_wire_fault *f = fl_op_body(op);
+	const struct fl_wire_fault *f = fl_batch_body(op);
 	uint32_t n = op->n, i = 0;
 	int rc = SQLITE_OK;
 	sqlite3_stmt *st = g->st[S_FAULTN];
@@ -624,7 +624,7 @@ static int op_faults(struct fl_ingest *g, uint32_t key, struct slot *s, const st
 
 static int op_sample(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
 {
-	const struct fl_wire_sample *x = fl_op_body(op);
+	const struct fl_wire_sample *x = fl_batch_body(op);
 	sqlite3_stmt *st = g->st[S_SAMPLE];
 	const uint64_t v[] = {x->managed_pages, x->resident_pages, x->inactive_pages, x->compressed_pages,
 			      x->same_filled_pages, x->compressed_bytes, x->store_bytes, x->budget_pages,
@@ -642,7 +642,7 @@ static int op_sample(struct fl_ingest *g, struct slot *s, const struct fl_op *op
 
 static int op_drops(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
 {
-	const struct fl_wire_drops *x = fl_op_body(op);
+	const struct fl_wire_drops *x = fl_batch_body(op);
 	sqlite3_stmt *st = g->st[S_DROPS_INSERT];
 	sqlite3_bind_int64(st, 1, s->rowid);
 	sqlite3_bind_int64(st, 2, real_ns(s, x->t_ns));
@@ -667,7 +667,7 @@ static const char *how_name(uint32_t how)
 
 static int op_goodbye(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
 {
-	const struct fl_wire_goodbye *x = fl_op_body(op);
+	const struct fl_wire_goodbye *x = fl_batch_body(op);
 	sqlite3_stmt *st = g->st[S_GOODBYE];
 	sqlite3_bind_text(st, 1, how_name(x->how), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, x->status);
@@ -678,7 +678,7 @@ static int op_goodbye(struct fl_ingest *g, struct slot *s, const struct fl_op *o
 
 static int op_vanish(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
 {
-	const struct fl_op_time *x = fl_op_body(op);
+	const struct fl_op_time *x = fl_batch_body(op);
 	sqlite3_stmt *st = g->st[S_VANISH];
 	sqlite3_bind_int64(st, 1, (int64_t)x->real_ns);
 	sqlite3_bind_int64(st, 2, s->rowid);
@@ -687,7 +687,7 @@ static int op_vanish(struct fl_ingest *g, struct slot *s, const struct fl_op *op
 
 static int op_exit(struct fl_ingest *g, const struct fl_op *op, char *err, size_t errlen)
 {
-	const struct fl_op_exit *x = fl_op_body(op);
+	const struct fl_op_exit *x = fl_batch_body(op);
 	int rc;
 	struct slot *s = row_for(g, op->proc, &rc, err, errlen);
 	if (rc != SQLITE_OK)
@@ -711,7 +711,7 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 
 static int op_symbols(struct fl_ingest *g, const struct fl_op *op, char *err, size_t errlen)
 {
-	const struct fl_op_symbols *x = fl_op_body(op);
+	const struct fl_op_symbols *x = fl_batch_body(op);
 	const struct fl_sym_frame *fr = (const struct fl_sym_frame *)(x + 1);
 	sqlite3_stmt *st = g->st[S_SYM_UPDATE];
 	if (x->module) {
