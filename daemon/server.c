@@ -128,6 +128,9 @@ static int read_peer(struct server *s, struct peer *p, size_t budget)
 		size_t want = PEER_BUF - p->len;
 		if (want > budget - done)
 			want = budget - done;
+		/* Full of whole records not taken yet (no batch memory): later. */
+		if (want == 0)
+			return PEER_KEEP;
 		ssize_t n = read(p->fd, p->buf + p->len, want);
 		if (n == 0) {
 			if (p->len)
