@@ -138,17 +138,21 @@ static int region(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batc
 	struct fl_proc *p = c->proc;
 	uint64_t *v = fl_idmap_get(&p->regions, x->id);
 	int state = v ? (int)(*v & 3) : 0;
+	uint32_t op_kind = x->op;
 	switch (x->op) {
 	case FL_WIRE_REGION_CREATE:
 		if (v) {
-			/* A shim that reconnects to a new daemon may announce its
-			 * live regions again: the same region is no news. */
+			/* A shim that reconnects announces its live regions again:
+			 * the same region is no news, and a live one that changed
+			 * while the update was lost (no daemon) is an update. */
 			if (*v == region_val(x, FL_REGION_ALIVE))
 				return 0;
-			return bad(err, errlen, "region %llu created again (it was %s)", (unsigned long long)x->id,
-				   state == FL_REGION_ALIVE ? "created before" : "destroyed");
+			if (state != FL_REGION_ALIVE)
+				return bad(err, errlen, "region %llu created again (it was destroyed)",
+					   (unsigned long long)x->id);
+			op_kind = FL_WIRE_REGION_UPDATE;
 		}
-		if (p->regions.count >= FL_PROCS_MAX_REGIONS)
+		if (!v && p->regions.count >= FL_PROCS_MAX_REGIONS)
 			return bad(err, errlen, "more than %u regions", FL_PROCS_MAX_REGIONS);
 		break;
 	case FL_WIRE_REGION_UPDATE:
@@ -165,6 +169,7 @@ static int region(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batc
 	if (!op)
 		return oom(err, errlen);
 	*op = *x;
+	op->op = op_kind;
 	int next = x->op == FL_WIRE_REGION_DESTROY ? FL_REGION_DESTROYED : FL_REGION_ALIVE;
 	if (fl_idmap_put(&p->regions, x->id, region_val(x, next)) != 0) {
 		fl_batch_undo(out, op);

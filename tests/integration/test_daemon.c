@@ -598,6 +598,34 @@ Test(daemon, a_reconnecting_shim_continues_its_process_row)
 	sqlite3_close(db);
 }
 
+Test(daemon, a_region_changed_while_disconnected_is_an_update_on_reconnection)
+{
+	start(NULL);
+	int fd = peer();
+	send_hello(fd, 778);
+	send_region(fd, FL_WIRE_REGION_CREATE, 9, 0x20000000, 1 << 16, 10);
+	send_region(fd, FL_WIRE_REGION_CREATE, 10, 0x30000000, 1 << 16, 11);
+	close(fd);
+	cr_assert_eq(wait_int(1, 5000, "SELECT count(*) FROM processes WHERE how = 'vanished'"), 1);
+	/* The shim trimmed region 9 while no daemon listened; its snapshot
+	 * announces 9 at its new size and 10 as it was. */
+	fd = peer();
+	send_hello(fd, 778);
+	send_region(fd, FL_WIRE_REGION_CREATE, 9, 0x20000000, 1 << 12, 20);
+	send_region(fd, FL_WIRE_REGION_CREATE, 10, 0x30000000, 1 << 16, 21);
+	send_faults(fd, 0, 10, 0, 9);
+	send_goodbye(fd, FL_WIRE_END_EXITED, 0, 1000000);
+	cr_expect_not(hung_up(fd, 200), "the daemon dropped a reconnection's snapshot: %s", read_log());
+	close(fd);
+	cr_assert_eq(stop(), 0, "%s", read_log());
+	sqlite3 *db = db_open();
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM regions WHERE region_id = 9"), 2, "old size closed, new one opened");
+	cr_expect_eq(q_int(db, "SELECT len FROM regions WHERE region_id = 9 AND destroyed_ns IS NULL"), 1 << 12);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM regions WHERE region_id = 10"), 1);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM faults"), 10);
+	sqlite3_close(db);
+}
+
 Test(daemon, a_shim_reconnecting_to_a_restarted_daemon_continues_too)
 {
 	start(NULL);
