@@ -1,0 +1,70 @@
+/*
+ * The shim's live state, published for viewers on the same machine
+ * (`faultline vmmap`, `faultline top`): one file per preloaded process,
+ * /dev/shm/faultline-<uid>-<pid>.state (mode 0600), mapped shared.  The
+ * shim's emitter thread rewrites it every sample period (FAULTLINE_SAMPLE_MS)
+ * under a sequence lock and removes it at exit; a reader copies it out and
+ * retries while seq is odd or changed during the copy.  A file whose pid
+ * is gone, or whose pid now belongs to a process started after
+ * start_real_ns, is stale (a killed process cannot remove it).
+ *
+ * The figures are the shim's page states, authoritative for managed
+ * regions: /proc/PID/smaps cannot tell an inactive or compressed page from
+ * one never touched.
+ */
+#ifndef FAULTLINE_STATE_H
+#define FAULTLINE_STATE_H
+
+#include <stdint.h>
+
+#include "faultline/faultline.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FL_STATE_MAGIC 0x54534c46u /* "FLST" in memory */
+#define FL_STATE_VERSION 1u
+#define FL_STATE_MAX_REGIONS 4096u
+#define FL_STATE_STRIP 64u         /* buckets in a region's page map */
+
+/* What a strip bucket shows: the state most of its pages are in. */
+enum fl_state_page {
+	FL_STATE_UNTOUCHED = 0,
+	FL_STATE_RESIDENT = 1,
+	FL_STATE_INACTIVE = 2,
+	FL_STATE_COMPRESSED = 3,
+	FL_STATE_SAME_FILLED = 4,
+};
+
+struct fl_state_region {
+	uint64_t id;           /* the fault log's region id */
+	uint64_t start, len;   /* bytes */
+	uint32_t kind;         /* enum fl_range_kind */
+	uint32_t prot;         /* PROT_* of its first page */
+	uint64_t resident, inactive, compressed, same_filled; /* pages */
+	uint64_t untouched;    /* pages never touched (or discarded) */
+	uint64_t compressed_bytes; /* store payload of its compressed pages */
+	/* The region cut in FL_STATE_STRIP equal parts, one enum
+	 * fl_state_page each (the last part may be shorter). */
+	uint8_t strip[FL_STATE_STRIP];
+};
+
+struct fl_state {
+	uint32_t magic;        /* FL_STATE_MAGIC */
+	uint32_t version;      /* FL_STATE_VERSION */
+	uint64_t seq;          /* odd while the shim writes */
+	int32_t pid;
+	uint32_t nregions;     /* valid entries in regions[] */
+	uint32_t truncated;    /* regions left out (more than the maximum) */
+	uint32_t sample_ms;    /* how often it is rewritten */
+	uint64_t start_real_ns;/* when the process started (CLOCK_REALTIME) */
+	uint64_t t_real_ns;    /* when this copy was written */
+	struct fl_stats stats; /* the process's counters */
+	struct fl_state_region regions[FL_STATE_MAX_REGIONS]; /* address order */
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif
