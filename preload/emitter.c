@@ -34,6 +34,7 @@
 #include "modules.h"
 #include "pager.h"
 #include "pager_int.h"
+#include "publish.h"
 #include "sys.h"
 
 #define OUT_CAP (1u << 20)          /* bytes queued for the socket */
@@ -42,8 +43,8 @@
 #define MAX_MODULES 512
 #define SCRATCH 65536
 #define MODULES_NS 1000000000ull     /* dlopen/dlclose: maps read again */
-#define SAMPLE_NS 100000000ull      /* a stats sample every 100 ms */
 #define RETRY_NS 1000000000ull      /* reconnect attempts */
+#define PUBLISH_NS 500000000ull     /* the state file, at most this often */
 #define HANDOFF_MAX_AGE 100000000ull/* a stack hand-off nobody took */
 #define EXIT_WAIT_NS 3000000000ull  /* the most exit waits for the daemon */
 
@@ -67,6 +68,8 @@ static struct {
 	size_t out_len;
 	uint64_t out_events; /* faults in out not yet written */
 	uint64_t next_try, next_sample;
+	uint64_t sample_ns; /* FAULTLINE_SAMPLE_MS */
+	uint64_t next_publish;
 	uint64_t start_mono, start_real; /* this process's start, for every hello */
 	struct fl_module *fresh;
 	uint64_t sent_drops[3];
@@ -211,7 +214,7 @@ static void region_snapshot_one(const struct fl_region *r, void *arg)
 {
 	(void)arg;
 	struct fl_wire_region w = {.t_ns = mono_ns(), .id = fl__region_wire_id(r), .start = r->base,
-				   .len = r->len, .op = FL_WIRE_REGION_CREATE, .prot = 3,
+				   .len = r->len, .op = FL_WIRE_REGION_CREATE, .prot = fl__region_wire_prot(r),
 				   .kind = (uint32_t)r->kind};
 	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_REGION, &w, sizeof w, NULL, 0, NULL, 0)))
 		fl__events_count_dropped(0, 1);
@@ -249,6 +252,8 @@ static void send_hello(void)
 
 static void try_connect(void)
 {
+	if (!M.path[0])
+		return; /* no fault log */
 	int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return;
@@ -376,10 +381,15 @@ static void pump(uint64_t now, int final)
 		if (flush_out() != 0 || M.out_len > OUT_LOW)
 			break;
 	if (now >= M.next_sample || final) {
-		M.next_sample = now + SAMPLE_NS;
+		M.next_sample = now + M.sample_ns;
 		if (M.fd >= 0)
 			send_sample(now);
 		fl__events_reap_rings();
+	}
+	/* The state file scans every page: twice a second at most. */
+	if (now >= M.next_publish && !final) {
+		M.next_publish = now + (M.sample_ns > PUBLISH_NS ? M.sample_ns : PUBLISH_NS);
+		fl__publish();
 	}
 	if (M.fd >= 0 && (now >= M.next_modules || final)) {
 		M.next_modules = now + MODULES_NS;
@@ -479,13 +489,17 @@ static int start_thread(void)
 
 int fl__emitter_prepare(const struct fl_settings *st, char *const *envp)
 {
-	if (!strcmp(st->socket_path, "none"))
-		return 0;
-	if (st->socket_path[0])
+	/* FAULTLINE_SOCKET=none: no fault log, but the state file for
+	 * viewers is still kept (by the same thread). */
+	int log = strcmp(st->socket_path, "none") != 0;
+	if (!log)
+		M.path[0] = 0;
+	else if (st->socket_path[0])
 		snprintf(M.path, sizeof M.path, "%s", st->socket_path);
 	else
 		default_socket(M.path, sizeof M.path, envp);
 	M.stacks_every = st->stacks_every;
+	M.sample_ns = (uint64_t)(st->sample_ms ? st->sample_ms : 100) * 1000000ull;
 	M.budget = st->pager.budget_bytes;
 	M.compressor = st->pager.compressor == FL_COMP_ZSTD;
 	M.level = st->pager.compressor_level;
@@ -500,8 +514,9 @@ int fl__emitter_prepare(const struct fl_settings *st, char *const *envp)
 	M.start_real = real_ns();
 	if (!M.out || !M.batch || !M.regs || !M.mods || !M.fresh || !M.scratch)
 		return -1;
-	if (fl__events_init(st->stacks_every) != 0)
+	if (log && fl__events_init(st->stacks_every) != 0)
 		return -1;
+	fl__publish_open(st->sample_ms, M.start_real);
 	M.wakefd = fl__sys_highfd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (M.wakefd < 0)
 		return -1;
@@ -538,8 +553,10 @@ void fl__emitter_fork_child(void)
 	M.stop = M.done = 0;
 	M.next_try = 0;
 	M.nmods = 0;
+	M.next_publish = 0;
 	M.start_mono = mono_ns();
 	M.start_real = real_ns();
+	fl__publish_fork_child(M.start_real);
 	__atomic_store_n(&M.start_pending, 1, __ATOMIC_RELEASE);
 }
 
@@ -571,4 +588,5 @@ void fl__emitter_exit(int status, int how)
 	}
 	/* The rest, on this thread (the emitter has stopped consuming). */
 	finish();
+	fl__publish_close();
 }

@@ -102,6 +102,11 @@ uint64_t fl__region_wire_id(const struct fl_region *r)
 	return ((uint64_t)r->gen << 32) | r->id;
 }
 
+uint32_t fl__region_wire_prot(const struct fl_region *r)
+{
+	return r->pages && r->npages ? (uint32_t)fl__pg_prot(&r->pages[0]) : 3u;
+}
+
 int fl__events_enabled(void)
 {
 	return E.on;
@@ -386,7 +391,7 @@ void fl__events_region(uint32_t op, const struct fl_region *r)
 	w->start = r->base;
 	w->len = op == FL_WIRE_REGION_DESTROY ? 0 : r->len;
 	w->op = op;
-	w->prot = 3;
+	w->prot = fl__region_wire_prot(r);
 	w->kind = (uint32_t)r->kind;
 	__atomic_store_n(&E.reg_head, h + 1, __ATOMIC_RELEASE);
 }

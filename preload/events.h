@@ -28,6 +28,8 @@ struct fl_fault_info {
 
 /* The wire id of a region: nonzero, not reused while the process lives. */
 uint64_t fl__region_wire_id(const struct fl_region *r);
+/* Its protection as the log reports it: its first page's (pages may differ). */
+uint32_t fl__region_wire_prot(const struct fl_region *r);
 
 /*
  * Prepare the rings and tables (raw memory) and say one stack in every

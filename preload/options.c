@@ -34,6 +34,8 @@ const struct fl_option fl_options[] = {
 	{"SOCKET", FL_OPT_STRING, "", "a socket path, or none",
 	 "The faultlined socket the fault log goes to (default: $XDG_RUNTIME_DIR/faultline/faultlined.sock, "
 	 "else /tmp/faultline-$UID/faultlined.sock); none turns the fault log off."},
+	{"SAMPLE_MS", FL_OPT_INT, "100", "an integer 10..60000 (milliseconds)",
+	 "How often the fault log records the pager's counters (resident, compressed, pressure, faults)."},
 	{"SUMMARY", FL_OPT_STRING, "", "a file path",
 	 "Where the shim writes its exit summary (the launcher sets this)."},
 	{NULL, 0, NULL, NULL, NULL},
@@ -125,6 +127,7 @@ void fl_settings_default(struct fl_settings *st)
 	/* One fault in 8: the sampled stacks still rank the hot paths, at
 	 * about a third of the cost of a stack per fault (bench/faultlog.py). */
 	st->stacks_every = 8;
+	st->sample_ms = 100;
 }
 
 static const struct fl_option *find(const char *name)
@@ -195,6 +198,10 @@ int fl_settings_set(struct fl_settings *st, const char *name, const char *value,
 			st->stacks_every = 0;
 		else if (!(bad = parse_int(value, 1, 1000000, &n)))
 			st->stacks_every = (unsigned)n;
+	} else if (!strcmp(name, "SAMPLE_MS")) {
+		bad = parse_int(value, 10, 60000, &n);
+		if (!bad)
+			st->sample_ms = (unsigned)n;
 	} else if (!strcmp(name, "SOCKET")) {
 		size_t l = strlen(value);
 		if (l == 0 || l >= sizeof st->socket_path)

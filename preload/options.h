@@ -33,6 +33,7 @@ struct fl_settings {
 	char summary_path[256]; /* FAULTLINE_SUMMARY: where to write the exit summary */
 	unsigned stacks_every;  /* FAULTLINE_STACKS: 0 none, 1 all, N one in N */
 	char socket_path[108];  /* FAULTLINE_SOCKET: "" default, "none" no log */
+	unsigned sample_ms;     /* FAULTLINE_SAMPLE_MS: counters sampled this often */
 };
 
 /*

@@ -24,6 +24,7 @@
 
 #include "engine.h"
 #include "events.h"
+#include "faultline/state.h"
 #include "lock.h"
 #include "log.h"
 #include "mem.h"
@@ -1534,6 +1535,8 @@ int fl_pager_protect(void *addr, size_t len, int prot)
 			    fl__sys_mprotect((void *)(r->base + i * PS), PS, prot) != 0)
 				rc = -1;
 		}
+		if (first == 0)
+			fl__events_region(FL_WIRE_REGION_UPDATE, r);
 		from = hi;
 	}
 	/* Parts that are not ours are the kernel's. */
@@ -1974,6 +1977,70 @@ long fl_ranges_get(struct fl_range *out, size_t max)
 		if (n < max && i < 32)
 			out[n] = (struct fl_range){.start = lo[i], .end = hi[i], .kind = FL_RANGE_SHIM};
 	return (long)n;
+}
+
+/* One region's page states, counted and cut into a strip (lock held). */
+static void region_state(const struct fl_region *r, struct fl_state_region *o)
+{
+	memset(o, 0, sizeof *o);
+	o->id = fl__region_wire_id(r);
+	o->start = r->base;
+	o->len = r->len;
+	o->kind = (uint32_t)r->kind;
+	o->prot = fl__region_wire_prot(r);
+	size_t per = (r->npages + FL_STATE_STRIP - 1) / FL_STATE_STRIP;
+	if (!per)
+		per = 1;
+	unsigned tally[5] = {0};
+	for (size_t i = 0; i < r->npages; i++) {
+		const struct fl_page *p = &r->pages[i];
+		unsigned st = fl__pg_state(p);
+		switch (st) {
+		case FL_PG_RESIDENT: o->resident++; break;
+		case FL_PG_INACTIVE: o->inactive++; break;
+		case FL_PG_COMPRESSED: o->compressed++; o->compressed_bytes += p->ref.size; break;
+		case FL_PG_SAME: o->same_filled++; break;
+		default: o->untouched++; st = FL_PG_UNTOUCHED; break;
+		}
+		/* The page-state enums line up with the strip's. */
+		tally[st < 5 ? st : 0]++;
+		if ((i + 1) % per == 0 || i + 1 == r->npages) {
+			unsigned best = 0;
+			for (unsigned k = 1; k < 5; k++)
+				if (tally[k] > tally[best])
+					best = k;
+			o->strip[i / per] = (uint8_t)best;
+			memset(tally, 0, sizeof tally);
+		}
+	}
+}
+
+size_t fl__pager_region_states(struct fl_state_region *out, size_t max, size_t *total)
+{
+	size_t n = 0, all = 0;
+	if (!P.running) {
+		*total = 0;
+		return 0;
+	}
+	/* Region by region, so a program faulting meanwhile waits for one
+	 * region's scan at most. */
+	uintptr_t from = 0;
+	for (;;) {
+		sigset_t oldmask;
+		api_lock(&oldmask);
+		struct fl_region *r = first_overlap(from, UINTPTR_MAX);
+		if (r) {
+			if (n < max)
+				region_state(r, &out[n++]);
+			all++;
+			from = r->base + r->len;
+		}
+		api_unlock(&oldmask);
+		if (!r)
+			break;
+	}
+	*total = all;
+	return n;
 }
 
 const char *fl_range_kind_name(enum fl_range_kind k)

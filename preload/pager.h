@@ -146,6 +146,13 @@ long fl_pager_reclaim(uint64_t target_pages);
  * region changes queued so far (the snapshot supersedes them).
  */
 struct fl_region;
+struct fl_state_region;
+/*
+ * For the state file: every live region's page-state counts and strip, in
+ * address order, up to max; *total gets how many there are.  Takes the
+ * pager lock region by region.
+ */
+size_t fl__pager_region_states(struct fl_state_region *out, size_t max, size_t *total);
 void fl__pager_region_snapshot(void (*fn)(const struct fl_region *r, void *arg), void *arg);
 
 #endif

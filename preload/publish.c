@@ -1,0 +1,142 @@
+/*
+ * The shim's live state file (include/faultline/state.h): created at
+ * start, rewritten by the emitter thread under a sequence lock, removed at
+ * exit.  It is a shared file mapping, never managed memory; a forked
+ * child drops its parent's mapping (writing it would overwrite the
+ * parent's figures) and makes its own.  Raw system calls only.
+ */
+#include "publish.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "faultline/state.h"
+#include "log.h"
+#include "pager.h"
+#include "sys.h"
+
+static struct {
+	struct fl_state *st;
+	char path[96];
+	uint64_t start_real;
+	unsigned sample_ms;
+} S;
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Files of this user's processes that were killed (no exit handler
+ * removed them) pile up in /dev/shm; each new process clears the ones
+ * whose pid is gone.  (A reused pid's file is replaced by its new owner.)
+ */
+static void remove_stale(void)
+{
+	int dfd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	char prefix[48];
+	int plen = snprintf(prefix, sizeof prefix, "faultline-%u-", (unsigned)getuid());
+	char buf[4096];
+	long n;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0) {
+		for (long off = 0; off < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *d = (void *)(buf + off);
+			off += d->reclen;
+			if (strncmp(d->name, prefix, (size_t)plen))
+				continue;
+			char *end = NULL;
+			long pid = strtol(d->name + plen, &end, 10);
+			if (pid <= 0 || !end || strcmp(end, ".state"))
+				continue;
+			if (syscall(SYS_kill, (pid_t)pid, 0) != 0 && errno == ESRCH)
+				syscall(SYS_unlinkat, dfd, d->name, 0);
+		}
+	}
+	fl__sys_close(dfd);
+}
+
+int fl__publish_open(unsigned sample_ms, uint64_t start_real_ns)
+{
+	remove_stale();
+	pid_t pid = (pid_t)syscall(SYS_getpid);
+	snprintf(S.path, sizeof S.path, "/dev/shm/faultline-%u-%d.state", (unsigned)getuid(), (int)pid);
+	S.start_real = start_real_ns;
+	S.sample_ms = sample_ms;
+	/* A file left by an earlier process with this pid is stale. */
+	syscall(SYS_unlinkat, AT_FDCWD, S.path, 0);
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, S.path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			      0600);
+	if (fd < 0) {
+		FL_INFO("no state file for viewers (%s: %s)", S.path, fl__errname(errno));
+		return -1;
+	}
+	void *m = MAP_FAILED;
+	if (syscall(SYS_ftruncate, fd, (long)sizeof(struct fl_state)) == 0)
+		m = fl__sys_mmap(NULL, sizeof(struct fl_state), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	fl__sys_close(fd);
+	if (m == MAP_FAILED) {
+		syscall(SYS_unlinkat, AT_FDCWD, S.path, 0);
+		FL_INFO("no state file for viewers (%s: %s)", S.path, fl__errname(errno));
+		return -1;
+	}
+	S.st = m;
+	S.st->magic = FL_STATE_MAGIC;
+	S.st->version = FL_STATE_VERSION;
+	S.st->pid = (int32_t)pid;
+	S.st->start_real_ns = start_real_ns;
+	S.st->sample_ms = sample_ms;
+	return 0;
+}
+
+void fl__publish(void)
+{
+	struct fl_state *st = S.st;
+	if (!st)
+		return;
+	uint64_t seq = st->seq;
+	__atomic_store_n(&st->seq, seq + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	fl_stats_get(&st->stats);
+	size_t total = 0;
+	st->nregions = (uint32_t)fl__pager_region_states(st->regions, FL_STATE_MAX_REGIONS, &total);
+	st->truncated = total > st->nregions ? (uint32_t)(total - st->nregions) : 0;
+	st->t_real_ns = real_ns();
+	__atomic_store_n(&st->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+void fl__publish_close(void)
+{
+	if (!S.st)
+		return;
+	fl__sys_munmap(S.st, sizeof(struct fl_state));
+	S.st = NULL;
+	syscall(SYS_unlinkat, AT_FDCWD, S.path, 0);
+}
+
+void fl__publish_fork_child(uint64_t start_real_ns)
+{
+	if (!S.st)
+		return;
+	/* The parent's file: not ours to write or remove. */
+	fl__sys_munmap(S.st, sizeof(struct fl_state));
+	S.st = NULL;
+	fl__publish_open(S.sample_ms, start_real_ns);
+}
