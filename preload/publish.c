@@ -106,6 +106,72 @@ int fl__publish_open(unsigned sample_ms, uint64_t start_real_ns)
 	return 0;
 }
 
+/* jemalloc's mallctl, linked into the shim (weak: the pager library
+ * without the allocator has none). */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+	__attribute__((weak));
+
+static uint64_t ctl_u64(const char *name)
+{
+	uint64_t v = 0;
+	size_t sz = sizeof v;
+	if (mallctl(name, &v, &sz, NULL, 0) != 0)
+		return 0;
+	return v;
+}
+
+static uint64_t ctl_arena_u64(unsigned i, const char *what)
+{
+	char name[96];
+	snprintf(name, sizeof name, "stats.arenas.%u.%s", i, what);
+	return ctl_u64(name);
+}
+
+/* The allocator's figures; only where this thread may touch managed
+ * memory (the uffd handler serves its faults; under the signal engine a
+ * shim thread, with signals blocked, must not). */
+static void allocator_stats(struct fl_state *st)
+{
+	st->allocator_ok = 0;
+	st->narenas = 0;
+	enum fl_engine_kind e = fl_pager_engine();
+	if (!mallctl || (e != FL_ENGINE_UFFD && e != FL_ENGINE_UFFD_USER))
+		return;
+	uint64_t epoch = 1;
+	size_t sz = sizeof epoch;
+	if (mallctl("epoch", &epoch, &sz, &epoch, sz) != 0)
+		return;
+	st->alloc_allocated = ctl_u64("stats.allocated");
+	st->alloc_active = ctl_u64("stats.active");
+	st->alloc_resident = ctl_u64("stats.resident");
+	st->alloc_mapped = ctl_u64("stats.mapped");
+	st->alloc_retained = ctl_u64("stats.retained");
+	unsigned narenas = 0;
+	sz = sizeof narenas;
+	if (mallctl("arenas.narenas", &narenas, &sz, NULL, 0) != 0)
+		narenas = 0;
+	for (unsigned i = 0; i < narenas && st->narenas < FL_STATE_MAX_ARENAS; i++) {
+		uint64_t mapped = ctl_arena_u64(i, "mapped");
+		if (!mapped)
+			continue; /* never used */
+		struct fl_state_arena *a = &st->arenas[st->narenas++];
+		a->index = i;
+		a->mapped = mapped;
+		a->active = ctl_arena_u64(i, "pactive") * 4096;
+		a->allocated = ctl_arena_u64(i, "small.allocated") + ctl_arena_u64(i, "large.allocated");
+		uint64_t m = ctl_arena_u64(i, "small.nmalloc") + ctl_arena_u64(i, "large.nmalloc");
+		uint64_t d = ctl_arena_u64(i, "small.ndalloc") + ctl_arena_u64(i, "large.ndalloc");
+		a->allocations = m > d ? m - d : 0;
+		unsigned th = 0;
+		sz = sizeof th;
+		char name[64];
+		snprintf(name, sizeof name, "stats.arenas.%u.nthreads", i);
+		if (mallctl(name, &th, &sz, NULL, 0) == 0)
+			a->threads = th;
+	}
+	st->allocator_ok = 1;
+}
+
 void fl__publish(void)
 {
 	struct fl_state *st = S.st;
@@ -115,6 +181,7 @@ void fl__publish(void)
 	__atomic_store_n(&st->seq, seq + 1, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	fl_stats_get(&st->stats);
+	allocator_stats(st);
 	size_t total = 0;
 	st->nregions = (uint32_t)fl__pager_region_states(st->regions, FL_STATE_MAX_REGIONS, &total);
 	st->truncated = total > st->nregions ? (uint32_t)(total - st->nregions) : 0;

@@ -50,6 +50,17 @@ struct fl_state_region {
 	uint8_t strip[FL_STATE_STRIP];
 };
 
+/* One jemalloc arena (the allocator inside the shim). */
+#define FL_STATE_MAX_ARENAS 64u
+struct fl_state_arena {
+	uint32_t index;
+	uint32_t threads;          /* threads bound to it */
+	uint64_t mapped;           /* bytes of extents it holds */
+	uint64_t active;           /* bytes in pages with live allocations */
+	uint64_t allocated;        /* bytes the program holds (small + large) */
+	uint64_t allocations;      /* live allocations (mallocs - frees) */
+};
+
 struct fl_state {
 	uint32_t magic;        /* FL_STATE_MAGIC */
 	uint32_t version;      /* FL_STATE_VERSION */
@@ -61,6 +72,16 @@ struct fl_state {
 	uint64_t start_real_ns;/* when the process started (CLOCK_REALTIME) */
 	uint64_t t_real_ns;    /* when this copy was written */
 	struct fl_stats stats; /* the process's counters */
+	/*
+	 * The allocator's own figures (jemalloc's mallctl stats), when
+	 * allocator_ok: reading them touches jemalloc's metadata, which is
+	 * managed memory, so they are only gathered where a shim thread may
+	 * fault (the uffd engine).  % full of an arena = allocated / active.
+	 */
+	uint32_t allocator_ok;
+	uint32_t narenas;          /* entries in arenas[] (arenas in use) */
+	uint64_t alloc_allocated, alloc_active, alloc_resident, alloc_mapped, alloc_retained;
+	struct fl_state_arena arenas[FL_STATE_MAX_ARENAS];
 	struct fl_state_region regions[FL_STATE_MAX_REGIONS]; /* address order */
 };
 
