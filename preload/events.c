@@ -331,7 +331,9 @@ void fl__events_stack_handoff(int ticket, uintptr_t addr, int write, uint32_t ti
 	p->addr = addr;
 	p->write = write;
 	p->fi = *fi;
-	p->queued_ns = now_ns();
+	/* Atomic: the emitter may look at an old hand-off's age while this
+	 * slot is being reused (its CAS then fails). */
+	__atomic_store_n(&p->queued_ns, now_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&p->state, PEND_QUEUED, __ATOMIC_RELEASE);
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
@@ -477,7 +479,8 @@ void fl__events_expire_handoffs(uint64_t now, uint64_t max_age)
 		return;
 	for (unsigned i = 0; i < NPEND; i++) {
 		struct pend *p = &E.pend[i];
-		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PEND_QUEUED || now - p->queued_ns < max_age)
+		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PEND_QUEUED ||
+		    now - __atomic_load_n(&p->queued_ns, __ATOMIC_RELAXED) < max_age)
 			continue;
 		uint32_t q = PEND_QUEUED;
 		if (!__atomic_compare_exchange_n(&p->state, &q, PEND_TAKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
