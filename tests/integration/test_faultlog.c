@@ -160,7 +160,7 @@ static void counts_and_hottest_stack(const char *engine)
 	char out[320];
 	snprintf(out, sizeof out, "%s/out", dir);
 	char *args[] = {"--engine", (char *)engine, "--stacks", "all", "--fault-around", "1", "--readahead", "1",
-			"--budget", "2M", "-q", "--", FAULTER, "3000", NULL};
+			"--budget", "2M", "-q", "--", FAULTER, "3000", "--protect", NULL};
 	struct run_result r;
 	run_launcher(args, out, &r);
 	cr_assert_eq(r.status, 0, "faultline run: %d\n%s", r.status, r.err);
@@ -177,6 +177,11 @@ static void counts_and_hottest_stack(const char *engine)
 	cr_expect_gt(q1(h, "select count(*) from faults where kind in (1,2,3)"), 0,
 		     "a 2M budget under 12M of writes must bring pages back");
 
+	/* The mapping's life: created read-write, made read-only, destroyed. */
+	cr_expect_eq(q1(h, "select count(*) from regions where process=%lld and len=%d and prot=3", proc, 3000 * 4096), 1);
+	cr_expect_eq(q1(h, "select count(*) from regions where process=%lld and len=%d and prot=1 and destroyed_ns "
+			   "is not null", proc, 3000 * 4096),
+		     1);
 	/* The hottest stack: write_pages, at the line that writes. */
 	/* faults.stack is the shim's id for the stack, per process. */
 	long long stack = q1(h, "select s.id from faults f join stacks s on s.process = f.process and "

@@ -7,6 +7,7 @@
  *   --fork       a child does the same on its own mapping and exits
  *   --slow MS    spread the writes over about MS milliseconds
  *   --hang       sleep forever after the work (to be killed)
+ *   --protect    make the mapping read-only before unmapping it
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #define PG 4096
 
 static long pause_every, pause_ns;
+static int protect;
 
 static void nap(long ns)
 {
@@ -54,6 +56,10 @@ static uint64_t work(long pages)
 	}
 	write_pages(p, pages);
 	uint64_t sum = read_pages(p, pages, 3);
+	if (protect && mprotect(p, (size_t)pages * PG, PROT_READ) != 0) {
+		perror("faulter: mprotect");
+		exit(2);
+	}
 	munmap(p, (size_t)pages * PG);
 	return sum;
 }
@@ -76,13 +82,15 @@ int main(int argc, char **argv)
 			do_fork = 1;
 		else if (!strcmp(argv[i], "--hang"))
 			hang = 1;
+		else if (!strcmp(argv[i], "--protect"))
+			protect = 1;
 		else if (!strcmp(argv[i], "--slow") && i + 1 < argc)
 			slow_ms = atol(argv[++i]);
 		else
 			pages = atol(argv[i]);
 	}
 	if (pages < 1) {
-		fprintf(stderr, "usage: faulter [PAGES] [--fork] [--slow MS] [--hang]\n");
+		fprintf(stderr, "usage: faulter [PAGES] [--fork] [--slow MS] [--hang] [--protect]\n");
 		return 2;
 	}
 	if (slow_ms > 0) {

@@ -104,5 +104,10 @@ Test(options, stacks_and_socket)
 	longp[sizeof longp - 1] = 0;
 	cr_expect_eq(fl_settings_set(&st, "SOCKET", longp, err, sizeof err), -1, "longer than a socket path");
 	cr_expect_eq(fl_settings_set(&st, "SOCKET", "", err, sizeof err), -1);
+	cr_expect_eq(st.sample_ms, 100, "default sample period");
+	cr_assert_eq(fl_settings_set(&st, "SAMPLE_MS", "250", err, sizeof err), 0);
+	cr_expect_eq(st.sample_ms, 250);
+	cr_expect_eq(fl_settings_set(&st, "SAMPLE_MS", "5", err, sizeof err), -1);
+	cr_expect(strstr(err, "FAULTLINE_SAMPLE_MS") && strstr(err, "10..60000"), "%s", err);
 	cr_expect_str_eq(st.socket_path, "/run/x.sock");
 }
