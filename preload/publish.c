@@ -27,6 +27,7 @@ static struct {
 	char path[96];
 	uint64_t start_real;
 	unsigned sample_ms;
+	int pending; /* a forked child's file, made at its first rewrite */
 } S;
 
 static uint64_t real_ns(void)
@@ -73,13 +74,20 @@ static void remove_stale(void)
 	fl__sys_close(dfd);
 }
 
+static int open_file(void);
+
 int fl__publish_open(unsigned sample_ms, uint64_t start_real_ns)
 {
 	remove_stale();
-	pid_t pid = (pid_t)syscall(SYS_getpid);
-	snprintf(S.path, sizeof S.path, "/dev/shm/faultline-%u-%d.state", (unsigned)getuid(), (int)pid);
 	S.start_real = start_real_ns;
 	S.sample_ms = sample_ms;
+	return open_file();
+}
+
+static int open_file(void)
+{
+	pid_t pid = (pid_t)syscall(SYS_getpid);
+	snprintf(S.path, sizeof S.path, "/dev/shm/faultline-%u-%d.state", (unsigned)getuid(), (int)pid);
 	/* A file left by an earlier process with this pid is stale. */
 	syscall(SYS_unlinkat, AT_FDCWD, S.path, 0);
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, S.path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
@@ -101,8 +109,8 @@ int fl__publish_open(unsigned sample_ms, uint64_t start_real_ns)
 	S.st->magic = FL_STATE_MAGIC;
 	S.st->version = FL_STATE_VERSION;
 	S.st->pid = (int32_t)pid;
-	S.st->start_real_ns = start_real_ns;
-	S.st->sample_ms = sample_ms;
+	S.st->start_real_ns = S.start_real;
+	S.st->sample_ms = S.sample_ms;
 	return 0;
 }
 
@@ -174,6 +182,10 @@ static void allocator_stats(struct fl_state *st)
 
 void fl__publish(void)
 {
+	if (!S.st && S.pending) {
+		S.pending = 0;
+		open_file();
+	}
 	struct fl_state *st = S.st;
 	if (!st)
 		return;
@@ -205,5 +217,8 @@ void fl__publish_fork_child(uint64_t start_real_ns)
 	/* The parent's file: not ours to write or remove. */
 	fl__sys_munmap(S.st, sizeof(struct fl_state));
 	S.st = NULL;
-	fl__publish_open(S.sample_ms, start_real_ns);
+	/* Made by the child's emitter when it starts: a child that only
+	 * execs (a shell's fork + exec) pays nothing for it here. */
+	S.start_real = start_real_ns;
+	S.pending = 1;
 }
