@@ -62,7 +62,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: faultline run [OPTIONS] [--] PROG [ARGS...]\n\n"
 		"Runs PROG with the faultline shim preloaded and prints a summary of\n"
-		"what the shim did when it ends (to stderr).  The exit status is PROG's,\n"
+		"what the shim did when it ends (to stderr).  Every fault is logged to\n"
+		"faultlined: a running one, or one started for this run writing\n"
+		"./faultline.db (--db, --socket none).  The exit status is PROG's,\n"
 		"or 128+N if signal N ended it.  Each option sets the FAULTLINE_ variable\n"
 		"of the same name; a bad value is refused before PROG starts.\n\n"
 		"options:\n");
@@ -72,7 +74,7 @@ static void usage(FILE *f)
 		char flag[32];
 		option_flag(o->name, flag, sizeof flag);
 		fprintf(f, "  --%s VALUE\n      %s\n      Accepts %s; default %s.\n", flag, o->help,
-			o->accepted, o->dflt[0] ? o->dflt : "(none)");
+			o->accepted, o->dflt[0] ? o->dflt : "unset");
 	}
 	fprintf(f,
 		"  --db PATH\n      The fault log's database (default: ./faultline.db).  Without --db, a\n"
