@@ -89,6 +89,18 @@ $(CLI): $(CLI_SRC) $(wildcard viewer/*.h) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Iviewer $(LDFLAGS) -o $@ $(CLI_SRC) $(LIB_A) $(LIBS)
 
+# The viewer's modules as a library (faultline.c is the main), for the
+# unit tests of their gathering and layout.
+VIEWER_OBJ := $(patsubst viewer/%.c,$(BUILD)/obj/viewer/%.o,$(filter-out viewer/faultline.c,$(CLI_SRC)))
+VIEWER_A := $(BUILD)/lib/libfaultline_viewer.a
+$(BUILD)/obj/viewer/%.o: viewer/%.c $(wildcard viewer/*.h include/faultline/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iviewer -c $< -o $@
+
+$(VIEWER_A): $(VIEWER_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@; ar rcs $@ $^
+
 $(BUILD)/obj/daemon/%.o: daemon/%.c $(wildcard daemon/*.h include/faultline/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Idaemon -c $< -o $@
@@ -119,13 +131,13 @@ $(BUILD)/tests/fuzz_gen_corpus: tests/fuzz/gen_corpus.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
 
-$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h include/faultline/*.h tests/*.h)
+$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h include/faultline/*.h tests/*.h viewer/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Idaemon -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Itests -Idaemon -Iviewer -c $< -o $@
 
-$(TESTS): $(TEST_OBJ) $(DAEMON_A) $(LIB_A)
+$(TESTS): $(TEST_OBJ) $(VIEWER_A) $(DAEMON_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(DAEMON_A) $(LIB_A) -lcriterion $(DAEMON_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(VIEWER_A) $(DAEMON_A) $(LIB_A) -lcriterion $(DAEMON_LIBS) $(LIBS)
 
 # Programs the integration tests run under the shim: plain programs.
 $(BUILD)/tests/progs/%: tests/progs/%.c

@@ -6,6 +6,7 @@
 #define FL_CLI_H
 
 int fl_cli_run(int argc, char **argv);
+int fl_cli_vmmap(int argc, char **argv);
 
 /* The fault log of a run (logd.c). */
 #include <limits.h>

@@ -13,6 +13,7 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{"run", fl_cli_run, "run a program under the shim and print a summary at exit"},
+	{"vmmap", fl_cli_vmmap, "one look at a process's memory, region by region (any pid)"},
 };
 
 static void usage(FILE *f)
