@@ -85,9 +85,11 @@ $(DEMO): demo/demo.c $(LIB_A)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
 
 # The faultline command: its subcommands, with the options table from the core.
+# faultline top reads the fault log (SQLite) and draws with ncurses.
+CLI_LIBS := -lsqlite3 $(shell pkg-config --libs ncursesw)
 $(CLI): $(CLI_SRC) $(wildcard viewer/*.h) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iviewer $(LDFLAGS) -o $@ $(CLI_SRC) $(LIB_A) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Iviewer $(LDFLAGS) -o $@ $(CLI_SRC) $(LIB_A) $(CLI_LIBS) $(LIBS)
 
 # The viewer's modules as a library (faultline.c is the main), for the
 # unit tests of their gathering and layout.

@@ -7,6 +7,7 @@
 
 int fl_cli_run(int argc, char **argv);
 int fl_cli_vmmap(int argc, char **argv);
+int fl_cli_top(int argc, char **argv);
 
 /* The fault log of a run (logd.c). */
 #include <limits.h>

@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
 	{"run", fl_cli_run, "run a program under the shim and print a summary at exit"},
 	{"vmmap", fl_cli_vmmap, "one look at a process's memory, region by region (any pid)"},
+	{"top", fl_cli_top, "live view of processes under the shim: regions, page maps, faults"},
 };
 
 static void usage(FILE *f)
