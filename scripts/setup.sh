@@ -9,9 +9,10 @@ set -eu
 # objcopy renames its mmap calls; binutils comes with gcc).
 # libsqlite3-dev: faultlined's database; libdw-dev, libelf-dev: its
 # symbolizer (elfutils); libunwind-dev: the shim's stack walker; clang:
-# the wire decoder's libFuzzer target in the slow tier.
+# the wire decoder's libFuzzer target in the slow tier.  libncurses-dev:
+# faultline top; tmux: its tests drive it in a tmux pane.
 PKGS="gcc make binutils pkg-config liblz4-dev libzstd-dev libcriterion-dev libjemalloc-dev python3 sqlite3
-libsqlite3-dev libdw-dev libelf-dev libunwind-dev clang"
+libsqlite3-dev libdw-dev libelf-dev libunwind-dev clang libncurses-dev tmux"
 
 missing=""
 for p in $PKGS; do
