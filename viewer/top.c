@@ -637,14 +637,6 @@ int fl_cli_top(int argc, char **argv)
 		}
 	}
 
-	/* Everything that can be wrong with the input is said before the
-	 * terminal changes: a message on a restored terminal is one people read. */
-	if (!once && (!isatty(0) || !isatty(1))) {
-		fprintf(stderr, "faultline top: standard %s is not a terminal (top is interactive; --once prints one "
-				"screen as text)\n",
-			!isatty(0) ? "input" : "output");
-		return 2;
-	}
 	char err[512];
 	struct app a;
 	memset(&a, 0, sizeof a);
@@ -683,16 +675,20 @@ int fl_cli_top(int argc, char **argv)
 	}
 	if (replay) {
 		/* The cursor needs a process: the one asked for, else the newest. */
-		fl_top_src_replay(a.src, 0);
-		refresh_data(&a);
-		if (!a.open_id && a.d.nprocs)
-			fl_top_src_replay(a.src, a.d.procs[0].id);
-		else if (a.open_id)
-			fl_top_src_replay(a.src, a.open_id);
-		if (!a.d.nprocs) {
-			fprintf(stderr, "faultline top: %s holds no processes to replay\n", path);
+		if (!fl_top_src_replay(a.src, a.open_id)) {
+			fprintf(stderr, "faultline top: %s holds no samples to replay%s\n", path,
+				a.open_id ? " of that process" : "");
 			goto out;
 		}
+	}
+	/* Everything that can be wrong is said before the terminal changes:
+	 * a message on a restored terminal is one people read. */
+	if (!once && (!isatty(0) || !isatty(1))) {
+		fprintf(stderr, "faultline top: standard %s is not a terminal (top is interactive; --once prints one "
+				"screen as text)\n",
+			!isatty(0) ? "input" : "output");
+		rc = 2;
+		goto out;
 	}
 	a.v.screen = screen;
 	if (screen != FL_TOP_PROCS)

@@ -612,7 +612,8 @@ static void layout_summary(const struct fl_top_view *v, const struct fl_top_data
 		mx -= 9;
 	}
 	if (!sm) {
-		put(l, cols, x + 2, "no samples", mx - x - 3, FL_TOP_A_DIM);
+		put(l, cols, x + 2, p->how == FL_TOP_UNLOGGED ? "not under the shim" : "no samples", mx - x - 3,
+		    FL_TOP_A_DIM);
 		return;
 	}
 	uint64_t ps = sm->page_size ? sm->page_size : 4096;
@@ -940,7 +941,7 @@ static void layout_pagemap(const struct fl_top_view *v, const struct fl_top_data
 	put_strip(&s->lines[row++], cols, label, sw, r->strip);
 	/* Legend: each state's character in its own color. */
 	struct fl_top_line *lg = &s->lines[row++];
-	x = put(lg, cols, label, "legend:", -1, FL_TOP_A_DIM);
+	x = put(lg, cols, 1, "legend:", -1, FL_TOP_A_DIM);
 	static const unsigned order[] = {FL_STATE_RESIDENT, FL_STATE_INACTIVE, FL_STATE_COMPRESSED,
 					 FL_STATE_SAME_FILLED, FL_STATE_UNTOUCHED};
 	for (int i = 0; i < 5; i++) {
@@ -1077,8 +1078,7 @@ static void layout_faults(const struct fl_top_view *v, const struct fl_top_data 
 		dt_avg = (double)(d->hist[d->nhist - 1].t_ns - d->hist[d->nhist - 1 - (nr > 0 ? nr : 0)].t_ns) /
 			 (nr > 0 ? nr : 1) / 1e9;
 	putf(&s->lines[3], cols, 0, -1, FL_TOP_A_NORMAL,
-	     "faults/s by kind over the last %d samples (%.0f ms each), newest right; rows scaled to their peak", nr > 0 ? nr : 0,
-	     dt_avg * 1e3);
+	     "faults/s by kind, last %d samples of %.0f ms, newest at the right", nr > 0 ? nr : 0, dt_avg * 1e3);
 	int row = 4;
 	for (int kind = 0; kind < FL_TOP_KINDS; kind++) {
 		double rate[FL_TOP_MAX_COLS];
@@ -1141,7 +1141,7 @@ static const char *const help_text[] = {
 	"  c           clear the filters",
 	"  /           search: select the next region holding the text;  n N  again",
 	"",
-	"  Replay (--replay):  Left Right or [ ]  previous / next sample;  { }  10 samples",
+	"  Replay (--replay):  Left Right or [ ]  a sample back / on;  { }  10 samples",
 	"",
 	"  Pressure:  NORMAL, WARN (yellow, or !WARN!), CRITICAL (red, or !!CRITICAL!!)",
 	"  Pages:  R resident  i inactive  C compressed  s same-filled  . untouched",
@@ -1157,6 +1157,8 @@ const char *const *fl_top_help_lines(void)
 
 static void layout_help(struct fl_top_screen *s)
 {
+	for (int r = 2; r < s->rows - 1; r++)
+		line_clear(&s->lines[r], s->cols);
 	for (int i = 0; help_text[i] && 2 + i < s->rows - 1; i++)
 		put(&s->lines[2 + i], s->cols, 1, help_text[i], -1, i == 0 ? FL_TOP_A_BOLD : FL_TOP_A_NORMAL);
 }

@@ -31,6 +31,7 @@
 
 #include "../daemon/db.h" /* FL_DB_SCHEMA_VERSION: the version this reader knows */
 #include "state.h"
+#include "vmmap_data.h"
 
 /* ------------------------------------------------- running totals map */
 
@@ -726,72 +727,63 @@ static int query_regions(struct fl_top_src *s, long long proc, int64_t at, uint6
 	return 0;
 }
 
-/*
- * The kernel's VMAs of pid from /proc/PID/smaps, for a process the fault
- * log does not know, leaving out those the state file's managed regions
- * cover (they are listed from the state).  Returns 0, or -1 with errno.
- */
-static int smaps_regions(int pid, const struct fl_state *state, struct fl_top_data *d, int *cap)
+/* The end of src into dst: of a long path, the end tells files apart. */
+static void copy_tail(char *dst, size_t len, const char *src)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/smaps", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	char line[4352];
-	struct fl_top_region *cur = NULL;
-	long ps = sysconf(_SC_PAGESIZE);
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long a, b, off, inode;
-		char perms[8], dev[16];
-		int pos = 0;
-		if (sscanf(line, "%llx-%llx %7s %llx %15s %llu %n", &a, &b, perms, &off, dev, &inode, &pos) >= 6 &&
-		    strchr(line, '-') < strchr(line, ' ')) {
-			cur = NULL;
-			int covered = 0;
-			for (uint32_t i = 0; state && i < state->nregions; i++)
-				if (state->regions[i].start < b && state->regions[i].start + state->regions[i].len > a)
-					covered = 1;
-			if (covered || regions_grow(d, cap))
-				continue;
-			cur = &d->regions[d->nregions++];
-			memset(cur, 0, sizeof *cur);
-			cur->start = a;
-			cur->len = b - a;
-			cur->prot = (perms[0] == 'r' ? 1u : 0) | (perms[1] == 'w' ? 2u : 0) | (perms[2] == 'x' ? 4u : 0);
-			cur->page_size = (uint64_t)ps;
-			region_unknown(cur);
-			cur->faults = -1;
-			char *name = pos > 0 ? line + pos : line + strlen(line);
-			name[strcspn(name, "\n")] = 0;
-			snprintf(cur->detail, sizeof cur->detail, "%s", name);
-			const char *type;
-			if (!strcmp(name, "[heap]"))
-				type = "heap";
-			else if (!strncmp(name, "[stack", 6))
-				type = "stack";
-			else if (!strcmp(name, "[vdso]") || !strcmp(name, "[vvar]") || !strcmp(name, "[vsyscall]"))
-				type = "kernel";
-			else if (perms[0] == '-' && perms[1] == '-' && perms[2] == '-')
-				type = "guard";
-			else if (perms[3] == 's' || !strncmp(name, "/dev/shm/", 9) || !strncmp(name, "/memfd:", 7) ||
-				 !strncmp(name, "/SYSV", 5))
-				type = "shared mem";
-			else if (name[0] == '/' && perms[2] == 'x')
-				type = "text";
-			else if (name[0] == '/')
-				type = inode ? "mapped file" : "anonymous";
-			else
-				type = "anonymous";
-			snprintf(cur->type, sizeof cur->type, "%s", type);
-			continue;
-		}
-		unsigned long long kb;
-		if (cur && sscanf(line, "Rss: %llu kB", &kb) == 1)
-			cur->rsize = (int64_t)(kb * 1024);
+	size_t n = strlen(src);
+	memcpy(dst, n >= len ? src + n - (len - 1) : src, n >= len ? len : n + 1);
+	dst[len - 1] = 0;
+}
+
+/* vmmap's REGION TYPE names, cut to the table's column where they are long. */
+static const char *vmmap_type(enum fl_vmmap_type t)
+{
+	switch (t) {
+	case FL_VMMAP_SHM:
+		return "shared mem";
+	case FL_VMMAP_ARENA:
+		return "jemalloc";
+	case FL_VMMAP_PROGRAM:
+		return "program mmap";
+	case FL_VMMAP_UFFD:
+		return "uffd";
+	default:
+		return fl_vmmap_data_type_name(t);
 	}
-	fclose(f);
-	return 0;
+}
+
+/* One row of vmmap's table (viewer/vmmap_data.h) as a region table row. */
+static void region_from_vmmap(const struct fl_vmmap *m, const struct fl_vmmap_row *w, struct fl_top_region *r)
+{
+	memset(r, 0, sizeof *r);
+	uint64_t ps = m->page_size ? m->page_size : 4096;
+	r->start = w->start;
+	r->len = w->end - w->start;
+	r->prot = w->prot;
+	r->page_size = ps;
+	snprintf(r->type, sizeof r->type, "%s", vmmap_type(w->type));
+	copy_tail(r->detail, sizeof r->detail, w->detail);
+	region_unknown(r);
+	r->faults = -1;
+	r->rsize = (int64_t)w->rsize;
+	if (!w->managed)
+		return;
+	r->managed = 1;
+	r->id = w->region_id;
+	r->isize = (int64_t)(w->inactive_pages * ps);
+	r->csize = (int64_t)((w->compressed_pages + w->same_filled_pages) * ps);
+	r->ssize = (int64_t)(w->same_filled_pages * ps);
+	r->usize = (int64_t)(w->untouched_pages * ps);
+	r->store = (int64_t)w->csize;
+	if (!r->detail[0])
+		region_detail(w->region_id, r->detail, sizeof r->detail);
+	/* The strip is the state file's, found by the region's id. */
+	for (uint32_t i = 0; m->state && i < m->state->nregions; i++)
+		if (m->state->regions[i].id == w->region_id) {
+			r->has_strip = 1;
+			memcpy(r->strip, m->state->regions[i].strip, sizeof r->strip);
+			break;
+		}
 }
 
 /* Region fault totals from the running totals. */
@@ -816,6 +808,14 @@ int fl_top_src_replay(struct fl_top_src *s, long long proc)
 	free(s->times);
 	s->times = NULL;
 	s->ntimes = s->t_index = 0;
+	if (s->db && !proc) {
+		/* No process named: the newest one that has samples. */
+		sqlite3_stmt *q = prep(s, "SELECT p.id FROM processes p WHERE EXISTS "
+					  "(SELECT 1 FROM samples s WHERE s.process = p.id) ORDER BY p.start_ns DESC LIMIT 1");
+		if (q && sqlite3_step(q) == SQLITE_ROW)
+			proc = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
 	s->cursor_proc = proc;
 	if (!s->db || !proc)
 		return 0;
@@ -876,7 +876,7 @@ void fl_top_data_free(struct fl_top_data *d)
 	memset(d, 0, sizeof *d);
 }
 
-/* An unlogged process (--pid): what the state file and smaps say. */
+/* An unlogged process (--pid): what vmmap gathers (smaps, the state file). */
 static void refresh_unlogged(struct fl_top_src *s, struct fl_top_data *d, int want_regions)
 {
 	struct fl_top_proc *p = &d->proc;
@@ -884,13 +884,10 @@ static void refresh_unlogged(struct fl_top_src *s, struct fl_top_data *d, int wa
 	p->pid = s->pid;
 	p->how = FL_TOP_UNLOGGED;
 	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/%d/exe", s->pid);
-	ssize_t n = readlink(path, p->exe, sizeof p->exe - 1);
-	p->exe[n > 0 ? n : 0] = 0;
 	snprintf(path, sizeof path, "/proc/%d/cmdline", s->pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		n = read(fd, buf, sizeof buf - 1);
+		ssize_t n = read(fd, buf, sizeof buf - 1);
 		close(fd);
 		for (ssize_t i = 0; i < n - 1; i++)
 			if (!buf[i])
@@ -898,18 +895,21 @@ static void refresh_unlogged(struct fl_top_src *s, struct fl_top_data *d, int wa
 		buf[n > 0 ? n : 0] = 0;
 		snprintf(p->cmd, sizeof p->cmd, "%s", buf);
 	}
-	if (!alive(s->pid)) {
-		p->how = FL_TOP_LOST;
-		snprintf(d->note, sizeof d->note, "process %d has ended", s->pid);
+	struct fl_vmmap m;
+	char err[512];
+	if (fl_vmmap_data_gather(s->pid, &m, err, sizeof err, d->note, sizeof d->note) != 0) {
+		if (!alive(s->pid))
+			p->how = FL_TOP_LOST;
+		snprintf(d->note, sizeof d->note, "%.300s", err);
+		return;
 	}
-	char err[256];
-	int have = fl_state_read(s->pid, s->state, err, sizeof err) == 0;
-	d->live_pages = have;
-	if (have) {
-		snprintf(p->engine, sizeof p->engine, "%s", fl_engine_name(s->state->stats.engine));
-		p->page_size = s->state->stats.page_size;
+	copy_tail(p->exe, sizeof p->exe, m.exe[0] ? m.exe : m.comm);
+	p->page_size = m.page_size;
+	d->live_pages = m.has_state;
+	if (m.has_state) {
+		snprintf(p->engine, sizeof p->engine, "%s", fl_engine_name(m.state->stats.engine));
 		struct fl_top_sample now;
-		sample_from_stats(&s->state->stats, (int64_t)s->state->t_real_ns, &now);
+		sample_from_stats(&m.state->stats, (int64_t)m.state->t_real_ns, &now);
 		if (!s->nring || s->ring[s->nring - 1].t_ns != now.t_ns) {
 			if (s->nring == FL_TOP_HIST) {
 				memmove(s->ring, s->ring + 1, sizeof s->ring[0] * (FL_TOP_HIST - 1));
@@ -924,30 +924,18 @@ static void refresh_unlogged(struct fl_top_src *s, struct fl_top_data *d, int wa
 		memcpy(d->hist, s->ring, sizeof s->ring[0] * (size_t)s->nring);
 		d->nhist = s->nring;
 	} else if (!d->note[0]) {
-		snprintf(d->note, sizeof d->note, "not under the shim: kernel figures only");
+		snprintf(d->note, sizeof d->note, "not under the shim: the kernel's figures only");
 	}
-	if (!want_regions)
-		return;
-	int cap = 0;
-	d->nregions = 0;
-	uint64_t ps = p->page_size ? p->page_size : (uint64_t)sysconf(_SC_PAGESIZE);
-	for (uint32_t i = 0; have && i < s->state->nregions; i++) {
-		if (regions_grow(d, &cap))
-			break;
-		region_from_state(&s->state->regions[i], ps, &d->regions[d->nregions++]);
-	}
-	if (smaps_regions(s->pid, have ? s->state : NULL, d, &cap) != 0 && !d->note[0])
-		snprintf(d->note, sizeof d->note, "/proc/%d/smaps: %s", s->pid, strerror(errno));
-	/* Address order, the kernel's and the state's rows together. */
-	for (int i = 1; i < d->nregions; i++) {
-		struct fl_top_region t = d->regions[i];
-		int j = i;
-		while (j > 0 && d->regions[j - 1].start > t.start) {
-			d->regions[j] = d->regions[j - 1];
-			j--;
+	if (want_regions) {
+		int cap = 0;
+		d->nregions = 0;
+		for (size_t i = 0; i < m.nrows; i++) {
+			if (regions_grow(d, &cap))
+				break;
+			region_from_vmmap(&m, &m.rows[i], &d->regions[d->nregions++]);
 		}
-		d->regions[j] = t;
 	}
+	fl_vmmap_data_free(&m);
 }
 
 int fl_top_src_refresh(struct fl_top_src *s, enum fl_top_screen_id screen, struct fl_top_data *d)
@@ -1022,7 +1010,7 @@ int fl_top_src_refresh(struct fl_top_src *s, enum fl_top_screen_id screen, struc
 				if (live)
 					snprintf(d->note, sizeof d->note, "page states not known (%s)", err);
 				else if (!s->replay)
-					snprintf(d->note, sizeof d->note, "regions at its end; page states are only known live");
+					snprintf(d->note, sizeof d->note, "regions at its end; page states are known live only");
 			}
 			regions_faults(s, d);
 		}
