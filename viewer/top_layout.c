@@ -477,6 +477,7 @@ static int region_cmp(const struct fl_top_region *a, const struct fl_top_region 
 		d = strcmp(a->type, b->type);
 		break;
 	case FL_TOP_COL_START:
+		d = a->start < b->start ? -1 : a->start > b->start;
 		break;
 	case FL_TOP_COL_VSIZE:
 		d = cmp_i64((int64_t)a->len, (int64_t)b->len);
