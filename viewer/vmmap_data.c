@@ -393,7 +393,7 @@ static enum fl_vmmap_type managed_type(uint32_t kind)
 	}
 }
 
-static void managed_row(struct fl_vmmap_row *row, const struct fl_state_region *r, uint64_t ps)
+static int managed_row(struct fl_vmmap_row *row, const struct fl_state_region *r, uint64_t ps)
 {
 	row->managed = 1;
 	row->region_id = r->id;
@@ -419,11 +419,12 @@ static void managed_row(struct fl_vmmap_row *row, const struct fl_state_region *
 	 * (preload/events.c); the slot tells live regions apart and is
 	 * short enough for 80 columns.  JSON has the whole id. */
 	unsigned slot = (unsigned)(r->id & 0xffffffffu);
+	char det[64];
 	switch (r->kind) {
-	case FL_RANGE_ALLOCATOR: snprintf(row->detail, sizeof row->detail, "extent #%u", slot); break;
-	case FL_RANGE_PROGRAM: snprintf(row->detail, sizeof row->detail, "mmap #%u", slot); break;
-	case FL_RANGE_SHIM: snprintf(row->detail, sizeof row->detail, "the shim's own"); break;
-	default: snprintf(row->detail, sizeof row->detail, "region #%u", slot); break;
+	case FL_RANGE_ALLOCATOR: snprintf(det, sizeof det, "extent #%u", slot); break;
+	case FL_RANGE_PROGRAM: snprintf(det, sizeof det, "mmap #%u", slot); break;
+	case FL_RANGE_SHIM: snprintf(det, sizeof det, "the shim's own"); break;
+	default: snprintf(det, sizeof det, "region #%u", slot); break;
 	}
 	if (r->resident + r->inactive + r->compressed + r->same_filled == 0)
 		row->share = FL_VMMAP_SM_NUL;
@@ -431,6 +432,8 @@ static void managed_row(struct fl_vmmap_row *row, const struct fl_state_region *
 		row->share = FL_VMMAP_SM_ZER;
 	else
 		row->share = FL_VMMAP_SM_PRV;
+	row->detail = strdup(det);
+	return row->detail ? 0 : -1;
 }
 
 /* An unmanaged piece [s, e) of vma v, with its share of the VMA's figures. */
@@ -448,7 +451,10 @@ static int piece_row(struct fl_vmmap *m, const struct fl_vmmap_vmas *vs, size_t 
 	row->vsize = len;
 	row->prot = v->prot;
 	row->max_prot = v->max_prot;
-	row->type = classify(vs, i, mods, tids, have_state, row->detail, sizeof row->detail);
+	char det[PATH_MAX + 32];
+	row->type = classify(vs, i, mods, tids, have_state, det, sizeof det);
+	if (!(row->detail = strdup(det)))
+		return -1;
 	if (row->type == FL_VMMAP_STACK && tids[i])
 		row->tid = tids[i];
 	row->share = vma_share(v);
@@ -519,6 +525,8 @@ int fl_vmmap_data_build(struct fl_vmmap *m, const struct fl_vmmap_vmas *vs, cons
 {
 	int rc = 0;
 	m->page_size = page_size;
+	for (size_t i = 0; i < m->nrows; i++)
+		free(m->rows[i].detail);
 	m->nrows = 0;
 	m->has_state = 0;
 	free(m->state);
@@ -580,6 +588,8 @@ int fl_vmmap_data_build(struct fl_vmmap *m, const struct fl_vmmap_vmas *vs, cons
 		uint64_t managed_len = 0, managed_rss = 0;
 		for (size_t k = j; st && k < st->nregions && st->regions[k].start < v->end; k++) {
 			const struct fl_state_region *r = &st->regions[k];
+			if (r->kind == FL_RANGE_SHIM)
+				continue;
 			uint64_t s = r->start > v->start ? r->start : v->start;
 			uint64_t e = r->start + r->len < v->end ? r->start + r->len : v->end;
 			managed_len += e - s;
@@ -604,6 +614,21 @@ int fl_vmmap_data_build(struct fl_vmmap *m, const struct fl_vmmap_vmas *vs, cons
 			uint64_t rend = r->start + r->len;
 			uint64_t e = rend < v->end ? rend : v->end;
 			struct fl_vmmap_row *row;
+			if (r->kind == FL_RANGE_SHIM) {
+				/* The shim's own memory: not paged by it, so the
+				 * kernel's figures, under faultline's name. */
+				if (piece_row(m, vs, i, cur, e, rss_left, unmanaged_len, &mods, tids, 1))
+					goto oom;
+				row = &m->rows[m->nrows - 1];
+				row->type = FL_VMMAP_SHIM;
+				free(row->detail);
+				if (!(row->detail = strdup("the shim's own")))
+					goto oom;
+				cur = e;
+				if (rend <= v->end)
+					j++;
+				continue;
+			}
 			if (open_row >= 0) {
 				/* A region across VMAs (mprotect split it, or a hole
 				 * was unmapped from it) stays one row; VSIZE counts
@@ -615,7 +640,8 @@ int fl_vmmap_data_build(struct fl_vmmap *m, const struct fl_vmmap_vmas *vs, cons
 				row = add_row(m);
 				if (!row)
 					goto oom;
-				managed_row(row, r, sps);
+				if (managed_row(row, r, sps) != 0)
+					goto oom;
 				row->start = cur;
 				row->end = e;
 				row->prot = v->prot;
@@ -827,6 +853,8 @@ int fl_vmmap_data_gather(pid_t pid, struct fl_vmmap *m, char *err, size_t errlen
 
 void fl_vmmap_data_free(struct fl_vmmap *m)
 {
+	for (size_t i = 0; i < m->nrows; i++)
+		free(m->rows[i].detail);
 	free(m->rows);
 	free(m->state);
 	m->rows = NULL;

@@ -113,7 +113,7 @@ struct fl_vmmap_row {
 	uint32_t kind;         /* enum fl_range_kind */
 	uint64_t resident_pages, inactive_pages, compressed_pages, same_filled_pages, untouched_pages;
 	int tid;               /* a thread stack: its thread id */
-	char detail[PATH_MAX + 32];
+	char *detail;          /* owned; never NULL in a built map */
 };
 
 /* Totals of one REGION TYPE. */

@@ -245,7 +245,8 @@ static void summary(const struct fl_vmmap *m, struct fl_vmmap_out *o)
 	if (s->compressed_orig)
 		put(o, "   (%s of pages in the store)", sz(s->compressed_orig, c));
 	put(o, "\n\n");
-	put(o, "writable regions: %s virtual, written %s (%.0f%%), resident %s (%.0f%%), compressed %s, swapped %s\n\n",
+	put(o, "writable regions: %s virtual, written %s (%.0f%%), resident %s (%.0f%%),\n"
+	       "                  compressed %s, swapped %s\n\n",
 	    sz(s->w_vsize, a), sz(s->w_written, b), pct(s->w_written, s->w_vsize), sz(s->w_resident, c),
 	    pct(s->w_resident, s->w_vsize), sz(s->w_compressed, d), sz(s->w_swapped, e));
 
@@ -276,17 +277,16 @@ static void summary(const struct fl_vmmap *m, struct fl_vmmap_out *o)
 	    fs->budget_pages ? sz(fs->budget_pages * ps, a) : "none", fl_pressure_name(fs->pressure),
 	    fl_pressure_name(fs->pressure_peak));
 	char f[8], g[8];
-	put(o, "managed: %llu regions, %s virtual: resident %s, inactive %s, compressed %s into %s, "
-	       "same-filled %s, untouched %s\n",
+	put(o, "managed: %llu regions, %s virtual\n  resident %s, inactive %s, compressed %s into %s,\n"
+	       "  same-filled %s, untouched %s\n",
 	    (unsigned long long)s->managed_regions, sz(s->managed_vsize, a), sz(s->managed_resident, b),
 	    sz(s->managed_inactive, c), sz(s->managed_compressed_pages * ps, d), sz(s->compressed, e),
 	    sz(s->managed_same_pages * ps, f), sz(s->managed_untouched, g));
 	put(o, "compressor: %s", fs->compressor ? "zstd" : "lz4");
 	if (fs->compressor)
 		put(o, ":%d", (int)fs->compressor_level);
-	put(o, ", efficiency %.2fx (%s of pages held in %s of store), payload %s\n", fl_stats_efficiency(fs),
-	    sz((fs->compressed_pages + fs->same_filled_pages) * ps, a), sz(fs->store_bytes, b),
-	    sz(fs->compressed_bytes, c));
+	put(o, ", efficiency %.2fx (%s of pages held in %s of store)\n", fl_stats_efficiency(fs),
+	    sz((fs->compressed_pages + fs->same_filled_pages) * ps, a), sz(fs->store_bytes, b));
 	if (st->truncated)
 		put(o, "(%u regions more than the state file holds are shown as the kernel sees them)\n",
 		    st->truncated);
@@ -300,7 +300,7 @@ static void summary(const struct fl_vmmap *m, struct fl_vmmap_out *o)
 		put(o, "  (no allocation figures: the shim publishes them under the uffd engine only)\n");
 		return;
 	}
-	put(o, "  allocated %s in %s of active pages (%.0f%% full), resident %s, mapped %s, retained %s\n",
+	put(o, "  allocated %s in %s of active pages (%.0f%% full)\n  resident %s, mapped %s, retained %s\n",
 	    sz(st->alloc_allocated, a), sz(st->alloc_active, b), pct(st->alloc_allocated, st->alloc_active),
 	    sz(st->alloc_resident, c), sz(st->alloc_mapped, d), sz(st->alloc_retained, e));
 	put(o, "  %-6s %7s %6s %6s %9s %11s %6s\n", "ARENA", "THREADS", "MAPPED", "ACTIVE", "ALLOCATED", "ALLOCATIONS",

@@ -286,8 +286,6 @@ static void settled_state(pid_t pid, struct fl_state *st)
 
 Test(vmmap_cli, a_preloaded_process_agrees_with_smaps_and_the_shim, .timeout = 120)
 {
-	if (getenv("FL_TEST_TIER") && !strcmp(getenv("FL_TEST_TIER"), "slow"))
-		cr_skip_test("the holder is not instrumented; it ran in the quick tier");
 	char *argv[] = {"build/tests/progs/holder", "4", "4", "4", NULL};
 	char budget[] = "FAULTLINE_BUDGET=2M";
 	char *env[] = {preload_env(), budget, NULL};

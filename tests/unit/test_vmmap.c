@@ -305,6 +305,26 @@ Test(vmmap, managed_regions_split_and_override_the_vmas)
 	free(st);
 }
 
+Test(vmmap, the_shims_own_ranges_keep_the_kernels_figures)
+{
+	struct fl_state *st = managed_state();
+	st->regions[4] = (struct fl_state_region){.start = 0x7f3000000000ull, .len = 64 << 10, .kind = FL_RANGE_SHIM};
+	st->nregions = 5;
+	struct fl_vmmap_vmas vs;
+	struct fl_vmmap m;
+	build_managed(&m, &vs, st, 0);
+	cr_assert_eq(m.nrows, 5);
+	cr_expect_eq(m.rows[4].type, FL_VMMAP_SHIM);
+	cr_expect_str_eq(m.rows[4].detail, "the shim's own");
+	cr_expect_eq(m.rows[4].rsize, 64 * KB, "the kernel's Rss: the shim does not page its own memory");
+	cr_expect(!m.rows[4].managed);
+	cr_expect_eq(m.sum.managed_regions, 3);
+	cr_expect_eq(m.sum.types[FL_VMMAP_SHIM].count, 1);
+	fl_vmmap_data_free(&m);
+	fl_vmmap_data_free_vmas(&vs);
+	free(st);
+}
+
 Test(vmmap, an_unbelievable_state_is_refused_and_the_map_shown_without_it)
 {
 	struct fl_state *st = managed_state();
