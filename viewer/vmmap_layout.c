@@ -300,7 +300,8 @@ static void summary(const struct fl_vmmap *m, struct fl_vmmap_out *o)
 		put(o, "  (no allocation figures: the shim publishes them under the uffd engine only)\n");
 		return;
 	}
-	put(o, "  allocated %s in %s of active pages (%.0f%% full)\n  resident %s, mapped %s, retained %s\n",
+	put(o, "  allocated %s in %s of active pages (%.0f%% full)\n"
+	       "  by jemalloc's count: resident %s, mapped %s, retained %s\n",
 	    sz(st->alloc_allocated, a), sz(st->alloc_active, b), pct(st->alloc_allocated, st->alloc_active),
 	    sz(st->alloc_resident, c), sz(st->alloc_mapped, d), sz(st->alloc_retained, e));
 	put(o, "  %-6s %7s %6s %6s %9s %11s %6s\n", "ARENA", "THREADS", "MAPPED", "ACTIVE", "ALLOCATED", "ALLOCATIONS",

@@ -148,6 +148,28 @@ static uint64_t smaps_sum(pid_t pid, const char *field, size_t *n)
 	return sum;
 }
 
+/* Until pid sleeps and its memory holds still: a program just exec'd is
+ * still loading and faulting in for a while. */
+static void wait_idle(pid_t pid)
+{
+	uint64_t last = 0;
+	int same = 0;
+	for (int i = 0; i < 500 && same < 3; i++) {
+		usleep(20000);
+		char path[64], buf[512] = "";
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+		FILE *f = fopen(path, "r");
+		cr_assert_not_null(f);
+		char *ok = fgets(buf, sizeof buf, f);
+		fclose(f);
+		const char *st = ok ? strrchr(buf, ')') : NULL;
+		uint64_t rss = smaps_sum(pid, "Rss", NULL);
+		same = st && st[2] == 'S' && rss == last ? same + 1 : 0;
+		last = rss;
+	}
+	cr_assert_eq(same, 3, "process %d did not settle", (int)pid);
+}
+
 /* Run a python3 expression over the JSON in text (as d); its output into out. */
 static void json_eval(const char *text, const char *expr, char *out, size_t outlen)
 {
@@ -190,6 +212,7 @@ Test(vmmap_cli, a_process_not_preloaded_matches_its_smaps)
 {
 	char *argv[] = {"/bin/sleep", "60", NULL};
 	pid_t pid = spawn(argv, NULL, NULL);
+	wait_idle(pid);
 	char spid[16];
 	snprintf(spid, sizeof spid, "%d", (int)pid);
 
