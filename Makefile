@@ -87,9 +87,10 @@ $(DEMO): demo/demo.c $(LIB_A)
 # The faultline command: its subcommands, with the options table from the core.
 # faultline top reads the fault log (SQLite) and draws with ncurses.
 CLI_LIBS := -lsqlite3 $(shell pkg-config --libs ncursesw)
-$(CLI): $(CLI_SRC) $(wildcard viewer/*.h) $(LIB_A)
+# report, query and export take the user views from the daemon's archive (daemon/views.c).
+$(CLI): $(CLI_SRC) $(wildcard viewer/*.h) $(LIB_A) $(DAEMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iviewer $(LDFLAGS) -o $@ $(CLI_SRC) $(LIB_A) $(CLI_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Iviewer $(LDFLAGS) -o $@ $(CLI_SRC) $(DAEMON_A) $(LIB_A) $(CLI_LIBS) $(LIBS)
 
 # The viewer's modules as a library (faultline.c is the main), for the
 # unit tests of their gathering and layout.

@@ -22,6 +22,7 @@
 
 #include "faultline/faultline.h"
 #include "faultline/wire.h"
+#include "views.h"
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;\n"
@@ -229,6 +230,10 @@ sqlite3 *fl_db_open(const char *path, uint64_t max_bytes, char *err, size_t errl
 			 FL_DB_SCHEMA_VERSION);
 		goto fail_rollback;
 	}
+	/* The user views (views.c): added to databases made before them too
+	 * (views only add to the schema: its version stays). */
+	if (fl_views_create(db, 0, err, errlen) != SQLITE_OK)
+		goto fail_rollback;
 	/* The names of enum fl_fault_kind, refreshed so they follow the code. */
 	for (int k = 0; k < FL_FAULT__COUNT; k++) {
 		char *sql = sqlite3_mprintf("INSERT OR REPLACE INTO fault_kinds VALUES(%d, %Q)", k,

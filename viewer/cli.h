@@ -8,6 +8,9 @@
 int fl_cli_run(int argc, char **argv);
 int fl_cli_vmmap(int argc, char **argv);
 int fl_cli_top(int argc, char **argv);
+int fl_cli_report(int argc, char **argv);
+int fl_cli_query(int argc, char **argv);
+int fl_cli_export(int argc, char **argv);
 
 /* The fault log of a run (logd.c). */
 #include <limits.h>

@@ -15,6 +15,9 @@ static const struct {
 	{"run", fl_cli_run, "run a program under the shim and print a summary at exit"},
 	{"vmmap", fl_cli_vmmap, "one look at a process's memory, region by region (any pid)"},
 	{"top", fl_cli_top, "live view of processes under the shim: regions, page maps, faults"},
+	{"report", fl_cli_report, "post-mortem summary of a fault log: per process, regions, top stacks"},
+	{"query", fl_cli_query, "SQL over a fault log (read-only), as a table, CSV or JSON"},
+	{"export", fl_cli_export, "a fault log as folded stacks (flame graphs) or CSV"},
 };
 
 static void usage(FILE *f)

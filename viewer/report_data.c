@@ -1,0 +1,908 @@
+/*
+ * Gathering faultline report's figures (report.h) from a fault log.
+ *
+ * The faults table has no index but its row id (daemon/SCHEMA.md), so
+ * each process's faults are read once, front to back, through
+ * fault_spans (the row-id ranges of that process, with their times: a
+ * window reads only the spans that overlap it).  That one pass gives the
+ * totals by kind and by stack, the timeline and the faults per region;
+ * everything else comes from small tables: samples (peaks, pressure),
+ * regions, stacks and frames (the stack_frames view) for the stacks
+ * shown, stack_faults for what fork copied.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "report.h"
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static char *col_dup(sqlite3_stmt *st, int c)
+{
+	const unsigned char *t = sqlite3_column_text(st, c);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static int fail(sqlite3 *db, char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+	return -1;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+		return fail(db, err, errlen, "reading the fault log");
+	return 0;
+}
+
+/* An int64 -> index hash map (open addressing), for stacks and regions. */
+struct idmap {
+	int64_t *keys;
+	uint32_t *vals; /* index + 1; 0: empty slot */
+	size_t cap, n;
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return x;
+}
+
+/* The index for key; when absent, next (inserted).  -1 when out of memory. */
+static long idmap_get(struct idmap *m, int64_t key, uint32_t next, int *added)
+{
+	*added = 0;
+	if ((m->n + 1) * 4 >= m->cap * 3) {
+		size_t cap = m->cap ? m->cap * 2 : 256;
+		int64_t *k = calloc(cap, sizeof *k);
+		uint32_t *v = calloc(cap, sizeof *v);
+		if (!k || !v) {
+			free(k);
+			free(v);
+			return -1;
+		}
+		for (size_t i = 0; i < m->cap; i++) {
+			if (!m->vals[i])
+				continue;
+			size_t j = mix((uint64_t)m->keys[i]) & (cap - 1);
+			while (v[j])
+				j = (j + 1) & (cap - 1);
+			k[j] = m->keys[i];
+			v[j] = m->vals[i];
+		}
+		free(m->keys);
+		free(m->vals);
+		m->keys = k;
+		m->vals = v;
+		m->cap = cap;
+	}
+	size_t j = mix((uint64_t)key) & (m->cap - 1);
+	while (m->vals[j]) {
+		if (m->keys[j] == key)
+			return (long)m->vals[j] - 1;
+		j = (j + 1) & (m->cap - 1);
+	}
+	m->keys[j] = key;
+	m->vals[j] = next + 1;
+	m->n++;
+	*added = 1;
+	return (long)next;
+}
+
+/* The index for key, or -1. */
+static long idmap_find(const struct idmap *m, int64_t key)
+{
+	if (!m->cap)
+		return -1;
+	size_t j = mix((uint64_t)key) & (m->cap - 1);
+	while (m->vals[j]) {
+		if (m->keys[j] == key)
+			return (long)m->vals[j] - 1;
+		j = (j + 1) & (m->cap - 1);
+	}
+	return -1;
+}
+
+static void idmap_free(struct idmap *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof *m);
+}
+
+/* Grow *v (n used, *cap allocated, elements of size sz) for one more. */
+static int grow(void *v, size_t n, size_t *cap, size_t sz)
+{
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 16;
+	void *x = realloc(*(void **)v, c * sz);
+	if (!x)
+		return -1;
+	memset((char *)x + *cap * sz, 0, (c - *cap) * sz);
+	*(void **)v = x;
+	*cap = c;
+	return 0;
+}
+
+const char *rp_pressure_name(int level)
+{
+	static const char *names[] = {"NORMAL", "WARN", "CRITICAL"};
+	return level >= 0 && level < 3 ? names[level] : "-";
+}
+
+const char *rp_kind_name(const struct rp_report *r, int kind)
+{
+	static __thread char buf[24];
+	if (kind >= 0 && kind < r->nkinds && r->kind_names[kind][0])
+		return r->kind_names[kind];
+	snprintf(buf, sizeof buf, "kind %d", kind);
+	return buf;
+}
+
+/* ---- --since / --until ------------------------------------------------------ */
+
+/* A decimal number times unit (ns per unit), without going through a double. */
+static int decimal_ns(const char *s, const char **end, int64_t unit, int64_t *out)
+{
+	int64_t whole = 0, frac = 0, scale = 1;
+	const char *p = s;
+	int digits = 0;
+	for (; *p >= '0' && *p <= '9'; p++, digits++) {
+		if (whole > (INT64_MAX - 9) / 10)
+			return -1;
+		whole = whole * 10 + (*p - '0');
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (scale < 1000000000) {
+				frac = frac * 10 + (*p - '0');
+				scale *= 10;
+			}
+	}
+	if (!digits || whole > INT64_MAX / unit)
+		return -1;
+	*out = whole * unit + (int64_t)((__int128)frac * unit / scale);
+	*end = p;
+	return 0;
+}
+
+int rp_time_parse(const char *s, struct rp_time *t)
+{
+	memset(t, 0, sizeof *t);
+	const char *end = NULL;
+	if (s[0] == '@') {
+		if (decimal_ns(s + 1, &end, 1000000000, &t->ns) != 0 || *end)
+			return -1;
+		t->set = 1;
+		return 0;
+	}
+	if (strchr(s, ':')) {
+		/* A local date and time, or a time of today. */
+		struct tm tm;
+		memset(&tm, 0, sizeof tm);
+		const char *rest = NULL;
+		if (strchr(s, '-')) {
+			rest = strptime(s, "%Y-%m-%d", &tm);
+			if (!rest || (*rest != ' ' && *rest != 'T'))
+				return -1;
+			rest++;
+		} else {
+			time_t now = time(NULL);
+			localtime_r(&now, &tm);
+			rest = s;
+		}
+		int h, m, n = 0;
+		if (sscanf(rest, "%2d:%2d%n", &h, &m, &n) != 2 || h > 23 || m > 59)
+			return -1;
+		rest += n;
+		int64_t sec_ns = 0;
+		if (*rest == ':') {
+			if (decimal_ns(rest + 1, &end, 1000000000, &sec_ns) != 0 || *end || sec_ns >= 61000000000ll)
+				return -1;
+		} else if (*rest) {
+			return -1;
+		}
+		tm.tm_hour = h;
+		tm.tm_min = m;
+		tm.tm_sec = 0;
+		tm.tm_isdst = -1;
+		time_t when = mktime(&tm);
+		if (when == (time_t)-1)
+			return -1;
+		t->ns = (int64_t)when * 1000000000 + sec_ns;
+		t->set = 1;
+		return 0;
+	}
+	const char *p = s[0] == '+' ? s + 1 : s;
+	/* The unit follows the number; find it first. */
+	const char *u = p;
+	while ((*u >= '0' && *u <= '9') || *u == '.')
+		u++;
+	int64_t unit;
+	if (!*u || !strcmp(u, "s"))
+		unit = 1000000000;
+	else if (!strcmp(u, "ms"))
+		unit = 1000000;
+	else if (!strcmp(u, "us"))
+		unit = 1000;
+	else if (!strcmp(u, "ns"))
+		unit = 1;
+	else if (!strcmp(u, "min"))
+		unit = 60000000000ll;
+	else
+		return -1;
+	if (decimal_ns(p, &end, unit, &t->ns) != 0 || end != u)
+		return -1;
+	t->set = t->relative = 1;
+	return 0;
+}
+
+/* ---- one process --------------------------------------------------------- */
+
+/* The command line from the argv column (a JSON array); raw text if it is not one. */
+static char *command_line(sqlite3 *db, const char *argv_json)
+{
+	sqlite3_stmt *st = NULL;
+	size_t len = 0, cap = 0;
+	char *out = NULL;
+	if (!argv_json)
+		return strdup("");
+	if (sqlite3_prepare_v2(db, "SELECT value FROM json_each(?1)", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, argv_json, -1, SQLITE_STATIC);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *a = (const char *)sqlite3_column_text(st, 0);
+			if (!a)
+				a = "";
+			int quote = !*a || strpbrk(a, " \t\n'\"\\$`*?;&|<>()") != NULL;
+			size_t need = len + strlen(a) * 4 + 4;
+			if (need > cap) {
+				cap = need * 2;
+				char *x = realloc(out, cap);
+				if (!x)
+					break;
+				out = x;
+			}
+			if (len)
+				out[len++] = ' ';
+			if (quote)
+				out[len++] = '\'';
+			for (; *a; a++) {
+				if (*a == '\'' && quote) {
+					memcpy(out + len, "'\\''", 4);
+					len += 4;
+				} else {
+					out[len++] = *a == '\n' ? ' ' : *a;
+				}
+			}
+			if (quote)
+				out[len++] = '\'';
+			out[len] = 0;
+		}
+		sqlite3_finalize(st);
+		if (rc == SQLITE_DONE && out)
+			return out;
+	} else {
+		sqlite3_finalize(st);
+	}
+	free(out);
+	return strdup(argv_json);
+}
+
+static int pressure_level(const unsigned char *t)
+{
+	if (!t)
+		return -1;
+	if (!strcmp((const char *)t, "NORMAL"))
+		return 0;
+	if (!strcmp((const char *)t, "WARN"))
+		return 1;
+	if (!strcmp((const char *)t, "CRITICAL"))
+		return 2;
+	return -1;
+}
+
+static int gather_samples(sqlite3 *db, struct rp_proc *p, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (prepare(db,
+		    "SELECT t_ns, resident_pages, inactive_pages, compressed_pages, same_filled_pages,"
+		    " compressed_bytes, store_bytes, budget_pages, resident_peak_pages, pages_evicted, pressure"
+		    " FROM samples WHERE process = ?1 AND t_ns BETWEEN ?2 AND ?3 ORDER BY t_ns, id",
+		    &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, p->id);
+	sqlite3_bind_int64(st, 2, p->t0);
+	sqlite3_bind_int64(st, 3, p->t1);
+	p->pressure_max = -1;
+	int64_t last_evicted = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t t = sqlite3_column_int64(st, 0);
+		int64_t res = sqlite3_column_int64(st, 1), inact = sqlite3_column_int64(st, 2);
+		int64_t comp = sqlite3_column_int64(st, 3), same = sqlite3_column_int64(st, 4);
+		if (!p->nsamples || res + inact > p->peak_resident + p->peak_inactive) {
+			p->peak_t = t;
+			p->peak_resident = res;
+			p->peak_inactive = inact;
+			p->peak_compressed = comp;
+			p->peak_same_filled = same;
+			p->peak_compressed_bytes = sqlite3_column_int64(st, 5);
+			p->peak_store_bytes = sqlite3_column_int64(st, 6);
+		}
+		if (!p->nsamples || comp + same > p->max_compressed) {
+			p->max_compressed = comp + same;
+			p->max_compressed_t = t;
+			p->max_compressed_bytes = sqlite3_column_int64(st, 5);
+		}
+		p->budget_pages = sqlite3_column_int64(st, 7);
+		if (sqlite3_column_int64(st, 8) > p->peak_hwm)
+			p->peak_hwm = sqlite3_column_int64(st, 8);
+		last_evicted = sqlite3_column_int64(st, 9);
+		int lvl = pressure_level(sqlite3_column_text(st, 10));
+		if (lvl >= 0) {
+			p->pressure_samples[lvl]++;
+			if (lvl > p->pressure_max)
+				p->pressure_max = lvl;
+		}
+		p->nsamples++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(db, err, errlen, "reading samples");
+	/* Pages evicted in the window: the counter is cumulative. */
+	int64_t before = 0;
+	if (p->nsamples && p->t0 > p->start_ns) {
+		if (prepare(db,
+			    "SELECT pages_evicted FROM samples WHERE process = ?1 AND t_ns < ?2"
+			    " ORDER BY t_ns DESC, id DESC LIMIT 1",
+			    &st, err, errlen))
+			return -1;
+		sqlite3_bind_int64(st, 1, p->id);
+		sqlite3_bind_int64(st, 2, p->t0);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			before = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	p->evicted = p->nsamples ? last_evicted - before : 0;
+	return 0;
+}
+
+struct region_count {
+	int64_t region_id, faults, pages;
+};
+
+struct scan {
+	struct idmap stacks, regions;
+	size_t stacks_cap;
+	struct region_count *rc;
+	size_t nrc, rc_cap;
+};
+
+/* One pass over the process's faults in the window. */
+static int scan_faults(sqlite3 *db, struct rp_proc *p, struct scan *s, struct fl_progress *pg, char *err,
+		       size_t errlen)
+{
+	sqlite3_stmt *spans, *rows;
+	if (prepare(db,
+		    "SELECT first_id, last_id, faults FROM fault_spans"
+		    " WHERE process = ?1 AND t_min <= ?3 AND t_max >= ?2 ORDER BY first_id",
+		    &spans, err, errlen))
+		return -1;
+	if (prepare(db,
+		    "SELECT t_ns, region, kind, pages, latency_ns, stack, write FROM faults"
+		    " WHERE id BETWEEN ?1 AND ?2",
+		    &rows, err, errlen)) {
+		sqlite3_finalize(spans);
+		return -1;
+	}
+	/* The spans first: their sum is the progress's total. */
+	int64_t (*range)[2] = NULL;
+	size_t nrange = 0, range_cap = 0;
+	uint64_t total = 0, done = 0;
+	sqlite3_bind_int64(spans, 1, p->id);
+	sqlite3_bind_int64(spans, 2, p->t0);
+	sqlite3_bind_int64(spans, 3, p->t1);
+	int rc;
+	while ((rc = sqlite3_step(spans)) == SQLITE_ROW) {
+		int64_t a = sqlite3_column_int64(spans, 0), b = sqlite3_column_int64(spans, 1);
+		total += (uint64_t)sqlite3_column_int64(spans, 2);
+		if (nrange && range[nrange - 1][1] + 1 == a) { /* adjacent: one range */
+			range[nrange - 1][1] = b;
+			continue;
+		}
+		if (grow(&range, nrange, &range_cap, sizeof *range) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		range[nrange][0] = a;
+		range[nrange][1] = b;
+		nrange++;
+	}
+	sqlite3_finalize(spans);
+	if (rc != SQLITE_DONE) {
+		free(range);
+		sqlite3_finalize(rows);
+		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading fault_spans");
+	}
+	fl_progress_step(pg, "reading the faults of pid %lld", (long long)p->pid);
+	int64_t span = p->t1 - p->t0 + 1;
+	p->bucket_ns = (span + RP_BUCKETS - 1) / RP_BUCKETS;
+	if (p->bucket_ns < 1)
+		p->bucket_ns = 1;
+	rc = SQLITE_DONE;
+	for (size_t i = 0; i < nrange && rc == SQLITE_DONE; i++) {
+		sqlite3_bind_int64(rows, 1, range[i][0]);
+		sqlite3_bind_int64(rows, 2, range[i][1]);
+		while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
+			if ((++done & 0x3ffff) == 0)
+				fl_progress_update(pg, done, total);
+			int64_t t = sqlite3_column_int64(rows, 0);
+			if (t < p->t0 || t > p->t1)
+				continue;
+			int64_t region = sqlite3_column_int64(rows, 1);
+			int64_t kind = sqlite3_column_int64(rows, 2);
+			int64_t pages = sqlite3_column_int64(rows, 3);
+			int64_t lat = sqlite3_column_int64(rows, 4);
+			int64_t stack = sqlite3_column_int64(rows, 5);
+			int write = sqlite3_column_int(rows, 6) != 0;
+			int k = kind >= 0 && kind < RP_KINDS ? (int)kind : -1;
+
+			p->total.faults++;
+			p->total.pages += pages;
+			p->total.writes += write;
+			p->total.time_ns += lat;
+			if (lat > p->total.max_ns)
+				p->total.max_ns = lat;
+			if (k >= 0) {
+				struct rp_totals *kt = &p->kinds[k];
+				kt->faults++;
+				kt->pages += pages;
+				kt->writes += write;
+				kt->time_ns += lat;
+				if (lat > kt->max_ns)
+					kt->max_ns = lat;
+				int64_t b = (t - p->t0) / p->bucket_ns;
+				p->timeline[k][b < RP_BUCKETS ? b : RP_BUCKETS - 1]++;
+			}
+
+			int added;
+			long si = idmap_get(&s->stacks, stack, (uint32_t)p->nstacks, &added);
+			if (si < 0 || (added && grow(&p->stacks, p->nstacks, &s->stacks_cap, sizeof *p->stacks) != 0)) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			if (added)
+				p->stacks[p->nstacks++].stack = stack;
+			struct rp_stack *sk = &p->stacks[si];
+			sk->t.faults++;
+			sk->t.pages += pages;
+			sk->t.writes += write;
+			sk->t.time_ns += lat;
+			if (lat > sk->t.max_ns)
+				sk->t.max_ns = lat;
+			if (k >= 0)
+				sk->kind_faults[k]++;
+
+			long ri = idmap_get(&s->regions, region, (uint32_t)s->nrc, &added);
+			if (ri < 0 || (added && grow(&s->rc, s->nrc, &s->rc_cap, sizeof *s->rc) != 0)) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			if (added)
+				s->rc[s->nrc++].region_id = region;
+			s->rc[ri].faults++;
+			s->rc[ri].pages += pages;
+		}
+		sqlite3_reset(rows);
+	}
+	sqlite3_finalize(rows);
+	free(range);
+	if (rc != SQLITE_DONE)
+		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading faults");
+	return 0;
+}
+
+static int load_frames(sqlite3 *db, int64_t process, struct rp_stack *s, char *err, size_t errlen)
+{
+	if (s->frames || s->stack == 0)
+		return 0;
+	sqlite3_stmt *st;
+	if (prepare(db,
+		    "SELECT depth, inline_depth, name, file, line, symbolized FROM stack_frames"
+		    " WHERE process = ?1 AND stack = ?2 ORDER BY depth, inline_depth",
+		    &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, process);
+	sqlite3_bind_int64(st, 2, s->stack);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow(&s->frames, (size_t)s->nframes, &cap, sizeof *s->frames) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		struct rp_frame *f = &s->frames[s->nframes++];
+		f->depth = sqlite3_column_int(st, 0);
+		f->inline_depth = sqlite3_column_int(st, 1);
+		f->name = col_dup(st, 2);
+		f->file = col_dup(st, 3);
+		f->line = sqlite3_column_int64(st, 4);
+		if (sqlite3_column_int(st, 5) == 0)
+			s->unnamed = 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading frames");
+	return 0;
+}
+
+static int cmp_faults(const void *a, const void *b)
+{
+	const struct rp_stack *x = *(struct rp_stack *const *)a, *y = *(struct rp_stack *const *)b;
+	if (x->t.faults != y->t.faults)
+		return x->t.faults > y->t.faults ? -1 : 1;
+	return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+static int cmp_time(const void *a, const void *b)
+{
+	const struct rp_stack *x = *(struct rp_stack *const *)a, *y = *(struct rp_stack *const *)b;
+	if (x->t.time_ns != y->t.time_ns)
+		return x->t.time_ns > y->t.time_ns ? -1 : 1;
+	return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+/* The top RP_TOP stacks by cmp, frames loaded. */
+static int top_stacks(sqlite3 *db, struct rp_proc *p, int (*cmp)(const void *, const void *),
+		      struct rp_stack ***out, size_t *nout, char *err, size_t errlen)
+{
+	if (!p->nstacks)
+		return 0;
+	struct rp_stack **v = malloc(p->nstacks * sizeof *v);
+	if (!v)
+		return fail(NULL, err, errlen, "sorting stacks");
+	for (size_t i = 0; i < p->nstacks; i++)
+		v[i] = &p->stacks[i];
+	qsort(v, p->nstacks, sizeof *v, cmp);
+	*nout = p->nstacks < RP_TOP ? p->nstacks : RP_TOP;
+	*out = v;
+	for (size_t i = 0; i < *nout; i++)
+		if (load_frames(db, p->id, v[i], err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
+static int cmp_region_len(const void *a, const void *b)
+{
+	const struct rp_region *x = a, *y = b;
+	if (x->len != y->len)
+		return x->len > y->len ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int cmp_region_start(const void *a, const void *b)
+{
+	const struct rp_region *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int gather_regions(sqlite3 *db, struct rp_proc *p, struct scan *s, char *err, size_t errlen)
+{
+	p->regions_t = p->nsamples ? p->peak_t : p->t1;
+	sqlite3_stmt *st;
+	if (prepare(db,
+		    "SELECT region_id, start, len, prot, kind FROM regions WHERE process = ?1 AND created_ns <= ?2"
+		    " AND (destroyed_ns IS NULL OR destroyed_ns > ?2) ORDER BY start, id",
+		    &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, p->id);
+	sqlite3_bind_int64(st, 2, p->regions_t);
+	size_t cap = 0, kcap = 0;
+	int64_t faults_in = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow(&p->regions, p->nregions, &cap, sizeof *p->regions) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		struct rp_region *r = &p->regions[p->nregions++];
+		r->region_id = sqlite3_column_int64(st, 0);
+		r->start = sqlite3_column_int64(st, 1);
+		r->len = sqlite3_column_int64(st, 2);
+		r->prot = sqlite3_column_int64(st, 3);
+		r->kind = col_dup(st, 4);
+		long ri = idmap_find(&s->regions, r->region_id);
+		if (ri >= 0) {
+			r->faults = s->rc[ri].faults;
+			r->pages = s->rc[ri].pages;
+			/* Counted once even when a region id has two live rows. */
+			s->rc[ri].faults = s->rc[ri].pages = 0;
+		}
+		faults_in += r->faults;
+		p->regions_alive++;
+		p->regions_bytes += r->len;
+		size_t k = 0;
+		while (k < p->nregion_kinds && strcmp(p->region_kinds[k].kind, r->kind ? r->kind : "?"))
+			k++;
+		if (k == p->nregion_kinds) {
+			if (grow(&p->region_kinds, p->nregion_kinds, &kcap, sizeof *p->region_kinds) != 0) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			p->region_kinds[k].kind = strdup(r->kind ? r->kind : "?");
+			p->nregion_kinds++;
+		}
+		p->region_kinds[k].count++;
+		p->region_kinds[k].bytes += r->len;
+		p->region_kinds[k].faults += r->faults;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading regions");
+	p->faults_elsewhere = p->total.faults - faults_in;
+	if (p->nregions > RP_MAX_REGIONS) {
+		qsort(p->regions, p->nregions, sizeof *p->regions, cmp_region_len);
+		for (size_t i = RP_MAX_REGIONS; i < p->nregions; i++) {
+			p->regions_hidden++;
+			p->regions_hidden_bytes += p->regions[i].len;
+			free(p->regions[i].kind);
+		}
+		p->nregions = RP_MAX_REGIONS;
+		qsort(p->regions, p->nregions, sizeof *p->regions, cmp_region_start);
+	}
+	return 0;
+}
+
+/* What fork copied: the write-protect faults of q (the whole run). */
+static int gather_cow(sqlite3 *db, struct rp_cow *c, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (prepare(db,
+		    "SELECT stack, faults, pages, writes, latency_ns, latency_max_ns FROM stack_faults"
+		    " WHERE process = ?1 AND kind = 5 AND faults > 0 ORDER BY faults DESC, stack",
+		    &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, c->id);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow(&c->stacks, c->nstacks, &cap, sizeof *c->stacks) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		struct rp_stack *s = &c->stacks[c->nstacks++];
+		s->stack = sqlite3_column_int64(st, 0);
+		s->t.faults = sqlite3_column_int64(st, 1);
+		s->t.pages = sqlite3_column_int64(st, 2);
+		s->t.writes = sqlite3_column_int64(st, 3);
+		s->t.time_ns = sqlite3_column_int64(st, 4);
+		s->t.max_ns = sqlite3_column_int64(st, 5);
+		s->kind_faults[RP_KIND_WP] = s->t.faults;
+		c->faults += s->t.faults;
+		c->pages += s->t.pages;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading stack_faults");
+	for (size_t i = 0; i < c->nstacks && i < RP_TOP; i++)
+		if (load_frames(db, c->id, &c->stacks[i], err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
+static int gather_children(sqlite3 *db, struct rp_proc *p, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (prepare(db, "SELECT id, pid FROM processes WHERE parent_id = ?1 ORDER BY start_ns, id", &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, p->id);
+	size_t cap = 0, ccap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow(&p->child_pids, p->nchildren, &cap, sizeof *p->child_pids) != 0 ||
+		    grow(&p->cow, p->ncow, &ccap, sizeof *p->cow) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		if (p->ncow == 0) {
+			p->cow[0].id = p->id;
+			p->cow[0].pid = p->pid;
+			p->ncow = 1;
+			if (grow(&p->cow, p->ncow, &ccap, sizeof *p->cow) != 0) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+		}
+		p->child_pids[p->nchildren++] = sqlite3_column_int64(st, 1);
+		p->cow[p->ncow].id = sqlite3_column_int64(st, 0);
+		p->cow[p->ncow].pid = sqlite3_column_int64(st, 1);
+		p->ncow++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading processes");
+	for (size_t i = 0; i < p->ncow; i++)
+		if (gather_cow(db, &p->cow[i], err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
+static int gather_proc(sqlite3 *db, struct rp_proc *p, struct fl_progress *pg, char *err, size_t errlen)
+{
+	struct scan s;
+	memset(&s, 0, sizeof s);
+	int rc = -1;
+	if (gather_samples(db, p, err, errlen) != 0 || scan_faults(db, p, &s, pg, err, errlen) != 0)
+		goto out;
+	if (top_stacks(db, p, cmp_faults, &p->by_faults, &p->ntop_faults, err, errlen) != 0 ||
+	    top_stacks(db, p, cmp_time, &p->by_time, &p->ntop_time, err, errlen) != 0)
+		goto out;
+	if (gather_regions(db, p, &s, err, errlen) != 0 || gather_children(db, p, err, errlen) != 0)
+		goto out;
+	rc = 0;
+out:
+	idmap_free(&s.stacks);
+	idmap_free(&s.regions);
+	free(s.rc);
+	return rc;
+}
+
+/* ---- the report ------------------------------------------------------------ */
+
+static int load_kinds(sqlite3 *db, struct rp_report *r, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (prepare(db, "SELECT kind, name FROM fault_kinds ORDER BY kind", &st, err, errlen))
+		return -1;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int k = sqlite3_column_int(st, 0);
+		const unsigned char *n = sqlite3_column_text(st, 1);
+		if (k < 0 || k >= RP_KINDS || !n)
+			continue;
+		snprintf(r->kind_names[k], sizeof r->kind_names[k], "%s", (const char *)n);
+		if (k + 1 > r->nkinds)
+			r->nkinds = k + 1;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : fail(db, err, errlen, "reading fault_kinds");
+}
+
+int rp_gather(sqlite3 *db, struct rp_report *r, long long pid, const struct rp_time *since,
+	      const struct rp_time *until, struct fl_progress *pg, char *err, size_t errlen)
+{
+	if (load_kinds(db, r, err, errlen) != 0)
+		return -1;
+	sqlite3_stmt *st;
+	if (prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'", &st, err, errlen))
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		r->schema_version = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	r->window = since->set || until->set;
+	if (prepare(db,
+		    "SELECT p.id, p.pid, p.ppid, coalesce(p.parent_id, 0), coalesce(pp.pid, 0), p.exe, p.argv,"
+		    " p.engine, p.compressor, p.compressor_level, p.budget_bytes, p.page_size, p.stacks_every,"
+		    " p.start_ns, p.end_ns, p.exit_status, p.how, p.dropped_events, p.dropped_stacks, p.dropped_other,"
+		    " max(p.start_ns, coalesce((SELECT max(t_max) FROM fault_spans s WHERE s.process = p.id), 0),"
+		    "  coalesce((SELECT max(t_ns) FROM samples s WHERE s.process = p.id), 0))"
+		    " FROM processes p LEFT JOIN processes pp ON pp.id = p.parent_id"
+		    " WHERE ?1 < 0 OR p.pid = ?1 ORDER BY p.start_ns, p.id",
+		    &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, pid);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow(&r->procs, r->nprocs, &cap, sizeof *r->procs) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		struct rp_proc *p = &r->procs[r->nprocs];
+		memset(p, 0, sizeof *p);
+		p->id = sqlite3_column_int64(st, 0);
+		p->pid = sqlite3_column_int64(st, 1);
+		p->ppid = sqlite3_column_int64(st, 2);
+		p->parent_id = sqlite3_column_int64(st, 3);
+		p->parent_pid = sqlite3_column_int64(st, 4);
+		p->exe = col_dup(st, 5);
+		p->argv_json = col_dup(st, 6);
+		p->engine = col_dup(st, 7);
+		p->compressor = col_dup(st, 8);
+		p->compressor_level = sqlite3_column_int64(st, 9);
+		p->budget_bytes = sqlite3_column_int64(st, 10);
+		p->page_size = sqlite3_column_int64(st, 11);
+		if (p->page_size <= 0)
+			p->page_size = 4096;
+		p->stacks_every = sqlite3_column_int64(st, 12);
+		p->start_ns = sqlite3_column_int64(st, 13);
+		int64_t last = sqlite3_column_int64(st, 20);
+		p->ended = sqlite3_column_type(st, 14) != SQLITE_NULL;
+		p->end_ns = p->ended ? sqlite3_column_int64(st, 14) : last;
+		p->has_status = sqlite3_column_type(st, 15) != SQLITE_NULL;
+		p->exit_status = sqlite3_column_int64(st, 15);
+		p->how = col_dup(st, 16);
+		p->dropped_events = sqlite3_column_int64(st, 17);
+		p->dropped_stacks = sqlite3_column_int64(st, 18);
+		p->dropped_other = sqlite3_column_int64(st, 19);
+		p->cmdline = command_line(db, p->argv_json);
+		r->nprocs++;
+		p->t0 = p->start_ns;
+		p->t1 = last > p->end_ns ? last : p->end_ns;
+		if (since->set)
+			p->t0 = since->relative ? p->start_ns + since->ns : since->ns > p->t0 ? since->ns : p->t0;
+		if (until->set) {
+			int64_t u = until->relative ? p->start_ns + until->ns : until->ns;
+			if (u < p->t1)
+				p->t1 = u;
+		}
+		if (p->t1 < p->t0 || !p->exe || !p->how) {
+			/* Outside the window (or a row too damaged to report). */
+			r->nprocs--;
+			free(p->exe);
+			free(p->argv_json);
+			free(p->engine);
+			free(p->compressor);
+			free(p->how);
+			free(p->cmdline);
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading processes");
+	for (size_t i = 0; i < r->nprocs; i++)
+		if (gather_proc(db, &r->procs[i], pg, err, errlen) != 0)
+			return -1;
+	fl_progress_end(pg);
+	return 0;
+}
+
+static void free_stack(struct rp_stack *s)
+{
+	for (int i = 0; i < s->nframes; i++) {
+		free(s->frames[i].name);
+		free(s->frames[i].file);
+	}
+	free(s->frames);
+}
+
+void rp_free(struct rp_report *r)
+{
+	for (size_t i = 0; i < r->nprocs; i++) {
+		struct rp_proc *p = &r->procs[i];
+		free(p->exe);
+		free(p->cmdline);
+		free(p->argv_json);
+		free(p->engine);
+		free(p->compressor);
+		free(p->how);
+		for (size_t k = 0; k < p->nstacks; k++)
+			free_stack(&p->stacks[k]);
+		free(p->stacks);
+		free(p->by_faults);
+		free(p->by_time);
+		for (size_t k = 0; k < p->nregions; k++)
+			free(p->regions[k].kind);
+		free(p->regions);
+		for (size_t k = 0; k < p->nregion_kinds; k++)
+			free(p->region_kinds[k].kind);
+		free(p->region_kinds);
+		free(p->child_pids);
+		for (size_t c = 0; c < p->ncow; c++) {
+			for (size_t k = 0; k < p->cow[c].nstacks; k++)
+				free_stack(&p->cow[c].stacks[k]);
+			free(p->cow[c].stacks);
+		}
+		free(p->cow);
+	}
+	free(r->procs);
+	r->procs = NULL;
+	r->nprocs = 0;
+}
