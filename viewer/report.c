@@ -15,7 +15,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: faultline report [DB] [--pid N] [--since T] [--until T] [--format text|json]\n"
+		"usage: faultline report [DB] [--pid N] [--since T] [--until T] [--top N] [--format text|json]\n"
 		"\n"
 		"Sums up the fault log DB (default ./%s), process by process:\n"
 		"  - how it ran: command, engine, budget, how it ended, its parent and children;\n"
@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		"    those that had to come back), the worst memory pressure, faults, drops;\n"
 		"  - faults by kind, with their time: total, average, slowest;\n"
 		"  - the regions alive at the peak, vmmap style, with the faults each took;\n"
-		"  - the top %d stacks by faults and by time spent in faults, with source lines;\n"
+		"  - the top stacks by faults and by time spent in faults, with source lines;\n"
 		"  - a timeline of each kind of fault (%d columns over the run);\n"
 		"  - for a process with children: what fork copied (write-protect faults by stack).\n"
 		"\n"
@@ -35,6 +35,7 @@ static void usage(FILE *f)
 		"  --until T        a time after each process's start (2.5, 2.5s, 300ms, 40us,\n"
 		"                   2min), a local date and time (2026-11-21 18:03:43.5, or\n"
 		"                   18:03 for today) or @EPOCH seconds\n"
+		"  --top N          stacks in each top list (default %d)\n"
 		"  --format F       text (the default) or json (raw figures: ns, pages, bytes)\n"
 		"  --help, -h       this text\n"
 		"\n"
@@ -42,7 +43,7 @@ static void usage(FILE *f)
 		"faults that takes seconds (progress is shown on stderr after one).\n"
 		"\n"
 		"Exit status: 0; 1 when the database cannot be read; 2 for bad usage.\n",
-		FL_FAULTDB_DEFAULT, RP_TOP, RP_BUCKETS);
+		FL_FAULTDB_DEFAULT, RP_BUCKETS, RP_TOP);
 }
 
 int fl_cli_report(int argc, char **argv)
@@ -53,6 +54,7 @@ int fl_cli_report(int argc, char **argv)
 	struct rp_time since = {0}, until = {0};
 	struct rp_report r;
 	memset(&r, 0, sizeof r);
+	r.top = RP_TOP;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *eq = options && a[0] == '-' && a[1] == '-' ? strchr(a, '=') : NULL;
@@ -75,6 +77,15 @@ int fl_cli_report(int argc, char **argv)
 					v ? v : "");
 				return 2;
 			}
+		} else if (IS("--top")) {
+			const char *v = VALUE();
+			char *end = NULL;
+			long n = v ? strtol(v, &end, 10) : -1;
+			if (!v || !*v || *end || n < 1 || n > 1000) {
+				fprintf(stderr, "faultline report: --top takes a number of stacks, 1 to 1000\n");
+				return 2;
+			}
+			r.top = (int)n;
 		} else if (IS("--pid")) {
 			const char *v = VALUE();
 			char *end = NULL;

@@ -15,7 +15,7 @@
 
 #define RP_KINDS 16       /* fault kinds a report keeps apart (fault_kinds has 6) */
 #define RP_BUCKETS 60     /* columns of the fault timeline */
-#define RP_TOP 10         /* stacks in each top list */
+#define RP_TOP 10         /* stacks in each top list, unless --top says */
 #define RP_FRAMES 8       /* frames printed per stack in text */
 #define RP_MAX_REGIONS 40 /* regions listed at peak; the rest summed up */
 #define RP_KIND_WP 5      /* fault_kinds: write-protect (copy-on-write) */
@@ -74,7 +74,8 @@ struct rp_proc {
 	int64_t nsamples;
 	int64_t peak_t, peak_resident, peak_inactive, peak_hwm;
 	int64_t peak_compressed, peak_same_filled, peak_compressed_bytes, peak_store_bytes;
-	int64_t max_compressed, max_compressed_t, max_compressed_bytes;
+	int64_t max_stored, max_stored_t; /* compressed + same-filled pages, at most */
+	int64_t max_compressed, max_same_filled, max_compressed_bytes; /* at that moment */
 	int64_t budget_pages, evicted;
 	int64_t pressure_samples[3]; /* NORMAL, WARN, CRITICAL */
 	int pressure_max;            /* -1: no samples */
@@ -84,7 +85,7 @@ struct rp_proc {
 	struct rp_totals kinds[RP_KINDS];
 	struct rp_stack *stacks; /* all stacks seen, unordered */
 	size_t nstacks;
-	struct rp_stack **by_faults, **by_time; /* the top RP_TOP of each */
+	struct rp_stack **by_faults, **by_time; /* the top r->top of each */
 	size_t ntop_faults, ntop_time;
 	int64_t timeline[RP_KINDS][RP_BUCKETS];
 	int64_t bucket_ns;
@@ -111,6 +112,7 @@ struct rp_report {
 	char kind_names[RP_KINDS][24];
 	int nkinds; /* names known for kinds [0, nkinds) */
 	int window; /* --since or --until given */
+	int top;    /* stacks in each top list */
 	char since[64], until[64];
 	struct rp_proc *procs;
 	size_t nprocs;

@@ -336,9 +336,11 @@ static int gather_samples(sqlite3 *db, struct rp_proc *p, char *err, size_t errl
 			p->peak_compressed_bytes = sqlite3_column_int64(st, 5);
 			p->peak_store_bytes = sqlite3_column_int64(st, 6);
 		}
-		if (!p->nsamples || comp + same > p->max_compressed) {
-			p->max_compressed = comp + same;
-			p->max_compressed_t = t;
+		if (!p->nsamples || comp + same > p->max_stored) {
+			p->max_stored = comp + same;
+			p->max_stored_t = t;
+			p->max_compressed = comp;
+			p->max_same_filled = same;
 			p->max_compressed_bytes = sqlite3_column_int64(st, 5);
 		}
 		p->budget_pages = sqlite3_column_int64(st, 7);
@@ -559,8 +561,8 @@ static int cmp_time(const void *a, const void *b)
 	return x->stack < y->stack ? -1 : x->stack > y->stack;
 }
 
-/* The top RP_TOP stacks by cmp, frames loaded. */
-static int top_stacks(sqlite3 *db, struct rp_proc *p, int (*cmp)(const void *, const void *),
+/* The top n stacks by cmp, frames loaded. */
+static int top_stacks(sqlite3 *db, struct rp_proc *p, size_t n, int (*cmp)(const void *, const void *),
 		      struct rp_stack ***out, size_t *nout, char *err, size_t errlen)
 {
 	if (!p->nstacks)
@@ -571,7 +573,7 @@ static int top_stacks(sqlite3 *db, struct rp_proc *p, int (*cmp)(const void *, c
 	for (size_t i = 0; i < p->nstacks; i++)
 		v[i] = &p->stacks[i];
 	qsort(v, p->nstacks, sizeof *v, cmp);
-	*nout = p->nstacks < RP_TOP ? p->nstacks : RP_TOP;
+	*nout = p->nstacks < n ? p->nstacks : n;
 	*out = v;
 	for (size_t i = 0; i < *nout; i++)
 		if (load_frames(db, p->id, v[i], err, errlen) != 0)
@@ -591,6 +593,11 @@ static int cmp_region_start(const void *a, const void *b)
 {
 	const struct rp_region *x = a, *y = b;
 	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int cmp_region_kind(const void *a, const void *b)
+{
+	return strcmp(((const struct rp_region_kind *)a)->kind, ((const struct rp_region_kind *)b)->kind);
 }
 
 static int gather_regions(sqlite3 *db, struct rp_proc *p, struct scan *s, char *err, size_t errlen)
@@ -637,6 +644,10 @@ static int gather_regions(sqlite3 *db, struct rp_proc *p, struct scan *s, char *
 				break;
 			}
 			p->region_kinds[k].kind = strdup(r->kind ? r->kind : "?");
+			if (!p->region_kinds[k].kind) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
 			p->nregion_kinds++;
 		}
 		p->region_kinds[k].count++;
@@ -647,6 +658,7 @@ static int gather_regions(sqlite3 *db, struct rp_proc *p, struct scan *s, char *
 	if (rc != SQLITE_DONE)
 		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading regions");
 	p->faults_elsewhere = p->total.faults - faults_in;
+	qsort(p->region_kinds, p->nregion_kinds, sizeof *p->region_kinds, cmp_region_kind);
 	if (p->nregions > RP_MAX_REGIONS) {
 		qsort(p->regions, p->nregions, sizeof *p->regions, cmp_region_len);
 		for (size_t i = RP_MAX_REGIONS; i < p->nregions; i++) {
@@ -661,7 +673,7 @@ static int gather_regions(sqlite3 *db, struct rp_proc *p, struct scan *s, char *
 }
 
 /* What fork copied: the write-protect faults of q (the whole run). */
-static int gather_cow(sqlite3 *db, struct rp_cow *c, char *err, size_t errlen)
+static int gather_cow(sqlite3 *db, struct rp_cow *c, int top, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	if (prepare(db,
@@ -691,13 +703,13 @@ static int gather_cow(sqlite3 *db, struct rp_cow *c, char *err, size_t errlen)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading stack_faults");
-	for (size_t i = 0; i < c->nstacks && i < RP_TOP; i++)
+	for (size_t i = 0; i < c->nstacks && i < (size_t)top; i++)
 		if (load_frames(db, c->id, &c->stacks[i], err, errlen) != 0)
 			return -1;
 	return 0;
 }
 
-static int gather_children(sqlite3 *db, struct rp_proc *p, char *err, size_t errlen)
+static int gather_children(sqlite3 *db, struct rp_proc *p, int top, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	if (prepare(db, "SELECT id, pid FROM processes WHERE parent_id = ?1 ORDER BY start_ns, id", &st, err, errlen))
@@ -729,22 +741,22 @@ static int gather_children(sqlite3 *db, struct rp_proc *p, char *err, size_t err
 	if (rc != SQLITE_DONE)
 		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading processes");
 	for (size_t i = 0; i < p->ncow; i++)
-		if (gather_cow(db, &p->cow[i], err, errlen) != 0)
+		if (gather_cow(db, &p->cow[i], top, err, errlen) != 0)
 			return -1;
 	return 0;
 }
 
-static int gather_proc(sqlite3 *db, struct rp_proc *p, struct fl_progress *pg, char *err, size_t errlen)
+static int gather_proc(sqlite3 *db, struct rp_proc *p, int top, struct fl_progress *pg, char *err, size_t errlen)
 {
 	struct scan s;
 	memset(&s, 0, sizeof s);
 	int rc = -1;
 	if (gather_samples(db, p, err, errlen) != 0 || scan_faults(db, p, &s, pg, err, errlen) != 0)
 		goto out;
-	if (top_stacks(db, p, cmp_faults, &p->by_faults, &p->ntop_faults, err, errlen) != 0 ||
-	    top_stacks(db, p, cmp_time, &p->by_time, &p->ntop_time, err, errlen) != 0)
+	if (top_stacks(db, p, (size_t)top, cmp_faults, &p->by_faults, &p->ntop_faults, err, errlen) != 0 ||
+	    top_stacks(db, p, (size_t)top, cmp_time, &p->by_time, &p->ntop_time, err, errlen) != 0)
 		goto out;
-	if (gather_regions(db, p, &s, err, errlen) != 0 || gather_children(db, p, err, errlen) != 0)
+	if (gather_regions(db, p, &s, err, errlen) != 0 || gather_children(db, p, top, err, errlen) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -858,7 +870,7 @@ int rp_gather(sqlite3 *db, struct rp_report *r, long long pid, const struct rp_t
 	if (rc != SQLITE_DONE)
 		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading processes");
 	for (size_t i = 0; i < r->nprocs; i++)
-		if (gather_proc(db, &r->procs[i], pg, err, errlen) != 0)
+		if (gather_proc(db, &r->procs[i], r->top, pg, err, errlen) != 0)
 			return -1;
 	fl_progress_end(pg);
 	return 0;

@@ -90,9 +90,11 @@ static void proc(struct fl_json *j, const struct rp_report *r, const struct rp_p
 		fl_json_int(j, "peak_inactive_pages", p->peak_inactive);
 		fl_json_int(j, "high_water_pages", p->peak_hwm);
 		fl_json_int(j, "budget_pages", p->budget_pages);
-		fl_json_int(j, "max_compressed_pages", p->max_compressed);
-		fl_json_int(j, "max_compressed_t_ns", p->max_compressed_t);
-		fl_json_int(j, "max_compressed_bytes", p->max_compressed_bytes);
+		fl_json_int(j, "max_stored_pages", p->max_stored);
+		fl_json_int(j, "max_stored_t_ns", p->max_stored_t);
+		fl_json_int(j, "compressed_pages_then", p->max_compressed);
+		fl_json_int(j, "compressed_bytes_then", p->max_compressed_bytes);
+		fl_json_int(j, "same_filled_pages_then", p->max_same_filled);
 		fl_json_int(j, "pages_evicted", p->evicted);
 		fl_json_str(j, "pressure_max", rp_pressure_name(p->pressure_max));
 		fl_json_object(j, "pressure_samples");
@@ -177,7 +179,7 @@ static void proc(struct fl_json *j, const struct rp_report *r, const struct rp_p
 			fl_json_int(j, "faults", w->faults);
 			fl_json_int(j, "pages", w->pages);
 			fl_json_array(j, "stacks");
-			for (size_t i = 0; i < w->nstacks && i < RP_TOP; i++)
+			for (size_t i = 0; i < w->nstacks && i < (size_t)r->top; i++)
 				stack(j, r, &w->stacks[i]);
 			fl_json_end(j);
 			fl_json_end(j);

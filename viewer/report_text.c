@@ -102,7 +102,7 @@ static const char *when(int64_t ns)
 static const char *rel(const struct rp_proc *p, int64_t ns)
 {
 	char *b = buf();
-	snprintf(b, 64, "+%s", dur(ns - p->start_ns));
+	snprintf(b, 64, "+%s", ns == p->start_ns ? "0" : dur(ns - p->start_ns));
 	return b;
 }
 
@@ -172,13 +172,14 @@ static void summary(const struct rp_report *r, const struct rp_proc *p, FILE *ou
 		if (p->budget_pages)
 			fprintf(out, ", %s of the budget", pct(peak, p->budget_pages));
 		fprintf(out, "; high-water mark %" PRId64 " pages (%s)\n", p->peak_hwm, bytes(p->peak_hwm * ps));
-		if (p->max_compressed)
-			fprintf(out, "  %-17s %" PRId64 " pages (%s) at most, at %s, in %s of payload (%.1fx)\n",
-				"compressed", p->max_compressed, bytes(p->max_compressed * ps), rel(p, p->max_compressed_t),
-				bytes(p->max_compressed_bytes),
-				p->max_compressed_bytes ? (double)(p->max_compressed * ps) / (double)p->max_compressed_bytes
-							: 0.0);
-		else
+		if (p->max_stored) {
+			fprintf(out, "  %-17s %" PRId64 " pages (%s) at most, at %s: %" PRId64 " compressed", "compressed",
+				p->max_stored, bytes(p->max_stored * ps), rel(p, p->max_stored_t), p->max_compressed);
+			if (p->max_compressed && p->max_compressed_bytes)
+				fprintf(out, " into %s (%.1fx)", bytes(p->max_compressed_bytes),
+					(double)(p->max_compressed * ps) / (double)p->max_compressed_bytes);
+			fprintf(out, ", %" PRId64 " same-filled\n", p->max_same_filled);
+		} else
 			fprintf(out, "  %-17s nothing\n", "compressed");
 	} else {
 		fprintf(out, "  %-17s no samples in the window\n", "peak resident");
@@ -224,9 +225,9 @@ static void summary(const struct rp_report *r, const struct rp_proc *p, FILE *ou
 
 static void regions(const struct rp_proc *p, FILE *out)
 {
-	fprintf(out, "\nregions %s (%s): %" PRId64 " regions, %s\n",
-		p->nsamples ? "alive at peak resident" : "alive at the end (no samples)", rel(p, p->regions_t),
-		p->regions_alive, bytes(p->regions_bytes));
+	fprintf(out, "\nregions alive at %s (%s): %" PRId64 " region%s, %s\n",
+		p->nsamples ? "peak resident" : "the end, without samples", rel(p, p->regions_t), p->regions_alive,
+		p->regions_alive == 1 ? "" : "s", bytes(p->regions_bytes));
 	if (!p->nregions)
 		return;
 	fprintf(out, "  %-14s %-33s %7s %4s %9s %9s\n", "REGION TYPE", "START-END", "VSIZE", "PRT", "FAULTS", "PAGES");
@@ -367,16 +368,15 @@ static void cow(const struct rp_report *r, const struct rp_proc *p, FILE *out)
 		}
 		fprintf(out, "%" PRId64 " faults, %" PRId64 " pages (%s) copied\n", w->faults, w->pages,
 			bytes(w->pages * p->page_size));
-		for (size_t i = 0; i < w->nstacks && i < RP_TOP; i++) {
+		for (size_t i = 0; i < w->nstacks && i < (size_t)r->top; i++) {
 			const struct rp_stack *s = &w->stacks[i];
 			fprintf(out, "  #%zu  %" PRId64 " faults, %" PRId64 " pages, %s\n", i + 1, s->t.faults, s->t.pages,
 				dur(s->t.time_ns));
 			frames(s, out);
 		}
-		if (w->nstacks > RP_TOP)
-			fprintf(out, "  (%zu more stacks)\n", w->nstacks - RP_TOP);
+		if (w->nstacks > (size_t)r->top)
+			fprintf(out, "  (%zu more stacks)\n", w->nstacks - (size_t)r->top);
 	}
-	(void)r;
 }
 
 void rp_write_text(const struct rp_report *r, FILE *out)

@@ -183,19 +183,23 @@ static char *cell_text(sqlite3_stmt *st, int c, int *num)
 	return s;
 }
 
+/* One line; blanks are written only when text follows them (none trail). */
 static void table_row(FILE *out, const struct cell *row, const size_t *w, int nc)
 {
+	size_t blanks = 0;
 	for (int c = 0; c < nc; c++) {
 		const char *t = row[c].text ? row[c].text : "";
 		size_t pad = w[c] > width_of(t) ? w[c] - width_of(t) : 0;
 		if (c)
-			fputs("  ", out);
+			blanks += 2;
 		if (row[c].num)
-			fprintf(out, "%*s%s", (int)pad, "", t);
-		else if (c == nc - 1)
-			fputs(t, out); /* no trailing blanks */
-		else
-			fprintf(out, "%s%*s", t, (int)pad, "");
+			blanks += pad;
+		if (*t) {
+			fprintf(out, "%*s%s", (int)blanks, "", t);
+			blanks = 0;
+		}
+		if (!row[c].num)
+			blanks += pad;
 	}
 	putc('\n', out);
 }
