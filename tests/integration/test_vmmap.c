@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -82,6 +83,9 @@ static pid_t spawn(char *const argv[], char *const env[], const char *ready)
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
+		/* A failed assertion ends the test without stop(): the child
+		 * must not outlive it (holding the runner's stderr open). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(p[1], 1);
 		close(p[0]);
 		for (size_t i = 0; env && env[i]; i++)
