@@ -341,6 +341,7 @@ Test(vmmap, an_unbelievable_state_is_refused_and_the_map_shown_without_it)
 	fl_vmmap_data_free_vmas(&vs);
 
 	/* More pages held than the region spans. */
+	free(st);
 	st = managed_state();
 	st->regions[3].resident = 10000;
 	char err[256] = "";
