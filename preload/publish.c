@@ -19,6 +19,7 @@
 
 #include "faultline/state.h"
 #include "log.h"
+#include "mem.h"
 #include "pager.h"
 #include "sys.h"
 
@@ -195,8 +196,32 @@ void fl__publish(void)
 	fl_stats_get(&st->stats);
 	allocator_stats(st);
 	size_t total = 0;
-	st->nregions = (uint32_t)fl__pager_region_states(st->regions, FL_STATE_MAX_REGIONS, &total);
-	st->truncated = total > st->nregions ? (uint32_t)(total - st->nregions) : 0;
+	size_t n = fl__pager_region_states(st->regions, FL_STATE_MAX_REGIONS, &total);
+	/* The shim's own memory too (its tables' reservation is most of a
+	 * preloaded process's virtual size), so viewers can name it. */
+	uintptr_t lo[32], hi[32];
+	size_t own = fl__mem_ranges(lo, hi, 32);
+	for (size_t i = 0; i < own && i < 32; i++) {
+		total++;
+		if (n >= FL_STATE_MAX_REGIONS)
+			continue;
+		struct fl_state_region r;
+		memset(&r, 0, sizeof r);
+		r.start = lo[i];
+		r.len = hi[i] - lo[i];
+		r.kind = FL_RANGE_SHIM;
+		r.prot = 3;
+		/* Address order, as the managed regions are. */
+		size_t at = n;
+		while (at > 0 && st->regions[at - 1].start > r.start) {
+			st->regions[at] = st->regions[at - 1];
+			at--;
+		}
+		st->regions[at] = r;
+		n++;
+	}
+	st->nregions = (uint32_t)n;
+	st->truncated = total > n ? (uint32_t)(total - n) : 0;
 	st->t_real_ns = real_ns();
 	__atomic_store_n(&st->seq, seq + 2, __ATOMIC_RELEASE);
 }

@@ -82,7 +82,9 @@ struct fl_state {
 	uint32_t narenas;          /* entries in arenas[] (arenas in use) */
 	uint64_t alloc_allocated, alloc_active, alloc_resident, alloc_mapped, alloc_retained;
 	struct fl_state_arena arenas[FL_STATE_MAX_ARENAS];
-	struct fl_state_region regions[FL_STATE_MAX_REGIONS]; /* address order */
+	/* Managed regions, and the shim's own memory (kind FL_RANGE_SHIM,
+	 * page counts 0: the kernel pages it), in address order. */
+	struct fl_state_region regions[FL_STATE_MAX_REGIONS];
 };
 
 #ifdef __cplusplus
