@@ -836,6 +836,21 @@ int fl_top_src_replay(struct fl_top_src *s, long long proc)
 		s->times[s->ntimes++] = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
+	/* The process's end is the cursor's last stop: where it shows how it ended. */
+	st = prep(s, "SELECT end_ns FROM processes WHERE id = ? AND end_ns IS NOT NULL");
+	if (st) {
+		sqlite3_bind_int64(st, 1, proc);
+		if (sqlite3_step(st) == SQLITE_ROW && s->ntimes) {
+			int64_t end = sqlite3_column_int64(st, 0);
+			int64_t *t = end > s->times[s->ntimes - 1] ? realloc(s->times, sizeof *t * (size_t)(s->ntimes + 1))
+								     : NULL;
+			if (t) {
+				s->times = t;
+				s->times[s->ntimes++] = end;
+			}
+		}
+		sqlite3_finalize(st);
+	}
 	/* Keep the cursor where it was in time; a first cursor starts at the end. */
 	s->t_index = s->ntimes ? s->ntimes - 1 : 0;
 	if (was != INT64_MAX)
