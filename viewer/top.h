@@ -179,6 +179,7 @@ void fl_top_view_init(struct fl_top_view *v);
 enum fl_top_attr {
 	FL_TOP_A_NORMAL,
 	FL_TOP_A_TITLE,        /* the top bar */
+	FL_TOP_A_TAB,          /* the current screen's name in it */
 	FL_TOP_A_HEADER,       /* column headers */
 	FL_TOP_A_SORTED,       /* the sorted column's header */
 	FL_TOP_A_SELECTED,     /* the selected row */

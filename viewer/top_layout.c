@@ -573,7 +573,7 @@ static void layout_title(const struct fl_top_view *v, const struct fl_top_data *
 		int x0 = x;
 		x = put(l, cols, x, screen_names[i], -1, FL_TOP_A_NORMAL);
 		if (!v->help && (int)v->screen == i)
-			span(l, cols, x0 - 1, x - x0 + 1, FL_TOP_A_SELECTED);
+			span(l, cols, x0 - 2, x - x0 + 2, FL_TOP_A_TAB);
 		x = put(l, cols, x, " ", -1, FL_TOP_A_NORMAL);
 	}
 	char right[64];

@@ -684,6 +684,15 @@ static void region_from_state(const struct fl_state_region *sr, uint64_t ps, str
 	r->managed = 1;
 	r->page_size = ps;
 	snprintf(r->type, sizeof r->type, "%s", range_kind_type(sr->kind));
+	if (sr->kind == FL_RANGE_SHIM) {
+		/* The shim's own memory: the kernel pages it, the state has no
+		 * page counts for it, and no fault is ever logged in it. */
+		r->managed = 0;
+		r->detail[0] = 0;
+		region_unknown(r);
+		r->faults = -1;
+		return;
+	}
 	region_detail(sr->id, r->detail, sizeof r->detail);
 	r->rsize = (int64_t)(sr->resident * ps);
 	r->isize = (int64_t)(sr->inactive * ps);

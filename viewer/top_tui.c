@@ -23,6 +23,7 @@ static short pair_of[FL_TOP_A__COUNT];
 
 enum {
 	P_TITLE = 1,
+	P_TAB,
 	P_HEADER,
 	P_SELECTED,
 	P_P_NORMAL,
@@ -48,6 +49,8 @@ static void attrs_mono(void)
 	for (int a = 0; a < FL_TOP_A__COUNT; a++)
 		set(a, A_NORMAL, 0);
 	set(FL_TOP_A_TITLE, A_REVERSE, 0);
+	/* Out of the reversed bar: the one name not in reverse video. */
+	set(FL_TOP_A_TAB, A_BOLD, 0);
 	set(FL_TOP_A_HEADER, A_BOLD | A_UNDERLINE, 0);
 	set(FL_TOP_A_SORTED, A_REVERSE | A_BOLD, 0);
 	set(FL_TOP_A_SELECTED, A_REVERSE, 0);
@@ -71,6 +74,7 @@ static void attrs_color(void)
 	/* -1: the terminal's own default (use_default_colors), so top sits on
 	 * whatever background the user has. */
 	init_pair(P_TITLE, COLOR_BLACK, COLOR_CYAN);
+	init_pair(P_TAB, COLOR_WHITE, COLOR_BLUE);
 	init_pair(P_HEADER, COLOR_BLACK, COLOR_GREEN);
 	init_pair(P_SELECTED, COLOR_BLACK, COLOR_CYAN);
 	init_pair(P_P_NORMAL, COLOR_GREEN, -1);
@@ -84,6 +88,7 @@ static void attrs_color(void)
 	init_pair(P_RUNNING, COLOR_GREEN, -1);
 	init_pair(P_ERROR, COLOR_RED, -1);
 	set(FL_TOP_A_TITLE, A_NORMAL, P_TITLE);
+	set(FL_TOP_A_TAB, A_BOLD, P_TAB);
 	set(FL_TOP_A_HEADER, A_NORMAL, P_HEADER);
 	set(FL_TOP_A_SORTED, A_BOLD, P_SELECTED);
 	set(FL_TOP_A_SELECTED, A_NORMAL, P_SELECTED);

@@ -48,8 +48,14 @@ static void make_dir(void)
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(db, sizeof db, "%s/log.db", dir);
 	snprintf(sock, sizeof sock, "%s/d.sock", dir);
-	/* One tmux server per test: parallel tests never share a pane. */
-	snprintf(tsock, sizeof tsock, "fltop-%d", (int)getpid());
+}
+
+/* A tmux server of our own for each session: parallel tests never share
+ * a pane, and a new server never races the exit of the one before. */
+static void new_tmux_name(void)
+{
+	static int n;
+	snprintf(tsock, sizeof tsock, "fltop-%d-%d", (int)getpid(), n++);
 }
 
 /* Run tmux -L <ours> ARGS...; its status.  Output to out (may be NULL). */
@@ -108,6 +114,28 @@ static void capture(void)
 	tmux(pane, sizeof pane, "capture-pane", "-p", "-t", "top", (char *)NULL);
 }
 
+/* The pane with its attributes as escape sequences (capture-pane -e). */
+static void capture_attrs(void)
+{
+	tmux(pane, sizeof pane, "capture-pane", "-p", "-e", "-t", "top", (char *)NULL);
+}
+
+/* Does the captured text set a color (SGR 30-37, 40-47, 38;..., 48;...)? */
+static int has_color(const char *t)
+{
+	for (const char *p = t; (p = strstr(p, "\033[")); ) {
+		p += 2;
+		while (*p >= '0' && *p <= '9') {
+			int v = (int)strtol(p, (char **)&p, 10);
+			if ((v >= 30 && v <= 38) || (v >= 40 && v <= 48))
+				return 1;
+			if (*p == ';')
+				p++;
+		}
+	}
+	return 0;
+}
+
 static long long ms_now(void)
 {
 	struct timespec ts;
@@ -156,6 +184,7 @@ static void resize(const char *x, const char *y)
  */
 static void start_top(const char *cols, const char *rows, const char *env, const char *args)
 {
+	new_tmux_name();
 	if (tmux(NULL, 0, "-V", (char *)NULL) != 0)
 		cr_skip_test("tmux is not installed (scripts/setup.sh installs it)");
 	char cmd[2048];
@@ -169,7 +198,9 @@ static void start_top(const char *cols, const char *rows, const char *env, const
 
 static void stop_tmux(void)
 {
-	tmux(NULL, 0, "kill-server", (char *)NULL);
+	if (tsock[0])
+		tmux(NULL, 0, "kill-server", (char *)NULL);
+	tsock[0] = 0;
 }
 
 static void stop_faulter(void);
@@ -333,6 +364,9 @@ Test(top, live_process_region_table_and_keys, .timeout = 180)
 	cr_expect(strstr(pane, "jemalloc"), "no jemalloc region:\n%s", pane);
 	char first[128];
 	snprintf(first, sizeof first, "%s", rows[0]);
+	/* Without NO_COLOR, a terminal with colors gets them. */
+	capture_attrs();
+	cr_expect(has_color(pane), "no colors:\n%s", pane);
 
 	/* Sorting: by VSIZE, largest first, then reversed. */
 	keys(">");
@@ -354,7 +388,11 @@ Test(top, live_process_region_table_and_keys, .timeout = 180)
 	cr_expect_str_eq(rows[0], first);
 
 	/* Filtering by type: only jemalloc regions, then all again. */
-	keys("t");
+	/* t cycles through the types present, in name order. */
+	for (int i = 0; i < 6 && !strstr(pane, "type=jemalloc"); i++) {
+		keys("t");
+		wait_pane("type=jemalloc", 1, 1500);
+	}
 	SHOWS("type=jemalloc");
 	n = table_rows(rows, 64);
 	cr_assert_geq(n, 1);
@@ -549,6 +587,10 @@ Test(top, too_small_waits_for_a_resize_and_no_color, .timeout = 120)
 	SHOWS("REGION TYPE");
 	capture();
 	whole_layout(80, 24);
+	/* NO_COLOR: attributes only (reverse video for the selection). */
+	capture_attrs();
+	cr_expect(!has_color(pane), "colors under NO_COLOR:\n%s", pane);
+	cr_expect(strstr(pane, "\033[7m"), "no reverse video:\n%s", pane);
 	keys("q");
 	SHOWS("EXIT=0");
 	cr_expect(strstr(pane, "STTY-SAME"), "%s", pane);

@@ -322,7 +322,7 @@ Test(top_layout, regions_frame_80x24)
 	v.screen = FL_TOP_REGIONS;
 	lay(&v, 80, 24, 0);
 	cr_expect(strstr(scr.lines[0].text, "faultline top"), "'%s'", scr.lines[0].text);
-	cr_expect(has_span(0, FL_TOP_A_SELECTED), "the current screen is not marked in the title");
+	cr_expect(has_span(0, FL_TOP_A_TAB), "the current screen is not marked in the title");
 	cr_expect(strstr(scr.lines[1].text, "pid 4242 trainer running"), "'%s'", scr.lines[1].text);
 	cr_expect(strstr(scr.lines[1].text, "RSIZE 3.9M/8.0M"), "'%s'", scr.lines[1].text);
 	cr_expect(strstr(scr.lines[3].text, "4 regions"), "'%s'", scr.lines[3].text);
