@@ -691,8 +691,12 @@ int fl_cli_top(int argc, char **argv)
 		goto out;
 	}
 	a.v.screen = screen;
-	if (screen != FL_TOP_PROCS)
+	if (screen != FL_TOP_PROCS) {
+		/* A detail screen first: it opens the newest process, if none was named. */
+		if (!pid)
+			refresh_data(&a);
 		go_screen(&a, screen);
+	}
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);

@@ -609,8 +609,7 @@ static void layout_summary(const struct fl_top_view *v, const struct fl_top_data
 	int mx = cols - (int)strlen(mark);
 	if (sm && sm->pressure >= 0) {
 		put(l, cols, mx, mark, -1, fl_top_pressure_attr(sm->pressure));
-		put(l, cols, mx - 9, "pressure ", -1, FL_TOP_A_NORMAL);
-		mx -= 9;
+		mx -= 1;
 	}
 	if (!sm) {
 		put(l, cols, x + 2, p->how == FL_TOP_UNLOGGED ? "not under the shim" : "no samples", mx - x - 3,
@@ -654,11 +653,24 @@ static void layout_summary(const struct fl_top_view *v, const struct fl_top_data
 		snprintf(seg3, sizeof seg3, "faults %s", a);
 	}
 	const char *segs[3] = {seg, seg2, seg3};
+	int need = 0;
+	for (int i = 0; i < 3; i++)
+		need += 2 + (int)strlen(segs[i]);
+	/* Short of room, the store's size goes before the fault count does. */
+	if (x + need >= mx && sm->store_bytes) {
+		need -= (int)strlen(seg2);
+		snprintf(seg2, sizeof seg2, "CSIZE %s", b);
+		need += (int)strlen(seg2);
+	}
+	/* The word "pressure" goes first when the figures need its room. */
+	if (sm->pressure >= 0 && x + need + 9 <= mx) {
+		put(l, cols, mx - 8, "pressure", -1, FL_TOP_A_NORMAL);
+		mx -= 9;
+	}
 	for (int i = 0; i < 3; i++) {
 		int n = (int)strlen(segs[i]);
-		if (x + 2 + n >= mx)
-			break;
-		x = put(l, cols, x + 2, segs[i], -1, FL_TOP_A_NORMAL);
+		if (x + 2 + n <= mx)
+			x = put(l, cols, x + 2, segs[i], -1, FL_TOP_A_NORMAL);
 	}
 }
 
