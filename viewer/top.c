@@ -54,18 +54,24 @@ static void usage(FILE *f)
 		"                   process the database does not know, /proc/N/smaps and the\n"
 		"                   shim's state file when it has one\n"
 		"  --interval SECS  seconds between refreshes (default 1; 0.1 to 3600)\n"
-		"  --replay         step through a finished run: a time cursor over the\n"
+		"  --replay         step through a finished run: a time cursor over one\n"
 		"                   process's samples (Left/Right or [ ], { } by 10) shows\n"
-		"                   every screen as it was then; starts at the last sample\n"
+		"                   every screen as it was then; it starts at the end of\n"
+		"                   the --pid process, or of the newest one\n"
 		"  --screen NAME    start on processes, regions, pagemap or faults\n"
 		"  --once           print one screen as text and exit (no keys; the size is\n"
 		"                   the terminal's, or COLUMNS x LINES, or 80x24)\n"
 		"  --help, -h       this text\n\n"
+		"Per-region page states (RSIZE, CSIZE, the page map) come from the state\n"
+		"file a running preloaded process publishes; the database keeps totals per\n"
+		"process, so an ended process and a replay show '-' for them.\n\n"
 		"Needs a terminal of at least 80x24; a smaller one shows a message until it\n"
 		"is resized (with --once: exit status 1).  Colors follow the terminal;\n"
 		"NO_COLOR (set and not empty) turns them off, and pressure is then marked\n"
-		"!WARN! and !!CRITICAL!!.  Exit status: 0, 1 on bad input (a database that\n"
-		"is not faultline's, a process that does not exist), 2 on bad usage.\n");
+		"!WARN! and !!CRITICAL!!.  Exit status: 0; 1 on bad input (a database that\n"
+		"is not faultline's or is newer, a process that does not exist or is not\n"
+		"yours); 2 on bad usage, or without a terminal (and no --once); 128+N\n"
+		"after signal N (the terminal is restored first).\n");
 }
 
 static void synopsis(void)

@@ -896,6 +896,31 @@ static void bar(struct fl_top_line *l, int cols, int x, int w, double frac, enum
 	span(l, cols, x, n, a);
 }
 
+static const unsigned state_order[] = {FL_STATE_RESIDENT, FL_STATE_INACTIVE, FL_STATE_COMPRESSED,
+				       FL_STATE_SAME_FILLED, FL_STATE_UNTOUCHED};
+
+/* One line per state from row on: pages, bytes, share of total, a bar.
+ * by[] is in state_order.  Returns the row after them. */
+static int state_bars(struct fl_top_screen *s, int row, const int64_t by[5], uint64_t total, uint64_t ps)
+{
+	int cols = s->cols;
+	for (int i = 0; i < 5 && row < s->rows - 1; i++, row++) {
+		struct fl_top_line *l = &s->lines[row];
+		int64_t b = by[i] < 0 ? 0 : by[i];
+		char sz[16];
+		fl_top_size(b, sz, sizeof sz);
+		double frac = total ? (double)b / (double)total : 0;
+		int x = putf(l, cols, 1, -1, FL_TOP_A_NORMAL, "%-12s %9" PRIu64 " %6s %5.1f%%  ",
+			     page_name[state_order[i]], (uint64_t)b / (ps ? ps : 4096), sz, frac * 100);
+		int bw = cols - x - 1;
+		if (bw > 50)
+			bw = 50;
+		if (bw > 4)
+			bar(l, cols, x, bw, frac, page_attr[state_order[i]]);
+	}
+	return row;
+}
+
 static void layout_pagemap(const struct fl_top_view *v, const struct fl_top_data *d, struct fl_top_screen *s)
 {
 	int cols = s->cols;
@@ -925,12 +950,15 @@ static void layout_pagemap(const struct fl_top_view *v, const struct fl_top_data
 		put(&s->lines[row++], cols, 1,
 		    r->managed ? "page states of this region are not known here:" : "not managed by faultline:", -1,
 		    FL_TOP_A_BOLD);
-		put(&s->lines[row++], cols, 3,
-		    r->managed ? (d->replay ? "the database keeps per-process totals only; the shim publishes "
-					      "per-region states while the process runs"
-					    : "the process publishes no state file (or it could not be read)")
-			       : "the kernel pages it; RSIZE is the kernel's resident set",
-		    -1, FL_TOP_A_NORMAL);
+		if (!r->managed)
+			put(&s->lines[row++], cols, 3, "the kernel pages it; RSIZE is the kernel's resident set", -1,
+			    FL_TOP_A_NORMAL);
+		else if (d->replay || proc_ended(&d->proc))
+			put(&s->lines[row++], cols, 3, "the shim publishes them only while the process runs", -1,
+			    FL_TOP_A_NORMAL);
+		else
+			put(&s->lines[row++], cols, 3, "the process publishes no state file (or it could not be read)", -1,
+			    FL_TOP_A_NORMAL);
 		if (d->note[0])
 			put(&s->lines[row++], cols, 3, d->note, -1, FL_TOP_A_DIM);
 		if (r->rsize >= 0) {
@@ -938,6 +966,23 @@ static void layout_pagemap(const struct fl_top_view *v, const struct fl_top_data
 			fl_top_size(r->rsize, a, sizeof a);
 			row++;
 			putf(&s->lines[row++], cols, 1, -1, FL_TOP_A_NORMAL, "resident %s of %s", a, size);
+		}
+		if (r->managed && d->has_summary && d->summary.managed) {
+			/* What the database does keep: the whole process's pages. */
+			const struct fl_top_sample *sm = &d->summary;
+			uint64_t sps = sm->page_size ? sm->page_size : ps;
+			uint64_t held = sm->resident + sm->inactive + sm->compressed + sm->same_filled;
+			int64_t by[5] = {(int64_t)(sm->resident * sps), (int64_t)(sm->inactive * sps),
+					 (int64_t)(sm->compressed * sps), (int64_t)(sm->same_filled * sps),
+					 (int64_t)((sm->managed > held ? sm->managed - held : 0) * sps)};
+			row++;
+			char part[16];
+			fl_top_size((int64_t)sps, part, sizeof part);
+			if (row < s->rows - 1)
+				putf(&s->lines[row++], cols, 1, -1, FL_TOP_A_BOLD,
+				     "all managed memory of the process, by state (%" PRIu64 " pages of %s)", sm->managed,
+				     part);
+			state_bars(s, row, by, sm->managed * sps, sps);
 		}
 		return;
 	}
@@ -988,20 +1033,7 @@ static void layout_pagemap(const struct fl_top_view *v, const struct fl_top_data
 		putf(&s->lines[row++], cols, 1, -1, FL_TOP_A_BOLD, "pages by state (%" PRIu64 " pages of %s)", pages,
 		     part);
 	int64_t by[5] = {r->rsize, r->isize, r->csize - r->ssize, r->ssize, r->usize};
-	for (int i = 0; i < 5 && row < s->rows - 1; i++, row++) {
-		struct fl_top_line *l = &s->lines[row];
-		int64_t b = by[i] < 0 ? 0 : by[i];
-		char sz[16];
-		fl_top_size(b, sz, sizeof sz);
-		double frac = r->len ? (double)b / (double)r->len : 0;
-		x = putf(l, cols, 1, -1, FL_TOP_A_NORMAL, "%-12s %9" PRIu64 " %6s %5.1f%%  ", page_name[order[i]],
-			 (uint64_t)b / ps, sz, frac * 100);
-		int bw = cols - x - 1;
-		if (bw > 50)
-			bw = 50;
-		if (bw > 4)
-			bar(l, cols, x, bw, frac, page_attr[order[i]]);
-	}
+	row = state_bars(s, row, by, r->len, ps);
 	if (r->store > 0 && row < s->rows - 1) {
 		char a[16], b2[16];
 		fl_top_size(r->csize - r->ssize, a, sizeof a);
