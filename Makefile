@@ -151,6 +151,11 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
 
+# The post-mortem benchmark's generator writes a fault log with the daemon's schema code.
+$(BUILD)/bench/gendb: bench/gendb.c $(DAEMON_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS) $(LIBS) -lm
+
 # The daemon's ingest benchmark reads the database it fills, and needs the daemon.
 $(BUILD)/bench/ingest: bench/ingest.c $(LIB_A) $(DAEMON_ALL)
 	@mkdir -p $(dir $@)
