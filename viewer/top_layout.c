@@ -603,7 +603,9 @@ static void layout_summary(const struct fl_top_view *v, const struct fl_top_data
 	char how[32], a[16], b[16], c[16];
 	fl_top_how_text(p, how, sizeof how);
 	int x = putf(l, cols, 0, -1, FL_TOP_A_BOLD, "pid %d %.24s", p->pid, name[0] ? name : "?");
-	x = put(l, cols, x + 1, how, -1, proc_ended(p) ? FL_TOP_A_DIM : FL_TOP_A_RUNNING);
+	/* "running" is what a rate already says; in 80 columns its room goes to the figures. */
+	if (p->how != FL_TOP_RUNNING || cols >= 100)
+		x = put(l, cols, x + 1, how, -1, proc_ended(p) ? FL_TOP_A_DIM : FL_TOP_A_RUNNING);
 	/* The marker first, at the right edge, so the figures never push it off. */
 	const char *mark = fl_top_pressure_text(sm ? sm->pressure : -1, v->color);
 	int mx = cols - (int)strlen(mark);
@@ -626,13 +628,14 @@ static void layout_summary(const struct fl_top_view *v, const struct fl_top_data
 		snprintf(seg, sizeof seg, "RSIZE %s", a);
 	}
 	uint64_t held = (sm->compressed + sm->same_filled) * ps;
-	fl_top_size((int64_t)held, b, sizeof b);
+	char hb[16];
+	fl_top_size((int64_t)held, hb, sizeof hb);
 	fl_top_size((int64_t)sm->store_bytes, c, sizeof c);
 	char seg2[64];
 	if (sm->store_bytes)
-		snprintf(seg2, sizeof seg2, "CSIZE %s in %s", b, c);
+		snprintf(seg2, sizeof seg2, "CSIZE %s in %s", hb, c);
 	else
-		snprintf(seg2, sizeof seg2, "CSIZE %s", b);
+		snprintf(seg2, sizeof seg2, "CSIZE %s", hb);
 	uint64_t total = 0;
 	for (int k = 0; k < FL_TOP_KINDS; k++)
 		total += sm->faults[k];
@@ -659,7 +662,7 @@ static void layout_summary(const struct fl_top_view *v, const struct fl_top_data
 	/* Short of room, the store's size goes before the fault count does. */
 	if (x + need >= mx && sm->store_bytes) {
 		need -= (int)strlen(seg2);
-		snprintf(seg2, sizeof seg2, "CSIZE %s", b);
+		snprintf(seg2, sizeof seg2, "CSIZE %s", hb);
 		need += (int)strlen(seg2);
 	}
 	/* The word "pressure" goes first when the figures need its room. */
@@ -1118,6 +1121,8 @@ static void layout_faults(const struct fl_top_view *v, const struct fl_top_data 
 	int nr = d->nhist - 1;
 	if (nr > gw)
 		nr = gw;
+	if (nr < 0)
+		nr = 0;
 	double dt_avg = 0;
 	if (d->nhist >= 2)
 		dt_avg = (double)(d->hist[d->nhist - 1].t_ns - d->hist[d->nhist - 1 - (nr > 0 ? nr : 0)].t_ns) /

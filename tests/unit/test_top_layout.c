@@ -323,7 +323,7 @@ Test(top_layout, regions_frame_80x24)
 	lay(&v, 80, 24, 0);
 	cr_expect(strstr(scr.lines[0].text, "faultline top"), "'%s'", scr.lines[0].text);
 	cr_expect(has_span(0, FL_TOP_A_TAB), "the current screen is not marked in the title");
-	cr_expect(strstr(scr.lines[1].text, "pid 4242 trainer running"), "'%s'", scr.lines[1].text);
+	cr_expect(strstr(scr.lines[1].text, "pid 4242 trainer  RSIZE"), "'%s'", scr.lines[1].text);
 	cr_expect(strstr(scr.lines[1].text, "RSIZE 3.9M/8.0M"), "'%s'", scr.lines[1].text);
 	cr_expect(strstr(scr.lines[3].text, "4 regions"), "'%s'", scr.lines[3].text);
 	cr_expect_eq(row_with("REGION TYPE"), 4);
@@ -432,6 +432,16 @@ Test(top_layout, frames_200x50)
 		cr_expect(strstr(h, cols[i]), "200 columns and no %s: '%s'", cols[i], h);
 	cr_expect(strstr(scr.lines[49].text, "q:quit"));
 	cr_expect_eq(fl_top_table_rows(50), 44);
+	/* Short of room (80 columns, no color, CRITICAL): the store size goes, the faults stay. */
+	data.summary.pressure = FL_PRESSURE_CRITICAL;
+	data.summary.compressed = 3000;
+	data.summary.store_bytes = 5 << 20;
+	v.color = 0;
+	lay(&v, 80, 24, 0);
+	cr_expect(strstr(scr.lines[1].text, "CSIZE 12M "), "'%s'", scr.lines[1].text);
+	cr_expect(strstr(scr.lines[1].text, "faults 5300 1170/s"), "'%s'", scr.lines[1].text);
+	cr_expect(strstr(scr.lines[1].text, "!!CRITICAL!!"), "'%s'", scr.lines[1].text);
+	frame();
 	/* The pressure marker stays at the right edge. */
 	data.summary.pressure = FL_PRESSURE_CRITICAL;
 	lay(&v, 200, 50, 0);
@@ -560,4 +570,31 @@ Test(top_layout, sizes_and_states)
 	p.how = FL_TOP_LOST;
 	fl_top_how_text(&p, b, sizeof b);
 	cr_expect_str_eq(b, "lost");
+}
+
+Test(top_layout, empty_and_short_data_on_every_screen)
+{
+	/* Nothing at all, then a process with no samples, one sample, no
+	 * regions: every screen at both sizes, no crash, lines whole. */
+	struct fl_top_view v;
+	fl_top_view_init(&v);
+	for (int variant = 0; variant < 3; variant++) {
+		memset(&data, 0, sizeof data);
+		if (variant > 0) {
+			data.proc = proc_of(77, FL_TOP_UNLOGGED, 0, "sleep");
+			data.proc.has_sample = 0;
+		}
+		if (variant == 2) {
+			data.nhist = 1;
+			data.hist[0].page_size = 4096;
+			data.has_summary = 1;
+			data.summary = data.hist[0];
+			data.summary.pressure = -1;
+		}
+		for (int sc = 0; sc < FL_TOP__SCREENS; sc++) {
+			v.screen = (enum fl_top_screen_id)sc;
+			lay(&v, 80, 24, 0);
+			lay(&v, 200, 50, 0);
+		}
+	}
 }
