@@ -5,7 +5,8 @@
 # kernel's zram swap-in beside it and the budget workload against the
 # kernel.  When zram.sh cannot run here (it says "skipped: why"), part (b)
 # runs on its own, against the kernel's anonymous fault instead.  Then
-# ingest: faultlined storing fault events into SQLite.  Last, preload.py:
+# ingest: faultlined storing fault events into SQLite; report.py: the
+# post-mortem commands on a generated 10M-fault log.  Last, preload.py:
 # real programs and a malloc benchmark, plain vs under the shim.
 #
 # Timings are reported, never judged: the exit status is nonzero only when a
@@ -65,6 +66,14 @@ if [ -x "$bin/ingest" ]; then
 	"$bin/ingest" --daemon "${FL_BIN_DIR:-$here/../build/bin}/faultlined" || rc=1
 else
 	echo "ingest: not built (it needs faultlined)"
+fi
+
+echo
+echo "==== report: faultline report, query and export on a 10M-fault log ===="
+if [ -x "$bin/gendb" ]; then
+	python3 "$here/report.py" || rc=1
+else
+	echo "report: not built (build/bench/gendb)"
 fi
 
 echo
