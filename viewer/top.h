@@ -79,8 +79,10 @@ struct fl_top_region {
 	int managed;            /* one of the shim's regions */
 	uint64_t page_size;
 	/* Bytes; -1 when not known. */
-	int64_t rsize, isize, csize, ssize, usize; /* resident, inactive, compressed+same, same-filled, untouched */
-	int64_t store;          /* payload bytes of its compressed pages */
+	int64_t rsize, isize, usize; /* resident, inactive, untouched */
+	int64_t csize;          /* compressed size: payload bytes of its compressed pages (vmmap's CSIZE) */
+	int64_t corig;          /* the pages held in the store (compressed, same-filled) at their own size */
+	int64_t ssize;          /* the same-filled part of corig (no payload) */
 	int64_t faults;         /* faults logged in it (to the time shown) */
 	int has_strip;
 	uint8_t strip[FL_STATE_STRIP]; /* enum fl_state_page per part */
@@ -135,7 +137,7 @@ enum fl_top_col {
 	FL_TOP_COL_RSIZE,
 	FL_TOP_COL_INACT,
 	FL_TOP_COL_CSIZE,
-	FL_TOP_COL_STORE,
+	FL_TOP_COL_CORIG,
 	FL_TOP_COL_UNTCH,
 	FL_TOP_COL_FAULTS,
 	FL_TOP_COL_PRT,
@@ -291,7 +293,7 @@ void fl_top_region_header(const struct fl_top_view *v, int cols, struct fl_top_l
 void fl_top_region_row(const struct fl_top_region *r, int cols, struct fl_top_line *out);
 
 /* The pressure marker: its text and attribute.  Without color the text
- * itself stands out ("!WARN!", "!!CRITICAL!!"). */
+ * itself stands out ("!WARN!", "!CRITICAL!"). */
 const char *fl_top_pressure_text(int pressure, int color);
 enum fl_top_attr fl_top_pressure_attr(int pressure);
 

@@ -222,7 +222,7 @@ const char *fl_top_pressure_text(int pressure, int color)
 		 * text must, and bangs are what an eye scanning a line stops at. */
 		return color ? " WARN " : "!WARN!";
 	case FL_PRESSURE_CRITICAL:
-		return color ? " CRITICAL " : "!!CRITICAL!!";
+		return color ? " CRITICAL " : "!CRITICAL!";
 	default:
 		return "-";
 	}
@@ -256,7 +256,7 @@ static const struct {
 	[FL_TOP_COL_RSIZE] = {"RSIZE", 6, 1, 0},
 	[FL_TOP_COL_INACT] = {"INACT", 6, 1, 1},
 	[FL_TOP_COL_CSIZE] = {"CSIZE", 6, 1, 0},
-	[FL_TOP_COL_STORE] = {"STORE", 6, 1, 3},
+	[FL_TOP_COL_CORIG] = {"CORIG", 6, 1, 3},
 	[FL_TOP_COL_UNTCH] = {"UNTCH", 6, 1, 2},
 	[FL_TOP_COL_FAULTS] = {"FAULTS", 7, 1, 0},
 	[FL_TOP_COL_PRT] = {"PRT", 3, 0, 0},
@@ -400,8 +400,8 @@ void fl_top_region_row(const struct fl_top_region *r, int cols, struct fl_top_li
 		case FL_TOP_COL_CSIZE:
 			size = r->csize;
 			break;
-		case FL_TOP_COL_STORE:
-			size = r->store;
+		case FL_TOP_COL_CORIG:
+			size = r->corig;
 			break;
 		case FL_TOP_COL_UNTCH:
 			size = r->usize;
@@ -491,8 +491,8 @@ static int region_cmp(const struct fl_top_region *a, const struct fl_top_region 
 	case FL_TOP_COL_CSIZE:
 		d = cmp_i64(a->csize, b->csize);
 		break;
-	case FL_TOP_COL_STORE:
-		d = cmp_i64(a->store, b->store);
+	case FL_TOP_COL_CORIG:
+		d = cmp_i64(a->corig, b->corig);
 		break;
 	case FL_TOP_COL_UNTCH:
 		d = cmp_i64(a->usize, b->usize);
@@ -627,13 +627,15 @@ static void layout_summary(const struct fl_top_view *v, const struct fl_top_data
 	} else {
 		snprintf(seg, sizeof seg, "RSIZE %s", a);
 	}
+	/* CSIZE as vmmap has it: what the compressed pages take; then what
+	 * the store holds at full size (same-filled pages included). */
 	uint64_t held = (sm->compressed + sm->same_filled) * ps;
 	char hb[16];
-	fl_top_size((int64_t)held, hb, sizeof hb);
-	fl_top_size((int64_t)sm->store_bytes, c, sizeof c);
+	fl_top_size((int64_t)sm->compressed_bytes, hb, sizeof hb);
+	fl_top_size((int64_t)held, c, sizeof c);
 	char seg2[64];
-	if (sm->store_bytes)
-		snprintf(seg2, sizeof seg2, "CSIZE %s in %s", hb, c);
+	if (held)
+		snprintf(seg2, sizeof seg2, "CSIZE %s (%s orig)", hb, c);
 	else
 		snprintf(seg2, sizeof seg2, "CSIZE %s", hb);
 	uint64_t total = 0;
@@ -659,8 +661,8 @@ static void layout_summary(const struct fl_top_view *v, const struct fl_top_data
 	int need = 0;
 	for (int i = 0; i < 3; i++)
 		need += 2 + (int)strlen(segs[i]);
-	/* Short of room, the store's size goes before the fault count does. */
-	if (x + need >= mx && sm->store_bytes) {
+	/* Short of room, the original size goes before the fault count does. */
+	if (x + need >= mx && held) {
 		need -= (int)strlen(seg2);
 		snprintf(seg2, sizeof seg2, "CSIZE %s", hb);
 		need += (int)strlen(seg2);
@@ -814,7 +816,7 @@ static void layout_procs(const struct fl_top_view *v, const struct fl_top_data *
 		fl_top_size(sm ? (int64_t)(sm->resident * ps) : -1, buf, sizeof buf);
 		put_right(l, cols, x, 6, buf, FL_TOP_A_NORMAL);
 		x += 7;
-		fl_top_size(sm ? (int64_t)((sm->compressed + sm->same_filled) * ps) : -1, buf, sizeof buf);
+		fl_top_size(sm ? (int64_t)sm->compressed_bytes : -1, buf, sizeof buf);
 		put_right(l, cols, x, 6, buf, FL_TOP_A_NORMAL);
 		x += 7;
 		uint64_t total = 0;
@@ -1035,14 +1037,14 @@ static void layout_pagemap(const struct fl_top_view *v, const struct fl_top_data
 	if (row < s->rows - 1)
 		putf(&s->lines[row++], cols, 1, -1, FL_TOP_A_BOLD, "pages by state (%" PRIu64 " pages of %s)", pages,
 		     part);
-	int64_t by[5] = {r->rsize, r->isize, r->csize - r->ssize, r->ssize, r->usize};
+	int64_t by[5] = {r->rsize, r->isize, r->corig - r->ssize, r->ssize, r->usize};
 	row = state_bars(s, row, by, r->len, ps);
-	if (r->store > 0 && row < s->rows - 1) {
+	if (r->csize > 0 && row < s->rows - 1) {
 		char a[16], b2[16];
-		fl_top_size(r->csize - r->ssize, a, sizeof a);
-		fl_top_size(r->store, b2, sizeof b2);
+		fl_top_size(r->corig - r->ssize, a, sizeof a);
+		fl_top_size(r->csize, b2, sizeof b2);
 		putf(&s->lines[row++], cols, 1, -1, FL_TOP_A_NORMAL, "compressed pages: %s held in %s of store (%.1fx)",
-		     a, b2, (double)(r->csize - r->ssize) / (double)r->store);
+		     a, b2, (double)(r->corig - r->ssize) / (double)r->csize);
 	}
 }
 
@@ -1193,7 +1195,7 @@ static const char *const help_text[] = {
 	"",
 	"  Replay (--replay):  Left Right or [ ]  a sample back / on;  { }  10 samples",
 	"",
-	"  Pressure:  NORMAL, WARN (yellow, or !WARN!), CRITICAL (red, or !!CRITICAL!!)",
+	"  Pressure:  NORMAL, WARN (yellow, or !WARN!), CRITICAL (red, or !CRITICAL!)",
 	"  Pages:  R resident  i inactive  C compressed  s same-filled  . untouched",
 	"",
 	"  ?  this help     Ctrl-L  redraw     q  quit",

@@ -670,7 +670,7 @@ static void region_detail(uint64_t id, char *out, size_t len)
 
 static void region_unknown(struct fl_top_region *r)
 {
-	r->rsize = r->isize = r->csize = r->ssize = r->usize = r->store = -1;
+	r->rsize = r->isize = r->csize = r->corig = r->ssize = r->usize = -1;
 	r->has_strip = 0;
 }
 
@@ -696,10 +696,10 @@ static void region_from_state(const struct fl_state_region *sr, uint64_t ps, str
 	region_detail(sr->id, r->detail, sizeof r->detail);
 	r->rsize = (int64_t)(sr->resident * ps);
 	r->isize = (int64_t)(sr->inactive * ps);
-	r->csize = (int64_t)((sr->compressed + sr->same_filled) * ps);
+	r->corig = (int64_t)((sr->compressed + sr->same_filled) * ps);
 	r->ssize = (int64_t)(sr->same_filled * ps);
 	r->usize = (int64_t)(sr->untouched * ps);
-	r->store = (int64_t)sr->compressed_bytes;
+	r->csize = (int64_t)sr->compressed_bytes;
 	r->has_strip = 1;
 	memcpy(r->strip, sr->strip, sizeof r->strip);
 	r->faults = -1;
@@ -780,10 +780,10 @@ static void region_from_vmmap(const struct fl_vmmap *m, const struct fl_vmmap_ro
 	r->managed = 1;
 	r->id = w->region_id;
 	r->isize = (int64_t)(w->inactive_pages * ps);
-	r->csize = (int64_t)((w->compressed_pages + w->same_filled_pages) * ps);
+	r->corig = (int64_t)((w->compressed_pages + w->same_filled_pages) * ps);
 	r->ssize = (int64_t)(w->same_filled_pages * ps);
 	r->usize = (int64_t)(w->untouched_pages * ps);
-	r->store = (int64_t)w->csize;
+	r->csize = (int64_t)w->csize;
 	if (!r->detail[0])
 		region_detail(w->region_id, r->detail, sizeof r->detail);
 	/* The strip is the state file's, found by the region's id. */
