@@ -1014,9 +1014,11 @@ int fl_top_src_refresh(struct fl_top_src *s, enum fl_top_screen_id screen, struc
 			p->has_sample = 1;
 			p->last = d->summary;
 		}
-		if (s->replay)
+		/* The running totals cost a pass over the process's faults the
+		 * first time: only the screens that show them pay it. */
+		if (s->replay && (want_regions || screen == FL_TOP_FAULTS))
 			agg_at(s, p->id, at);
-		else
+		else if (!s->replay && want_regions)
 			agg_live(s, p->id);
 		if (want_regions) {
 			int live = !s->replay && p->how == FL_TOP_RUNNING;
