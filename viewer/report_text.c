@@ -228,6 +228,9 @@ static void regions(const struct rp_proc *p, FILE *out)
 	fprintf(out, "\nregions alive at %s (%s): %" PRId64 " region%s, %s\n",
 		p->nsamples ? "peak resident" : "the end, without samples", rel(p, p->regions_t), p->regions_alive,
 		p->regions_alive == 1 ? "" : "s", bytes(p->regions_bytes));
+	if (p->nsamples && (p->peak_resident + p->peak_inactive) * 10 < p->peak_hwm * 9)
+		fprintf(out, "  (the samples missed the high-water mark of %" PRId64 " pages: at that moment other regions may have been alive)\n",
+			p->peak_hwm);
 	if (!p->nregions)
 		return;
 	fprintf(out, "  %-14s %-33s %7s %4s %9s %9s\n", "REGION TYPE", "START-END", "VSIZE", "PRT", "FAULTS", "PAGES");

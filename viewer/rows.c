@@ -165,7 +165,7 @@ static char *cell_text(sqlite3_stmt *st, int c, int *num)
 	if (type == SQLITE_BLOB) {
 		int n = sqlite3_column_bytes(st, c);
 		const unsigned char *b = sqlite3_column_blob(st, c);
-		char *hex = malloc((size_t)n * 2 + 3);
+		char *hex = malloc((size_t)n * 2 + 4); /* x' hex ' NUL */
 		if (!hex)
 			return NULL;
 		strcpy(hex, "x'");
