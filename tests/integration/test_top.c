@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -190,7 +191,7 @@ static void start_top(const char *cols, const char *rows, const char *env, const
 	char cmd[2048];
 	snprintf(cmd, sizeof cmd,
 		 "trap : INT; a=$(stty -g); echo $$ > %s/sh.pid; %s %s top %s; rc=$?; b=$(stty -g); "
-		 "[ \"$a\" = \"$b\" ] && echo STTY-SAME; echo EXIT=$rc; sleep 600",
+		 "[ \"$a\" = \"$b\" ] && echo STTY-SAME; echo EXIT=$rc; sleep 120",
 		 dir, env ? env : "", test_bin("faultline"), args);
 	cr_assert_eq(tmux(NULL, 0, "new-session", "-d", "-s", "top", "-x", cols, "-y", rows, cmd, (char *)NULL), 0,
 		     "tmux new-session failed");
@@ -254,6 +255,9 @@ static int start_faulter(void)
 	launcher = fork();
 	cr_assert_geq(launcher, 0);
 	if (launcher == 0) {
+		/* A test stopped by its timeout skips its clean-up: the
+		 * launcher then ends with it, and passes SIGTERM on to faulter. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		int nul = open("/dev/null", O_RDWR);
 		dup2(nul, 0);
 		dup2(nul, 1);
