@@ -170,9 +170,3 @@ void fl_json_null(struct fl_json *j, const char *key)
 	member(j, key);
 	fputs("null", j->f);
 }
-
-void fl_json_raw(struct fl_json *j, const char *key, const char *json)
-{
-	member(j, key);
-	fputs(json && *json ? json : "null", j->f);
-}

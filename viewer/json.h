@@ -31,8 +31,6 @@ void fl_json_str(struct fl_json *j, const char *key, const char *s); /* NULL: nu
 void fl_json_strn(struct fl_json *j, const char *key, const char *s, size_t n);
 void fl_json_bool(struct fl_json *j, const char *key, int v);
 void fl_json_null(struct fl_json *j, const char *key);
-/* A value already in JSON form (e.g. the argv column), written as it is. */
-void fl_json_raw(struct fl_json *j, const char *key, const char *json);
 
 /* Just the escaped string, quotes included. */
 void fl_json_quote(FILE *f, const char *s, size_t n);

@@ -133,9 +133,10 @@ int fl_cli_report(int argc, char **argv)
 		fl_progress_end(&pg);
 		fprintf(stderr, "faultline report: %s: %s\n", path, err);
 		rc = 1;
-	} else if (r.nprocs == 0 && !json) {
+	} else if (r.nprocs == 0 && (pid >= 0 || r.window)) {
+		/* Nothing matched what was asked for: say so, as an error. */
 		fprintf(stderr, "faultline report: %s: no process%s%s\n", path, pid >= 0 ? " with that pid" : "",
-			r.window ? " in that window" : " in the log");
+			r.window ? " in that window" : "");
 		rc = 1;
 	} else {
 		if (json)

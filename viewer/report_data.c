@@ -658,7 +658,8 @@ static int gather_regions(sqlite3 *db, struct rp_proc *p, struct scan *s, char *
 	if (rc != SQLITE_DONE)
 		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading regions");
 	p->faults_elsewhere = p->total.faults - faults_in;
-	qsort(p->region_kinds, p->nregion_kinds, sizeof *p->region_kinds, cmp_region_kind);
+	if (p->nregion_kinds > 1)
+		qsort(p->region_kinds, p->nregion_kinds, sizeof *p->region_kinds, cmp_region_kind);
 	if (p->nregions > RP_MAX_REGIONS) {
 		qsort(p->regions, p->nregions, sizeof *p->regions, cmp_region_len);
 		for (size_t i = RP_MAX_REGIONS; i < p->nregions; i++) {

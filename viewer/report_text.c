@@ -389,6 +389,8 @@ void rp_write_text(const struct rp_report *r, FILE *out)
 		fprintf(out, " in the window%s%s%s%s", r->since[0] ? " since " : "", r->since, r->until[0] ? " until " : "",
 			r->until);
 	fprintf(out, "\n");
+	if (!r->nprocs)
+		fprintf(out, "\nno process has said hello to the daemon that wrote this log yet\n");
 	for (size_t i = 0; i < r->nprocs; i++) {
 		const struct rp_proc *p = &r->procs[i];
 		fprintf(out, "\n");

@@ -1063,3 +1063,34 @@ Test(report, odd_rows_are_reported_not_crashed_on, .timeout = 60)
 	}
 	remove_dir();
 }
+
+/* A log no process has reached yet: an answer, not an error; a pid it lacks is one. */
+Test(report, empty_log_and_unknown_pid, .timeout = 60)
+{
+	make_dir();
+	char db[320], err[256];
+	snprintf(db, sizeof db, "%s/empty.db", dir);
+	sqlite3 *h = fl_db_open(db, 0, err, sizeof err);
+	cr_assert_not_null(h, "%s", err);
+	sqlite3_close(h);
+	struct out o;
+	faultline(&o, "report", db, NULL);
+	cr_expect_eq(o.status, 0, "%s", o.err);
+	cr_expect(strstr(o.text, ", 0 processes") && strstr(o.text, "no process has said hello"), "%s", o.text);
+	out_free(&o);
+	faultline(&o, "export", db, "--folded", NULL);
+	cr_expect_eq(o.status, 0, "%s", o.err);
+	cr_expect_str_eq(o.text, "");
+	cr_expect(strstr(o.err, "no faults logged"), "%s", o.err);
+	out_free(&o);
+	synthetic_db(strcat(db, "2"));
+	faultline(&o, "report", db, "--pid", "99999", NULL);
+	cr_expect_eq(o.status, 1);
+	cr_expect(strstr(o.err, "no process with that pid"), "%s", o.err);
+	out_free(&o);
+	faultline(&o, "report", db, "--since", "@1", "--until", "@2", NULL);
+	cr_expect_eq(o.status, 1);
+	cr_expect(strstr(o.err, "no process in that window"), "%s", o.err);
+	out_free(&o);
+	remove_dir();
+}
