@@ -97,7 +97,7 @@ const size_t fl_views_count = sizeof fl_views / sizeof fl_views[0];
 static int exists_in_main(sqlite3 *db, const char *name, int *yes)
 {
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_master WHERE type = 'view' AND name = ?", -1, &st,
+	int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_master WHERE name = ? AND type IN ('view', 'table')", -1, &st,
 				    NULL);
 	if (rc != SQLITE_OK)
 		return rc;
