@@ -360,12 +360,12 @@ Test(top, live_process_region_table_and_keys, .timeout = 180)
 	keys("Enter");
 	SHOWS("REGION TYPE  START-END^");
 	SHOWS("page states: live");
+	SHOWS("jemalloc ");
 	capture();
 	whole_layout(80, 24);
 	char rows[64][128];
 	int n = table_rows(rows, 64);
 	cr_assert_geq(n, 2, "fewer than two regions:\n%s", pane);
-	cr_expect(strstr(pane, "jemalloc"), "no jemalloc region:\n%s", pane);
 	char first[128];
 	snprintf(first, sizeof first, "%s", rows[0]);
 	/* Without NO_COLOR, a terminal with colors gets them. */
