@@ -960,7 +960,9 @@ fail:
 
 enum fl_engine_kind fl_pager_engine(void)
 {
-	return P.running ? P.kind : FL_ENGINE_OFF;
+	/* A forked child re-arms at its next call into the pager: its engine
+	 * is the parent's until then (the fault log's hello says so). */
+	return P.running || P.rearm_pending ? P.kind : FL_ENGINE_OFF;
 }
 
 const char *fl_pager_engine_reason(void)
@@ -1872,7 +1874,9 @@ static void rearm_if_needed(void)
 		fl_unlock(&P.lock);
 		return;
 	}
-	P.rearm_pending = 0;
+	/* rearm_pending stays set until the engine runs again (it is cleared
+	 * under the lock, below): the fault log reads it without the lock to
+	 * know that this child's regions and engine are real. */
 	fl__in_shim++;
 	if (P.kind != FL_ENGINE_SIGNAL) {
 		char err[256];
@@ -1886,6 +1890,7 @@ static void rearm_if_needed(void)
 			}
 			P.nregions = 0;
 			P.degraded = 1;
+			__atomic_store_n(&P.rearm_pending, 0, __ATOMIC_RELEASE);
 			fl_unlock(&P.lock);
 			fl__in_shim--;
 			return;
@@ -1910,6 +1915,7 @@ static void rearm_if_needed(void)
 		}
 		P.running = 1;
 	}
+	__atomic_store_n(&P.rearm_pending, 0, __ATOMIC_RELEASE);
 	fl_unlock(&P.lock);
 	start_evictor();
 	fl__in_shim--;
@@ -1944,10 +1950,16 @@ void fl_pager_shutdown(void)
 
 void fl__pager_region_snapshot(void (*fn)(const struct fl_region *r, void *arg), void *arg)
 {
-	if (!P.running)
+	/* A forked child's regions are there before it re-arms, and its
+	 * faults will name them once it has: announce them either way. */
+	if (!P.running && !P.rearm_pending)
 		return;
 	sigset_t oldmask;
 	api_lock(&oldmask);
+	if (!P.running && !P.rearm_pending) {
+		api_unlock(&oldmask);
+		return; /* re-arming failed meanwhile: no regions */
+	}
 	/* Changes queued before now are in the snapshot. */
 	fl__events_clear_regions();
 	for (size_t k = 0; k < P.nregions; k++)
@@ -2018,7 +2030,7 @@ static void region_state(const struct fl_region *r, struct fl_state_region *o)
 size_t fl__pager_region_states(struct fl_state_region *out, size_t max, size_t *total)
 {
 	size_t n = 0, all = 0;
-	if (!P.running) {
+	if (!P.running && !P.rearm_pending) {
 		*total = 0;
 		return 0;
 	}
