@@ -55,13 +55,19 @@ static int started_real_ns(pid_t pid, unsigned long long *out)
 int fl_state_read(pid_t pid, struct fl_state *out, char *err, size_t errlen)
 {
 	char path[128];
-	fl_state_path(pid, getuid(), path, sizeof path);
+	/* The file is named after the process's owner, who may not be us
+	 * (root looking at another user's process). */
+	char proc[64];
+	struct stat ps;
+	snprintf(proc, sizeof proc, "/proc/%d", (int)pid);
+	uid_t owner = stat(proc, &ps) == 0 ? ps.st_uid : getuid();
+	fl_state_path(pid, owner, path, sizeof path);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
 		if (e == ENOENT)
-			snprintf(err, errlen, "process %d publishes no faultline state (not preloaded, or started with "
-					      "FAULTLINE_SOCKET=none)", (int)pid);
+			snprintf(err, errlen, "process %d publishes no faultline state (not preloaded, the shim "
+					      "did not start, or it is still starting)", (int)pid);
 		else
 			snprintf(err, errlen, "%s: %s", path, strerror(e));
 		errno = e;
