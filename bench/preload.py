@@ -100,8 +100,11 @@ def program_table(programs, reps):
             # The plain run's peak RSS sets the budget (one untimed warm-up run).
             _, peak_kb = run_once(cmd, stdin, before=before)
             budget = "%dK" % max(peak_kb // 2, 64)
-            shim = [LAUNCHER, "run", "-q", "--"] + cmd
-            under = [LAUNCHER, "run", "-q", "--budget", budget, "--"] + cmd
+            # The fault log is off here (its cost is bench/faultlog.py's
+            # to measure, and a private faultlined per run would add its
+            # start and stop to every figure).
+            shim = [LAUNCHER, "run", "-q", "--socket", "none", "--"] + cmd
+            under = [LAUNCHER, "run", "-q", "--socket", "none", "--budget", budget, "--"] + cmd
             m = median_runs([
                 ("plain", lambda: run_once(cmd, stdin, before=before)[0]),
                 ("shim", lambda: run_once(shim, stdin, before=before)[0]),
@@ -133,7 +136,7 @@ def malloc_table(reps):
 
         je_env = dict(os.environ, LD_PRELOAD=JEMALLOC_SO)
         cols = [("glibc", lambda: rate(args)),
-                ("shim", lambda: rate([LAUNCHER, "run", "-q", "--"] + args))]
+                ("shim", lambda: rate([LAUNCHER, "run", "-q", "--socket", "none", "--"] + args))]
         have_je = os.path.exists(JEMALLOC_SO)
         if have_je:
             cols.append(("jemalloc", lambda: rate(args, je_env)))
