@@ -14,15 +14,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "faultline/wire.h"
+
 int fl_listen_default_path(char *out, size_t len, char *err, size_t errlen)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
-	if (xdg && *xdg)
-		n = snprintf(out, len, "%s/faultline/faultlined.sock", xdg);
-	else
-		n = snprintf(out, len, "/tmp/faultline-%u/faultlined.sock", (unsigned)geteuid());
-	if (n < 0 || (size_t)n >= len) {
+	if (fl_wire_default_socket(out, len, xdg, (unsigned)geteuid()) != 0) {
 		snprintf(err, errlen, "the default socket path is too long (XDG_RUNTIME_DIR=%s)", xdg ? xdg : "");
 		return -1;
 	}

@@ -458,16 +458,13 @@ static void finish(void)
 
 /* ---- life cycle --------------------------------------------------------- */
 
-static void default_socket(char *out, size_t len, char *const *envp)
+/* $XDG_RUNTIME_DIR from envp (no getenv before the program is ready). */
+static const char *xdg_runtime_dir(char *const *envp)
 {
-	const char *xdg = NULL;
 	for (char *const *e = envp; e && *e; e++)
-		if (!strncmp(*e, "XDG_RUNTIME_DIR=", 16) && (*e)[16])
-			xdg = *e + 16;
-	if (xdg)
-		snprintf(out, len, "%s/faultline/faultlined.sock", xdg);
-	else
-		snprintf(out, len, "/tmp/faultline-%u/faultlined.sock", (unsigned)getuid());
+		if (!strncmp(*e, "XDG_RUNTIME_DIR=", 16))
+			return *e + 16;
+	return NULL;
 }
 
 static int start_thread(void)
@@ -497,7 +494,8 @@ int fl__emitter_prepare(const struct fl_settings *st, char *const *envp)
 	else if (st->socket_path[0])
 		snprintf(M.path, sizeof M.path, "%s", st->socket_path);
 	else
-		default_socket(M.path, sizeof M.path, envp);
+		if (fl_wire_default_socket(M.path, sizeof M.path, xdg_runtime_dir(envp), (unsigned)getuid()) != 0)
+			M.path[0] = 0; /* too long for a socket: no fault log */
 	M.stacks_every = st->stacks_every;
 	M.sample_ns = (uint64_t)(st->sample_ms ? st->sample_ms : 100) * 1000000ull;
 	M.budget = st->pager.budget_bytes;

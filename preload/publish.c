@@ -45,11 +45,11 @@ static uint64_t real_ns(void)
  */
 static void remove_stale(void)
 {
-	int dfd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = (int)syscall(SYS_openat, AT_FDCWD, FL_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return;
 	char prefix[48];
-	int plen = snprintf(prefix, sizeof prefix, "faultline-%u-", (unsigned)getuid());
+	int plen = snprintf(prefix, sizeof prefix, FL_STATE_PREFIX "%u-", (unsigned)getuid());
 	char buf[4096];
 	long n;
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0) {
@@ -88,7 +88,7 @@ int fl__publish_open(unsigned sample_ms, uint64_t start_real_ns)
 static int open_file(void)
 {
 	pid_t pid = (pid_t)syscall(SYS_getpid);
-	snprintf(S.path, sizeof S.path, "/dev/shm/faultline-%u-%d.state", (unsigned)getuid(), (int)pid);
+	snprintf(S.path, sizeof S.path, FL_STATE_PATH_FMT, (unsigned)getuid(), (int)pid);
 	/* A file left by an earlier process with this pid is stale. */
 	syscall(SYS_unlinkat, AT_FDCWD, S.path, 0);
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, S.path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,

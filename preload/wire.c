@@ -347,3 +347,10 @@ size_t fl_wire_put_faults(void *buf, size_t cap, const struct fl_wire_fault *f, 
 	struct fl_wire_faults x = {.count = n, .reserved = 0};
 	return fl_wire_put(buf, cap, FL_REC_FAULTS, &x, sizeof x, f, (size_t)n * sizeof *f, NULL, 0);
 }
+
+int fl_wire_default_socket(char *out, size_t len, const char *xdg, unsigned uid)
+{
+	int n = xdg && *xdg ? snprintf(out, len, "%s/faultline/faultlined.sock", xdg)
+			    : snprintf(out, len, "/tmp/faultline-%u/faultlined.sock", uid);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}

@@ -39,15 +39,6 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-static void default_socket(char *out, size_t len)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	if (xdg && *xdg)
-		snprintf(out, len, "%s/faultline/faultlined.sock", xdg);
-	else
-		snprintf(out, len, "/tmp/faultline-%u/faultlined.sock", (unsigned)getuid());
-}
-
 /* faultlined beside this executable, else from PATH. */
 static void daemon_path(char *out, size_t len)
 {
@@ -122,8 +113,10 @@ int fl_logd_start(struct fl_logd *d, const char *db, const char *socket_set)
 	snprintf(d->db, sizeof d->db, "%s", db ? db : "faultline.db");
 	if (socket_set && *socket_set)
 		snprintf(d->socket, sizeof d->socket, "%s", socket_set);
-	else
-		default_socket(d->socket, sizeof d->socket);
+	else if (fl_wire_default_socket(d->socket, sizeof d->socket, getenv("XDG_RUNTIME_DIR"), (unsigned)getuid()) != 0) {
+		fprintf(stderr, "faultline run: the default socket path is too long (XDG_RUNTIME_DIR)\n");
+		return -1;
+	}
 	/* A daemon already there takes the log, unless the user asked for a
 	 * database of this run's own. */
 	if (!db) {

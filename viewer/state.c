@@ -17,7 +17,7 @@
 
 void fl_state_path(pid_t pid, uid_t uid, char *buf, size_t len)
 {
-	snprintf(buf, len, "/dev/shm/faultline-%u-%d.state", (unsigned)uid, (int)pid);
+	snprintf(buf, len, FL_STATE_PATH_FMT, (unsigned)uid, (int)pid);
 }
 
 /* When pid started, by the real-time clock (from /proc/PID/stat). */

@@ -282,7 +282,8 @@ static enum fl_vmmap_type classify(const struct fl_vmmap_vmas *vs, size_t i, con
 		return FL_VMMAP_DATA;
 	if (v->shared) {
 		/* The shim's own state file (include/faultline/state.h). */
-		if (!strncmp(v->path, "/dev/shm/faultline-", 19) && strstr(v->path, ".state"))
+		static const char state_prefix[] = FL_STATE_DIR "/" FL_STATE_PREFIX;
+		if (!strncmp(v->path, state_prefix, sizeof state_prefix - 1) && strstr(v->path, ".state"))
 			return FL_VMMAP_SHIM;
 		return is_shm_path(v->path) ? FL_VMMAP_SHM : FL_VMMAP_FILE;
 	}

@@ -27,6 +27,10 @@ extern "C" {
 #define FL_STATE_VERSION 1u
 #define FL_STATE_MAX_REGIONS 4096u
 #define FL_STATE_STRIP 64u         /* buckets in a region's page map */
+/* The file of process pid of user uid: printf with (unsigned uid, int pid). */
+#define FL_STATE_DIR "/dev/shm"
+#define FL_STATE_PREFIX "faultline-"
+#define FL_STATE_PATH_FMT FL_STATE_DIR "/" FL_STATE_PREFIX "%u-%d.state"
 
 /* What a strip bucket shows: the state most of its pages are in. */
 enum fl_state_page {

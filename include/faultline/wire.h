@@ -225,6 +225,14 @@ size_t fl_wire_put_faults(void *buf, size_t cap, const struct fl_wire_fault *f, 
 /* Names for logs and reports; never NULL. */
 const char *fl_wire_type_name(unsigned type);
 
+/*
+ * Where faultlined listens unless told otherwise, the one rule the shim,
+ * the launcher and the daemon share: $XDG_RUNTIME_DIR/faultline/faultlined.sock
+ * when xdg_runtime_dir is set and not empty, else
+ * /tmp/faultline-<uid>/faultlined.sock.  0, or -1 when it does not fit.
+ */
+int fl_wire_default_socket(char *out, size_t len, const char *xdg_runtime_dir, unsigned uid);
+
 #ifdef __cplusplus
 }
 #endif
