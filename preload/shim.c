@@ -52,15 +52,19 @@ static void at_exit(int status, void *arg)
 	fl__emitter_exit(status, FL_WIRE_END_EXITED);
 }
 
-/* _exit skips on_exit handlers: say goodbye here.  (A vfork child, which
- * shares our memory, is told apart by its pid and left alone.) */
 static void write_summary(void);
 
-FL_EXPORT void _exit(int status)
+/*
+ * The program's _exit and _Exit, which skip on_exit handlers: the fault
+ * log's goodbye and the summary are written here, then the process ends
+ * as the program asked (the shim never ends it on its own account).  A
+ * vfork child, which shares our memory, is told apart by its pid and
+ * writes nothing.
+ */
+__attribute__((noreturn)) static void program_exit(int status)
 {
 	if (__atomic_load_n(&fl__shim_ready, __ATOMIC_ACQUIRE)) {
 		fl__emitter_exit(status, FL_WIRE_END_EXITED);
-		/* Not from a vfork child: its summary would be the parent's. */
 		if (fl__shim_own_pid())
 			write_summary();
 	}
@@ -68,9 +72,14 @@ FL_EXPORT void _exit(int status)
 	__builtin_unreachable();
 }
 
+FL_EXPORT void _exit(int status)
+{
+	program_exit(status);
+}
+
 FL_EXPORT void _Exit(int status)
 {
-	_exit(status);
+	program_exit(status);
 }
 
 __attribute__((constructor(101))) static void shim_init(void)
