@@ -360,20 +360,67 @@ Test(faultlog, sigkilled_program_is_vanished_and_others_are_served, .timeout = 1
 	remove_dir();
 }
 
+/* Until faulter creates dir/name (its gate); fails the test if it ends. */
+static void gate_wait(pid_t p, const char *name)
+{
+	char path[400];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	for (int i = 0; i < 6000 && access(path, F_OK) != 0; i++) {
+		int st;
+		cr_assert_eq(waitpid(p, &st, WNOHANG), 0, "faulter ended (status %d) before %s", st, name);
+		usleep(10000);
+	}
+	cr_assert_eq(access(path, F_OK), 0, "faulter never reached %s", name);
+}
+
+static void gate_open(const char *name)
+{
+	char path[400];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = creat(path, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+}
+
+/* One integer from the database (opened for this query only). */
+static long long q1_db(const char *sql)
+{
+	sqlite3 *h = open_db();
+	long long v = q1(h, "%s", sql);
+	sqlite3_close(h);
+	return v;
+}
+
+/* Until the query says at least want (the daemon commits within 250 ms). */
+static void wait_rows(const char *sql, long long want)
+{
+	long long v = -1;
+	for (int i = 0; i < 1000 && (v = q1_db(sql)) < want; i++)
+		usleep(10000);
+	cr_assert_geq(v, want, "%s: %lld, waited for %lld", sql, v, want);
+}
+
 Test(faultlog, daemon_killed_and_restarted_mid_run, .timeout = 120)
 {
 	make_dir();
 	pid_t d = start_daemon();
 	char out[320];
 	snprintf(out, sizeof out, "%s/out", dir);
-	/* About three seconds of writing, 20000 pages. */
-	char *args[] = {FAULTER, "20000", "--slow", "3000", NULL};
+	/* faulter waits after each third of its writes: the first third goes
+	 * to this daemon, the second to none, the last to a new one on the
+	 * same socket and database once the shim has found it. */
+	char *args[] = {FAULTER, "20000", "--phases", dir, NULL};
 	pid_t p = start_faulter(args, out);
-	usleep(700000);
+	gate_wait(p, "stop1");
+	wait_rows("select count(*) from faults", 1);
 	kill(d, SIGKILL);
 	waitpid(d, NULL, 0);
-	usleep(700000); /* the program runs on without a daemon */
+	gate_open("go1");
+	gate_wait(p, "stop2"); /* the second third ran without a daemon */
+	long long samples = q1_db("select count(*) from samples");
 	d = start_daemon();
+	wait_rows("select count(*) from samples", samples + 1); /* reconnected */
+	gate_open("go2");
 	int st = 0;
 	cr_assert_eq(waitpid(p, &st, 0), p);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "faulter ended with %d", st);

@@ -5,10 +5,13 @@
  * fault-around off), reads a third of them back in read_pages() and
  * prints whether they held what was written.  Options:
  *   --fork       a child does the same on its own mapping and exits
- *   --slow MS    spread the writes over about MS milliseconds
+ *   --phases DIR after each of the first two thirds of the writes, create
+ *                DIR/stopK and wait until DIR/goK exists (K = 1, 2), so a
+ *                test can change the world between them
  *   --hang       sleep forever after the work (to be killed)
  *   --protect    make the mapping read-only before unmapping it
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,21 +23,31 @@
 
 #define PG 4096
 
-static long pause_every, pause_ns;
+static const char *phases;
 static int protect;
 
-static void nap(long ns)
+/* Tell the test this phase is done; wait until it says go on. */
+static void phase_gate(int k)
 {
-	struct timespec ts = {ns / 1000000000, ns % 1000000000};
-	nanosleep(&ts, NULL);
+	char path[512];
+	snprintf(path, sizeof path, "%s/stop%d", phases, k);
+	int fd = open(path, O_WRONLY | O_CREAT, 0600);
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof path, "%s/go%d", phases, k);
+	while (access(path, F_OK) != 0) {
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
 }
+
 
 __attribute__((noinline)) static void write_pages(volatile unsigned char *p, long n)
 {
 	for (long i = 0; i < n; i++) {
 		p[i * PG] = (unsigned char)(i * 7 + 1); /* FAULTER_WRITE_LINE */
-		if (pause_every && i % pause_every == pause_every - 1)
-			nap(pause_ns);
+		if (phases && (i + 1 == n / 3 || i + 1 == 2 * (n / 3)))
+			phase_gate(i + 1 == n / 3 ? 1 : 2);
 	}
 }
 
@@ -76,7 +89,6 @@ int main(int argc, char **argv)
 {
 	long pages = 2000;
 	int do_fork = 0, hang = 0;
-	long slow_ms = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--fork"))
 			do_fork = 1;
@@ -84,18 +96,14 @@ int main(int argc, char **argv)
 			hang = 1;
 		else if (!strcmp(argv[i], "--protect"))
 			protect = 1;
-		else if (!strcmp(argv[i], "--slow") && i + 1 < argc)
-			slow_ms = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--phases") && i + 1 < argc)
+			phases = argv[++i];
 		else
 			pages = atol(argv[i]);
 	}
 	if (pages < 1) {
-		fprintf(stderr, "usage: faulter [PAGES] [--fork] [--slow MS] [--hang] [--protect]\n");
+		fprintf(stderr, "usage: faulter [PAGES] [--fork] [--phases DIR] [--hang] [--protect]\n");
 		return 2;
-	}
-	if (slow_ms > 0) {
-		pause_every = pages / 100 > 0 ? pages / 100 : 1;
-		pause_ns = slow_ms * 1000000 / 100;
 	}
 	pid_t child = -1;
 	if (do_fork) {
