@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
 #include "faultdb.h"
 #include "progress.h"
@@ -175,32 +176,20 @@ static int export_csv(sqlite3 *db, const char *path, const char *name, long long
 	return rc != SQLITE_DONE;
 }
 
-static int parse_pid(const char *s, long long *out)
-{
-	char *end = NULL;
-	long long v = s ? strtoll(s, &end, 10) : -1;
-	if (!s || !*s || *end || v < 0 || v > 0x7fffffff)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int fl_cli_export(int argc, char **argv)
 {
 	const char *path = NULL, *csv = NULL, *weight = "faults";
-	int folded = 0, per_process = 0, options = 1;
+	int folded = 0, per_process = 0;
 	long long pid = -1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *eq = options && a[0] == '-' && a[1] == '-' ? strchr(a, '=') : NULL;
-		size_t alen = eq ? (size_t)(eq - a) : strlen(a);
-#define IS(opt) (options && alen == sizeof opt - 1 && !strncmp(a, opt, alen))
-#define VALUE() (eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL)
+#define IS(opt) fl_args_is(&g, opt)
+#define VALUE() fl_args_value(&g)
+	struct fl_args g;
+	fl_args_init(&g, argc, argv);
+	while (fl_args_next(&g)) {
+		const char *a = g.a;
 		if (IS("-h") || IS("--help")) {
 			usage(stdout);
 			return 0;
-		} else if (options && !strcmp(a, "--")) {
-			options = 0;
 		} else if (IS("--folded")) {
 			folded = 1;
 		} else if (IS("--per-process")) {
@@ -219,11 +208,11 @@ int fl_cli_export(int argc, char **argv)
 				return 2;
 			}
 		} else if (IS("--pid")) {
-			if (parse_pid(VALUE(), &pid) != 0) {
+			if (fl_args_pid(VALUE(), &pid) != 0) {
 				fprintf(stderr, "faultline export: --pid takes a process id\n");
 				return 2;
 			}
-		} else if (options && a[0] == '-' && a[1]) {
+		} else if (fl_args_option_like(&g)) {
 			fprintf(stderr, "faultline export: unknown option %s (faultline export --help)\n", a);
 			return 2;
 		} else if (!path) {
@@ -232,9 +221,9 @@ int fl_cli_export(int argc, char **argv)
 			fprintf(stderr, "faultline export: one database at a time (%s, then %s)\n", path, a);
 			return 2;
 		}
+	}
 #undef IS
 #undef VALUE
-	}
 	if (folded == !!csv) {
 		fprintf(stderr, "faultline export: say what to write: --folded or --csv TABLE|VIEW (faultline export --help)\n");
 		return 2;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../daemon/views.h"
+#include "args.h"
 #include "cli.h"
 #include "faultdb.h"
 #include "progress.h"
@@ -100,23 +101,22 @@ int fl_cli_query(int argc, char **argv)
 	const char *pos[3];
 	int npos = 0, fmt = FL_ROWS_TABLE, np = 0, rc = 1;
 	struct param params[MAX_PARAMS];
-	int options = 1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (options && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
+	struct fl_args g;
+	fl_args_init(&g, argc, argv);
+	while (fl_args_next(&g)) {
+		const char *a = g.a;
+		if (fl_args_is(&g, "-h") || fl_args_is(&g, "--help")) {
 			usage(stdout);
 			return 0;
-		} else if (options && !strcmp(a, "--")) {
-			options = 0;
-		} else if (options && (!strcmp(a, "--format") || !strncmp(a, "--format=", 9))) {
-			const char *v = a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
+		} else if (fl_args_is(&g, "--format")) {
+			const char *v = fl_args_value(&g);
 			if (!v || (fmt = fl_rows_format_parse(v)) < 0) {
 				fprintf(stderr, "faultline query: --format takes table, csv or json%s%s\n",
 					v ? ", not " : "", v ? v : "");
 				return 2;
 			}
-		} else if (options && (!strcmp(a, "--param") || !strncmp(a, "--param=", 8))) {
-			const char *v = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : NULL;
+		} else if (fl_args_is(&g, "--param")) {
+			const char *v = fl_args_value(&g);
 			const char *eq = v ? strchr(v, '=') : NULL;
 			if (!eq || eq == v || eq - v > 200) {
 				fprintf(stderr, "faultline query: --param takes NAME=VALUE\n");
@@ -133,7 +133,7 @@ int fl_cli_query(int argc, char **argv)
 				return 1;
 			}
 			np++;
-		} else if (options && a[0] == '-' && a[1] == '-') {
+		} else if (g.options && a[0] == '-' && a[1] == '-') {
 			fprintf(stderr, "faultline query: unknown option %s (faultline query --help)\n", a);
 			return 2;
 		} else if (npos < 3) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
 #include "faultdb.h"
 #include "report.h"
@@ -49,23 +50,21 @@ static void usage(FILE *f)
 int fl_cli_report(int argc, char **argv)
 {
 	const char *path = NULL;
-	int json = 0, options = 1;
+	int json = 0;
 	long long pid = -1;
 	struct rp_time since = {0}, until = {0};
 	struct rp_report r;
 	memset(&r, 0, sizeof r);
 	r.top = RP_TOP;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *eq = options && a[0] == '-' && a[1] == '-' ? strchr(a, '=') : NULL;
-		size_t alen = eq ? (size_t)(eq - a) : strlen(a);
-#define IS(opt) (options && alen == sizeof opt - 1 && !strncmp(a, opt, alen))
-#define VALUE() (eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL)
+#define IS(opt) fl_args_is(&g, opt)
+#define VALUE() fl_args_value(&g)
+	struct fl_args g;
+	fl_args_init(&g, argc, argv);
+	while (fl_args_next(&g)) {
+		const char *a = g.a;
 		if (IS("-h") || IS("--help")) {
 			usage(stdout);
 			return 0;
-		} else if (options && !strcmp(a, "--")) {
-			options = 0;
 		} else if (IS("--format")) {
 			const char *v = VALUE();
 			if (v && !strcmp(v, "json"))
@@ -87,10 +86,7 @@ int fl_cli_report(int argc, char **argv)
 			}
 			r.top = (int)n;
 		} else if (IS("--pid")) {
-			const char *v = VALUE();
-			char *end = NULL;
-			pid = v ? strtoll(v, &end, 10) : -1;
-			if (!v || !*v || *end || pid < 0 || pid > 0x7fffffff) {
+			if (fl_args_pid(VALUE(), &pid) != 0) {
 				fprintf(stderr, "faultline report: --pid takes a process id\n");
 				return 2;
 			}
@@ -105,7 +101,7 @@ int fl_cli_report(int argc, char **argv)
 				return 2;
 			}
 			snprintf(is_since ? r.since : r.until, sizeof r.since, "%s", v);
-		} else if (options && a[0] == '-' && a[1]) {
+		} else if (fl_args_option_like(&g)) {
 			fprintf(stderr, "faultline report: unknown option %s (faultline report --help)\n", a);
 			return 2;
 		} else if (!path) {
@@ -114,9 +110,9 @@ int fl_cli_report(int argc, char **argv)
 			fprintf(stderr, "faultline report: one database at a time (%s, then %s)\n", path, a);
 			return 2;
 		}
+	}
 #undef IS
 #undef VALUE
-	}
 	if (!path)
 		path = FL_FAULTDB_DEFAULT;
 	r.path = path;
