@@ -107,16 +107,6 @@ uint32_t fl__region_wire_prot(const struct fl_region *r)
 	return r->pages && r->npages ? (uint32_t)fl__pg_prot(&r->pages[0]) : 3u;
 }
 
-int fl__events_enabled(void)
-{
-	return E.on;
-}
-
-int fl__events_stack_signal(void)
-{
-	return E.sig;
-}
-
 void fl__events_set_connected(int on)
 {
 	__atomic_store_n(&E.connected, on, __ATOMIC_RELEASE);

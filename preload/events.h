@@ -37,7 +37,6 @@ uint32_t fl__region_wire_prot(const struct fl_region *r);
  * succeeds every other call here does nothing.
  */
 int fl__events_init(unsigned stacks_every);
-int fl__events_enabled(void);
 
 /* The emitter says whether anyone is listening: stacks are only taken
  * for a connected log. */
@@ -67,9 +66,6 @@ void fl__events_region(uint32_t op, const struct fl_region *r);
 
 /* Nonzero while this thread walks its stack (see sigguard.c). */
 extern __thread int fl__unwinding __attribute__((tls_model("initial-exec")));
-
-/* The signal that asks a thread for its stack (installed by init). */
-int fl__events_stack_signal(void);
 
 /* After fork, in the child: the parent's queued events are the parent's. */
 void fl__events_fork_child(void);
