@@ -171,7 +171,7 @@ static int same_module(const struct fl_module *a, const struct fl_module *b)
  * (everything, for a new connection). */
 static void sync_modules(int resend_all)
 {
-	int n = fl__modules_scan(M.fresh, MAX_MODULES, M.scratch, SCRATCH);
+	int n = fl__modules_scan(M.fresh, MAX_MODULES, M.mods, M.nmods, M.scratch, SCRATCH);
 	if (n < 0)
 		return;
 	for (int i = 0; i < M.nmods && !resend_all; i++) {

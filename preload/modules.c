@@ -148,7 +148,17 @@ static void take_line(const char *line, struct fl_module *out, int *n, int max)
 	memcpy(m->path, p, len + 1);
 }
 
-int fl__modules_scan(struct fl_module *out, int max, char *scratch, size_t scratch_len)
+/* An object already read at this address: its headers need no reading. */
+static const struct fl_module *known_module(const struct fl_module *m, const struct fl_module *known, int nknown)
+{
+	for (int i = 0; i < nknown; i++)
+		if (known[i].start == m->start && !strcmp(known[i].path, m->path))
+			return &known[i];
+	return NULL;
+}
+
+int fl__modules_scan(struct fl_module *out, int max, const struct fl_module *known, int nknown, char *scratch,
+		     size_t scratch_len)
 {
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -177,8 +187,16 @@ int fl__modules_scan(struct fl_module *out, int max, char *scratch, size_t scrat
 	/* Keep only objects with code; find each one's bias and build id. */
 	int k = 0;
 	for (int i = 0; i < n; i++) {
-		if (!out[i].has_exec || read_elf(&out[i], out[i].start) != 0)
+		if (!out[i].has_exec)
 			continue;
+		const struct fl_module *seen = known_module(&out[i], known, nknown);
+		if (seen) {
+			uint64_t end = out[i].end;
+			out[i] = *seen;
+			out[i].end = end;
+		} else if (read_elf(&out[i], out[i].start) != 0) {
+			continue;
+		}
 		if (k != i)
 			out[k] = out[i];
 		k++;

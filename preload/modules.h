@@ -21,9 +21,11 @@ struct fl_module {
 
 /*
  * Fill up to max modules; scratch is a buffer for reading the maps.
- * Returns how many, or -1 when /proc/self/maps cannot be read.
- * Allocates nothing; safe on the shim's own threads.
+ * Objects in known (the previous scan) at the same address and path are
+ * not read again.  Returns how many, or -1 when /proc/self/maps cannot
+ * be read.  Allocates nothing; safe on the shim's own threads.
  */
-int fl__modules_scan(struct fl_module *out, int max, char *scratch, size_t scratch_len);
+int fl__modules_scan(struct fl_module *out, int max, const struct fl_module *known, int nknown, char *scratch,
+		     size_t scratch_len);
 
 #endif
