@@ -29,6 +29,7 @@ struct fl_engine_caps {
 	int move;           /* pages move out and back without a copy */
 	int adopt;          /* region_adopt() works */
 	int inactive_in_place; /* a taken page stays at its address (signal) */
+	int fill_ahead;     /* the handler calls fl__pager_fill_ahead() when idle */
 	char detail[200];   /* human-readable: features, limits */
 };
 
@@ -132,6 +133,13 @@ int fl__signal_segv_action(const struct sigaction *act, struct sigaction *old);
  */
 struct fl_fault_info;
 int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi);
+
+/*
+ * Work for an idle fault handler: fill the next window of a first-touch
+ * stream before the program gets there (a chunk per call).  Returns
+ * nonzero while more is queued.
+ */
+int fl__pager_fill_ahead(void);
 
 /* How long the uffd handler polls before sleeping (set before start). */
 extern unsigned fl__uffd_spin_us;

@@ -515,6 +515,8 @@ static void *handler_main(void *arg)
 		}
 		if (U.ndeferred)
 			retry_deferred();
+		if (fl__pager_fill_ahead())
+			continue; /* look for faults between chunks */
 		if (spin_until && mono_us() < spin_until)
 			continue;
 		spin_until = 0;
@@ -636,6 +638,7 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	caps->move = U.move;
 	caps->can_evict = U.move || U.wp;
 	caps->adopt = 1;
+	caps->fill_ahead = 1;
 	snprintf(caps->detail, sizeof caps->detail,
 		 "userfaultfd%s: eviction by %s%s",
 		 user_only ? " (user-mode faults only: kernel-mode accesses to evicted pages fail with EFAULT)" : "",

@@ -24,7 +24,7 @@ const struct fl_option fl_options[] = {
 	{"STORE_MAX", FL_OPT_SIZE, "50%", "a size like 4G, or a percentage of RAM like 25%",
 	 "Cap on the compressed store's memory. When full, pages stay in memory over the budget."},
 	{"FAULT_AROUND", FL_OPT_INT, "256", "an integer 1..512 (pages)",
-	 "Most pages resolved per first-touch fault when access is sequential (1 turns fault-around off)."},
+	 "Most pages resolved per first-touch fault when access is sequential, up or down (1 turns fault-around off). Under uffd, a stream at the full window also gets its next window filled while the handler is idle."},
 	{"READAHEAD", FL_OPT_INT, "64", "an integer 1..256 (pages)",
 	 "Most pages brought back per refault when refaults are sequential (1 turns readahead off)."},
 	{"SPIN_US", FL_OPT_INT, "0", "an integer 0..10000 (microseconds)",

@@ -35,6 +35,8 @@
 #define MAX_REGIONS 65536u
 #define MIN_BUDGET_PAGES 32u
 #define RANDOM_BLOCK 64u      /* first-touch block for non-sequential faults */
+#define AHEAD_MAX 8u          /* streams with a window queued for filling ahead */
+#define AHEAD_CHUNK 64u       /* pages filled ahead per lock hold */
 #define EVICT_BATCH 32u
 #define CLOCK_SCAN_MAX 8192u  /* pages looked at per lock hold */
 
@@ -92,6 +94,13 @@ static struct {
 	int evict_seq; /* futex word */
 	int store_full;
 	size_t busy; /* pages the evictor is compressing */
+	/* first-touch streams' next windows, for the idle handler to fill */
+	struct ahead {
+		uint32_t id, gen;
+		size_t lo, hi; /* pages still to fill */
+		int down, write;
+	} ahead[AHEAD_MAX];
+	unsigned nahead;
 	int rearm_pending;
 } P = {.lock = FL_LOCK_INIT};
 
@@ -223,11 +232,26 @@ static void count(struct fl_region *r, unsigned st, int d)
 	}
 }
 
+/* Page pg of r is (or may be) touched: widen r's touched bounds. */
+static void touched(struct fl_region *r, size_t pg)
+{
+	if (r->t_lo == r->t_hi) {
+		r->t_lo = pg;
+		r->t_hi = pg + 1;
+	} else if (pg < r->t_lo) {
+		r->t_lo = pg;
+	} else if (pg >= r->t_hi) {
+		r->t_hi = pg + 1;
+	}
+}
+
 static void page_move(struct fl_region *r, struct fl_page *p, unsigned st)
 {
 	count(r, fl__pg_state(p), -1);
 	fl__pg_set_state(p, st);
 	count(r, st, +1);
+	if (st != FL_PG_UNTOUCHED)
+		touched(r, (size_t)(p - r->pages));
 }
 
 static void inq_push(struct fl_region *r, size_t pg, uint32_t slot)
@@ -454,16 +478,129 @@ static void note_fault(struct fl_region *r, unsigned kind, size_t pages)
 	cur_fault->resolved = 1;
 }
 
+/*
+ * Fill-ahead.  A stream at the full window (the program has written a few
+ * MiB front to back, or back to front) gets its next window queued; the
+ * uffd handler fills it in chunks while it has no fault to serve, so the
+ * program's next touches find their pages there: the zeroing moves off
+ * the program's critical path onto an otherwise idle CPU, and the round
+ * trips halve.  Only free room under the budget is used (never an
+ * eviction), and a stream that ended leaves at most one window of zero
+ * pages resident.
+ */
+static void queue_ahead(struct fl_region *r, int down, int write)
+{
+	size_t lo, hi;
+	if (down) {
+		hi = r->fa_low;
+		lo = hi > r->fa_win ? hi - r->fa_win : 0;
+	} else {
+		lo = r->fa_next;
+		hi = lo + r->fa_win < r->npages ? lo + r->fa_win : r->npages;
+	}
+	if (lo >= hi)
+		return;
+	unsigned i;
+	for (i = 0; i < P.nahead; i++)
+		if (P.ahead[i].id == r->id && P.ahead[i].down == down)
+			break;
+	if (i == AHEAD_MAX) {
+		/* Full: the oldest stream gives way. */
+		memmove(&P.ahead[0], &P.ahead[1], (AHEAD_MAX - 1) * sizeof P.ahead[0]);
+		i = AHEAD_MAX - 1;
+	} else if (i == P.nahead) {
+		__atomic_store_n(&P.nahead, P.nahead + 1, __ATOMIC_RELAXED);
+	}
+	P.ahead[i] = (struct ahead){.id = r->id, .gen = r->gen, .lo = lo, .hi = hi,
+				    .down = down, .write = write};
+}
+
+static void ahead_pop(void)
+{
+	memmove(&P.ahead[0], &P.ahead[1], (P.nahead - 1) * sizeof P.ahead[0]);
+	__atomic_store_n(&P.nahead, P.nahead - 1, __ATOMIC_RELAXED);
+}
+
+int fl__pager_fill_ahead(void)
+{
+	if (!__atomic_load_n(&P.nahead, __ATOMIC_RELAXED))
+		return 0;
+	fl_lock(&P.lock);
+	while (P.nahead) {
+		struct ahead *q = &P.ahead[0];
+		struct fl_region *r = &P.pool[q->id];
+		size_t k = 0;
+		/* Still the same region, and the stream still ends where the
+		 * window starts (a fault elsewhere moved it: drop). */
+		if (P.running && r->pages && r->gen == q->gen && q->hi <= r->npages &&
+		    (q->down ? r->fa_low == q->hi : r->fa_next == q->lo)) {
+			size_t max = q->hi - q->lo < AHEAD_CHUNK ? q->hi - q->lo : AHEAD_CHUNK;
+			if (P.budget) {
+				uint64_t used = used_pages() + P.low_free;
+				uint64_t room = used < P.budget ? P.budget - used : 0;
+				if (room < max)
+					max = (size_t)room;
+			}
+			size_t edge = q->down ? q->hi - 1 : q->lo;
+			while (k < max && fl__pg_state(&r->pages[q->down ? edge - k : edge + k]) ==
+						  FL_PG_UNTOUCHED)
+				k++;
+		}
+		if (k == 0) {
+			ahead_pop();
+			continue;
+		}
+		size_t a = q->down ? q->hi - k : q->lo;
+		int frc = P.eng->fill_zero(r, a, k, q->write);
+		if (frc < 0) {
+			ahead_pop();
+			break;
+		}
+		for (size_t i = a; i < a + k; i++) {
+			struct fl_page *p = &r->pages[i];
+			if (frc > 0)
+				p->meta |= FL_PG_PINNED;
+			p->meta |= FL_PG_PREFILLED;
+			page_move(r, p, FL_PG_RESIDENT);
+		}
+		if (q->down) {
+			q->hi -= k;
+			r->fa_low = q->hi;
+		} else {
+			q->lo += k;
+			r->fa_next = q->lo;
+		}
+		P.prefilled += k;
+		note_used();
+		if (q->lo >= q->hi)
+			ahead_pop();
+		break;
+	}
+	int more = P.nahead != 0;
+	fl_unlock(&P.lock);
+	return more;
+}
+
 static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 {
 	size_t start = pg, n;
-	int fill_write;
+	int fill_write, stream = 0;
 	unsigned maxw = P.cfg.fault_around_max;
 	if (pg == r->fa_next && r->fa_win) {
 		/* The stream continues: grow the window, fill ahead. */
+		stream = 1;
 		unsigned w = r->fa_win * 2;
 		r->fa_win = w > maxw ? maxw : w;
 		n = r->fa_win;
+		fill_write = write;
+	} else if (pg + 1 == r->fa_low && r->fa_win) {
+		/* A stream going down (GNU sort fills its line table from the
+		 * top of its buffer): grow the window, fill below. */
+		stream = -1;
+		unsigned w = r->fa_win * 2;
+		r->fa_win = w > maxw ? maxw : w;
+		start = pg + 1 > r->fa_win ? pg + 1 - r->fa_win : 0;
+		n = pg + 1 - start;
 		fill_write = write;
 	} else {
 		/* Not sequential: fill an aligned block.  A read maps the
@@ -510,6 +647,9 @@ static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 		page_move(r, p, FL_PG_RESIDENT);
 	}
 	r->fa_next = b;
+	r->fa_low = a;
+	if (stream && r->fa_win == maxw && maxw > 1 && P.caps.fill_ahead)
+		queue_ahead(r, stream < 0, fill_write);
 	P.faults[FL_FAULT_FIRST_TOUCH]++;
 	note_fault(r, FL_FAULT_FIRST_TOUCH, b - a);
 	P.prefilled += (b - a) - 1;
@@ -1150,12 +1290,18 @@ static struct fl_region *wait_range(uintptr_t addr, size_t a, size_t b)
 	}
 }
 
-/* Count a region's resident pages again (after a split or a trim). */
+/* Count a region's resident pages and find its touched bounds again
+ * (after a split or a trim). */
 static void recount(struct fl_region *r)
 {
 	r->n_resident = 0;
-	for (size_t i = 0; i < r->npages; i++)
-		r->n_resident += fl__pg_state(&r->pages[i]) == FL_PG_RESIDENT;
+	r->t_lo = r->t_hi = 0;
+	for (size_t i = 0; i < r->npages; i++) {
+		unsigned st = fl__pg_state(&r->pages[i]);
+		r->n_resident += st == FL_PG_RESIDENT;
+		if (st != FL_PG_UNTOUCHED)
+			touched(r, i);
+	}
 }
 
 /* Page indexes changed: old FIFO entries are stale, queue the pages again. */
@@ -1270,7 +1416,7 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 			P.managed_pages -= p1;
 			recount(r);
 			requeue_inactive(r);
-			r->fa_next = r->ra_next = 0;
+			r->fa_next = r->fa_low = r->ra_next = 0;
 			fl__events_region(FL_WIRE_REGION_UPDATE, r);
 		} else if (p1 == r->npages) {
 			P.managed_pages -= r->npages - p0;
@@ -1362,7 +1508,7 @@ static int discard_locked(uintptr_t a, uintptr_t end)
 				i++;
 			}
 		}
-		r->fa_next = 0;
+		r->fa_next = r->fa_low = 0;
 		from = hi;
 	}
 	return rc;
@@ -1992,7 +2138,18 @@ long fl_ranges_get(struct fl_range *out, size_t max)
 }
 
 /* One region's page states, counted and cut into a strip (lock held). */
-static void region_state(const struct fl_region *r, struct fl_state_region *o)
+/* Pages of one region the state publisher counts per hold of the lock:
+ * a fault arriving meanwhile waits for this many at most (about 20 us). */
+#define STATE_CHUNK 8192u
+
+/* Pages of r per strip part. */
+static size_t strip_per(const struct fl_region *r)
+{
+	size_t per = (r->npages + FL_STATE_STRIP - 1) / FL_STATE_STRIP;
+	return per ? per : 1;
+}
+
+static void region_state_begin(const struct fl_region *r, struct fl_state_region *o)
 {
 	memset(o, 0, sizeof *o);
 	o->id = fl__region_wire_id(r);
@@ -2000,31 +2157,52 @@ static void region_state(const struct fl_region *r, struct fl_state_region *o)
 	o->len = r->len;
 	o->kind = (uint32_t)r->kind;
 	o->prot = fl__region_wire_prot(r);
-	size_t per = (r->npages + FL_STATE_STRIP - 1) / FL_STATE_STRIP;
-	if (!per)
-		per = 1;
-	unsigned tally[5] = {0};
-	for (size_t i = 0; i < r->npages; i++) {
-		const struct fl_page *p = &r->pages[i];
-		unsigned st = fl__pg_state(p);
-		switch (st) {
-		case FL_PG_RESIDENT: o->resident++; break;
-		case FL_PG_INACTIVE: o->inactive++; break;
-		case FL_PG_COMPRESSED: o->compressed++; o->compressed_bytes += p->ref.size; break;
-		case FL_PG_SAME: o->same_filled++; break;
-		default: o->untouched++; st = FL_PG_UNTOUCHED; break;
+}
+
+/* Count pages [i, end) of r into o; tally holds the states seen so far in
+ * the strip part i falls in.  Returns end. */
+static size_t region_state_scan(const struct fl_region *r, struct fl_state_region *o,
+				unsigned tally[5], size_t i, size_t end)
+{
+	size_t per = strip_per(r);
+	while (i < end) {
+		size_t part = i / per;
+		size_t pend = (part + 1) * per;
+		if (pend > r->npages)
+			pend = r->npages;
+		size_t stop = pend < end ? pend : end;
+		/* Outside the touched bounds every page is untouched. */
+		size_t lo = i > r->t_lo ? i : r->t_lo;
+		size_t hi = stop < r->t_hi ? stop : r->t_hi;
+		if (lo >= hi)
+			lo = hi = stop;
+		size_t skip = (lo - i) + (stop - hi);
+		o->untouched += skip;
+		tally[FL_PG_UNTOUCHED] += (unsigned)skip;
+		for (i = lo; i < hi; i++) {
+			const struct fl_page *p = &r->pages[i];
+			unsigned st = fl__pg_state(p);
+			switch (st) {
+			case FL_PG_RESIDENT: o->resident++; break;
+			case FL_PG_INACTIVE: o->inactive++; break;
+			case FL_PG_COMPRESSED: o->compressed++; o->compressed_bytes += p->ref.size; break;
+			case FL_PG_SAME: o->same_filled++; break;
+			default: o->untouched++; st = FL_PG_UNTOUCHED; break;
+			}
+			/* The page-state enums line up with the strip's. */
+			tally[st < 5 ? st : 0]++;
 		}
-		/* The page-state enums line up with the strip's. */
-		tally[st < 5 ? st : 0]++;
-		if ((i + 1) % per == 0 || i + 1 == r->npages) {
+		i = stop;
+		if (i == pend) {
 			unsigned best = 0;
 			for (unsigned k = 1; k < 5; k++)
 				if (tally[k] > tally[best])
 					best = k;
-			o->strip[i / per] = (uint8_t)best;
-			memset(tally, 0, sizeof tally);
+			o->strip[part] = (uint8_t)best;
+			memset(tally, 0, 5 * sizeof tally[0]);
 		}
 	}
+	return i;
 }
 
 size_t fl__pager_region_states(struct fl_state_region *out, size_t max, size_t *total)
@@ -2034,23 +2212,62 @@ size_t fl__pager_region_states(struct fl_state_region *out, size_t max, size_t *
 		*total = 0;
 		return 0;
 	}
-	/* Region by region, so a program faulting meanwhile waits for one
-	 * region's scan at most. */
+	/* STATE_CHUNK pages per hold of the lock, so that a program faulting
+	 * meanwhile waits for a short scan at most (a whole region of a
+	 * million pages held the handler for 10 ms).  A region that changed
+	 * while the lock was dropped is counted again from its start; after
+	 * a few tries, in one go. */
 	uintptr_t from = 0;
+	sigset_t oldmask;
+	api_lock(&oldmask);
 	for (;;) {
-		sigset_t oldmask;
-		api_lock(&oldmask);
 		struct fl_region *r = first_overlap(from, UINTPTR_MAX);
-		if (r) {
-			if (n < max)
-				region_state(r, &out[n++]);
-			all++;
-			from = r->base + r->len;
-		}
-		api_unlock(&oldmask);
 		if (!r)
 			break;
+		if (n >= max) {
+			all++;
+			from = r->base + r->len;
+			continue;
+		}
+		struct fl_state_region *o = &out[n];
+		unsigned tally[5] = {0}, tries = 0;
+		size_t i = 0;
+		region_state_begin(r, o);
+		for (;;) {
+			size_t end = r->npages;
+			size_t at = i > r->t_lo ? i : r->t_lo;
+			if (tries < 3 && at < r->t_hi && r->t_hi - at > STATE_CHUNK)
+				end = at + STATE_CHUNK;
+			i = region_state_scan(r, o, tally, i, end);
+			if (i == r->npages)
+				break;
+			const struct fl_page *pages = r->pages;
+			uintptr_t base = r->base;
+			size_t npages = r->npages;
+			uint32_t gen = r->gen;
+			api_unlock(&oldmask);
+			api_lock(&oldmask);
+			if (r->pages == pages && r->gen == gen && r->base == base &&
+			    r->npages == npages)
+				continue;
+			/* Changed or gone: start over with what is there now. */
+			r = first_overlap(base, UINTPTR_MAX);
+			if (!r)
+				break;
+			tries++;
+			i = 0;
+			memset(tally, 0, sizeof tally);
+			region_state_begin(r, o);
+		}
+		if (!r)
+			break;
+		n++;
+		all++;
+		from = r->base + r->len;
+		api_unlock(&oldmask);
+		api_lock(&oldmask);
 	}
+	api_unlock(&oldmask);
 	*total = all;
 	return n;
 }

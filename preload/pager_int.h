@@ -49,14 +49,20 @@ struct fl_region {
 	uint32_t id;
 	uint32_t gen;
 	int kind;               /* who asked for it (FL_REGION_*), for reports */
-	/* first-touch fault-around: next page if the stream continues */
+	/* first-touch fault-around: the page after the last fill (a stream
+	 * going up continues there) and the first page of it (one going down
+	 * continues just below) */
 	size_t fa_next;
+	size_t fa_low;
 	unsigned fa_win;
 	/* refault readahead */
 	size_t ra_next;
 	unsigned ra_win;
 	/* resident pages of this region (the clock skips regions without) */
 	size_t n_resident;
+	/* pages outside [t_lo, t_hi) are all UNTOUCHED (the state publisher
+	 * skips them: jemalloc reserves gigabytes and touches megabytes) */
+	size_t t_lo, t_hi;
 };
 
 /* Region kinds, for reporting. */

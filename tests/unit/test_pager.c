@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "faultline/state.h"
 #include "fltest.h"
 #include "sys.h"
 #include "uffd_compat.h"
@@ -72,6 +73,155 @@ Test(pager, random_first_touch_fills_blocks)
 	cr_expect_leq(s.faults[FL_FAULT_FIRST_TOUCH], n / 64 + 1,
 		      "random first touch: one round trip per 64-page block at most");
 	cr_expect_eq(s.faults[FL_FAULT_FIRST_TOUCH] + s.pages_prefilled, s.resident_pages);
+	fl_pager_shutdown();
+}
+
+Test(pager, descending_first_touch_is_a_stream_too)
+{
+	/* GNU sort fills its line table from the top of its buffer down:
+	 * blocks of 64 alone would take n / 64 round trips. */
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 0), 0);
+	size_t n = 4096;
+	unsigned char *m = fl_pager_map(n * TPS);
+	for (size_t i = n; i-- > 0;)
+		t_fill(m + i * TPS, DATA_TEXT, i, 1);
+	struct fl_stats s = stats();
+	cr_expect_lt(s.faults[FL_FAULT_FIRST_TOUCH], n / 64 / 2,
+		     "%llu first-touch faults for %zu pages written top down",
+		     (unsigned long long)s.faults[FL_FAULT_FIRST_TOUCH], n);
+	cr_expect_eq(s.faults[FL_FAULT_FIRST_TOUCH] + s.pages_prefilled, n);
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 1), 0);
+	fl_pager_shutdown();
+}
+
+/* Resident pages once the fill-ahead queue has settled (it runs on the
+ * handler thread when no fault is waiting). */
+static struct fl_stats settled(void)
+{
+	struct fl_stats s = stats(), t;
+	for (int i = 0; i < 200; i++) {
+		usleep(5000);
+		t = stats();
+		if (t.resident_pages == s.resident_pages && i > 4)
+			break;
+		s = t;
+	}
+	return t;
+}
+
+Test(pager, a_stream_gets_its_next_window_filled_ahead_and_no_more)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 0), 0);
+	size_t n = 8192, stop = 3000;
+	unsigned char *m = fl_pager_map(n * TPS);
+	for (size_t i = 0; i < stop; i++)
+		t_fill(m + i * TPS, DATA_RANDOM, i, 2);
+	struct fl_stats s = settled();
+	/* The window in use (256) plus one window ahead, never the region. */
+	cr_expect_gt(s.resident_pages, stop + 64, "resident %llu after %zu pages written",
+		     (unsigned long long)s.resident_pages, stop);
+	cr_expect_leq(s.resident_pages, stop + 2 * 256, "resident %llu after %zu pages written",
+		      (unsigned long long)s.resident_pages, stop);
+	cr_expect_eq(s.faults[FL_FAULT_FIRST_TOUCH] + s.pages_prefilled, s.resident_pages);
+	cr_expect_eq(check_range(m, 0, stop, DATA_RANDOM, 2), 0);
+	for (size_t i = stop; i < n; i++)
+		cr_assert_eq(m[i * TPS + 100], 0, "page %zu filled ahead reads zero", i);
+	fl_pager_shutdown();
+}
+
+Test(pager, filling_ahead_uses_free_room_only)
+{
+	size_t budget = 1024;
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, budget * TPS), 0);
+	size_t n = 4096, stop = 700;
+	unsigned char *m = fl_pager_map(n * TPS);
+	for (size_t i = 0; i < stop; i++)
+		t_fill(m + i * TPS, DATA_RANDOM, i, 3);
+	struct fl_stats s = settled();
+	cr_expect_eq(s.pages_evicted, 0, "%llu pages evicted to fill ahead",
+		     (unsigned long long)s.pages_evicted);
+	cr_expect_leq(s.resident_pages, budget);
+	/* Past the budget the stream goes on, evicting, and every byte holds. */
+	for (size_t i = stop; i < n; i++)
+		t_fill(m + i * TPS, DATA_RANDOM, i, 3);
+	cr_expect_eq(check_range(m, 0, n, DATA_RANDOM, 3), 0);
+	s = stats();
+	cr_expect_gt(s.pages_evicted, 0);
+	fl_pager_shutdown();
+}
+
+static void touch(unsigned char *m, size_t first, size_t n)
+{
+	for (size_t i = first; i < first + n; i++)
+		m[i * TPS] = 1;
+}
+
+static const struct fl_state_region *find_region(const struct fl_state_region *rs, size_t n,
+						 const void *start)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rs[i].start == (uintptr_t)start)
+			return &rs[i];
+	return NULL;
+}
+
+Test(pager, published_page_states_count_every_page_of_a_big_sparse_region)
+{
+	/* The publisher skips what was never touched and scans the rest a
+	 * chunk per lock hold: its counts must still be exact. */
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	c.engine = FL_ENGINE_CHOICE_UFFD;
+	c.fault_around_max = 1; /* exact page counts below */
+	char err[256];
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0);
+	size_t n = 1u << 20; /* 4 GiB of address space */
+	unsigned char *m = fl_pager_map(n * TPS);
+	cr_assert_not_null(m);
+	touch(m, 1000, 20);
+	touch(m, n / 2, 30000); /* several chunks */
+	touch(m, n - 5, 5);
+	static struct fl_state_region rs[16];
+	size_t total = 0, got = fl__pager_region_states(rs, 16, &total);
+	cr_assert_geq(got, 1);
+	const struct fl_state_region *r = find_region(rs, got, m);
+	cr_assert_not_null(r);
+	cr_expect_eq(r->len, n * TPS);
+	cr_expect_eq(r->resident, 20 + 30000 + 5);
+	cr_expect_eq(r->untouched, n - (20 + 30000 + 5));
+	/* Strip parts of n / 64 = 16384 pages: the 30000 pages from n / 2
+	 * make parts 32 (all) and 33 (13616) mostly resident; the first and
+	 * last parts hold a few resident pages but are mostly untouched. */
+	for (unsigned k = 0; k < FL_STATE_STRIP; k++)
+		cr_expect_eq(r->strip[k], k == 32 || k == 33 ? FL_STATE_RESIDENT : FL_STATE_UNTOUCHED,
+			     "part %u", k);
+
+	/* A hole punched in the middle: two regions, counts split. */
+	cr_assert_eq(fl_pager_unmap(m + (n / 2 + 10000) * TPS, 1000 * TPS), 0);
+	got = fl__pager_region_states(rs, 16, &total);
+	const struct fl_state_region *lo = find_region(rs, got, m);
+	const struct fl_state_region *hi = find_region(rs, got, m + (n / 2 + 11000) * TPS);
+	cr_assert_not_null(lo);
+	cr_assert_not_null(hi);
+	cr_expect_eq(lo->resident, 20 + 10000);
+	cr_expect_eq(hi->resident, 19000 + 5);
+	cr_expect_eq(lo->resident + lo->untouched, n / 2 + 10000);
+	cr_expect_eq(hi->resident + hi->untouched, n - (n / 2 + 11000));
+
+	/* Discarded pages are untouched again; a dense small region is
+	 * resident in every part of its strip. */
+	cr_assert_eq(fl_pager_discard(m + 1000 * TPS, 20 * TPS), 0);
+	unsigned char *d = fl_pager_map(640 * TPS);
+	touch(d, 0, 640);
+	got = fl__pager_region_states(rs, 16, &total);
+	lo = find_region(rs, got, m);
+	const struct fl_state_region *dr = find_region(rs, got, d);
+	cr_assert_not_null(lo);
+	cr_assert_not_null(dr);
+	cr_expect_eq(lo->resident, 10000);
+	cr_expect_eq(dr->resident, 640);
+	for (unsigned k = 0; k < FL_STATE_STRIP; k++)
+		cr_expect_eq(dr->strip[k], FL_STATE_RESIDENT, "part %u", k);
 	fl_pager_shutdown();
 }
 
