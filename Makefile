@@ -56,7 +56,9 @@ $(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
 
 # jemalloc inside the shim: Debian's PIC archive with its mmap, munmap,
-# madvise and mprotect calls renamed to the shim's (preload/malloc.c).  The
+# madvise and mprotect calls renamed to the shim's (preload/malloc.c), and
+# its pthread_atfork to the shim's, which orders its fork handlers around
+# the pager's (preload/shim.c).  The
 # C++ operators stay out (they would pull in libstdc++); C++ programs' new
 # and delete reach malloc through libstdc++.
 JEMALLOC_A := /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
@@ -66,6 +68,7 @@ $(JE_A): $(JEMALLOC_A) Makefile
 	cd $(BUILD)/obj/jemalloc && ar x $(JEMALLOC_A) && rm -f jemalloc_cpp.pic.o && \
 	objcopy --redefine-sym mmap=fl__je_mmap --redefine-sym munmap=fl__shim_munmap \
 		--redefine-sym madvise=fl__shim_madvise --redefine-sym mprotect=fl__shim_mprotect pages.pic.o && \
+	objcopy --redefine-sym pthread_atfork=fl__je_pthread_atfork jemalloc.pic.o && \
 	ar rcs libjemalloc_fl.a *.pic.o
 
 JE_SYMS := malloc free calloc realloc posix_memalign aligned_alloc memalign valloc \

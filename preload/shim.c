@@ -39,11 +39,59 @@ static void say(const char *msg)
 	syscall(SYS_write, 2, line, (size_t)n);
 }
 
+/*
+ * Fork handlers: jemalloc's and the pager's, in one registration and in
+ * the order they need.  Before the fork, jemalloc first takes every one of
+ * its locks (touching its metadata, which is managed memory: those faults
+ * are served as usual), and then the pager takes its lock and brings every
+ * evicted page back.  The other way round deadlocked: the pager held its
+ * lock while jemalloc waited for a lock held by a thread (the emitter
+ * reading jemalloc's statistics) that was waiting on a fault, which the
+ * handler could not serve without the pager's lock.  After the fork the
+ * pager goes first (in the child, before jemalloc touches anything).
+ * jemalloc's call to pthread_atfork is renamed to fl__je_pthread_atfork at
+ * build time (Makefile), so its handlers run only from here.
+ */
+static void (*je_prepare)(void), (*je_parent)(void), (*je_child)(void);
+static int fork_handlers_registered;
+
+static void fork_prepare(void)
+{
+	if (je_prepare)
+		je_prepare();
+	fl_pager_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+	fl_pager_fork_parent();
+	if (je_parent)
+		je_parent();
+}
+
 static void fork_child(void)
 {
 	shim_pid = (pid_t)syscall(SYS_getpid);
 	fl_pager_fork_child();
 	fl__emitter_fork_child();
+	if (je_child)
+		je_child();
+}
+
+static void register_fork_handlers(void)
+{
+	if (!__atomic_exchange_n(&fork_handlers_registered, 1, __ATOMIC_ACQ_REL))
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+int fl__je_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+int fl__je_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	je_prepare = prepare;
+	je_parent = parent;
+	je_child = child;
+	register_fork_handlers();
+	return 0;
 }
 
 static void at_exit(int status, void *arg)
@@ -103,7 +151,7 @@ __attribute__((constructor(101))) static void shim_init(void)
 		say(msg);
 		return;
 	}
-	pthread_atfork(fl_pager_fork_prepare, fl_pager_fork_parent, fork_child);
+	register_fork_handlers();
 	/* The fault log: its thread starts now, and on_exit gives it the
 	 * exit status (a destructor would not know it). */
 	if (logging && fl__emitter_start() == 0)
