@@ -478,6 +478,19 @@ static void note_fault(struct fl_region *r, unsigned kind, size_t pages)
 	cur_fault->resolved = 1;
 }
 
+/* Pages [a, b) of r were just filled with zeros (frc from fill_zero):
+ * resident, the faulting page pg referenced, the others prefilled. */
+static void zero_filled(struct fl_region *r, size_t a, size_t b, int frc, size_t pg)
+{
+	for (size_t i = a; i < b; i++) {
+		struct fl_page *p = &r->pages[i];
+		if (frc > 0)
+			p->meta |= FL_PG_PINNED;
+		p->meta |= i == pg ? FL_PG_REF : FL_PG_PREFILLED;
+		page_move(r, p, FL_PG_RESIDENT);
+	}
+}
+
 /*
  * Fill-ahead.  A stream at the full window (the program has written a few
  * MiB front to back, or back to front) gets its next window queued; the
@@ -556,13 +569,7 @@ int fl__pager_fill_ahead(void)
 			ahead_pop();
 			break;
 		}
-		for (size_t i = a; i < a + k; i++) {
-			struct fl_page *p = &r->pages[i];
-			if (frc > 0)
-				p->meta |= FL_PG_PINNED;
-			p->meta |= FL_PG_PREFILLED;
-			page_move(r, p, FL_PG_RESIDENT);
-		}
+		zero_filled(r, a, a + k, frc, SIZE_MAX);
 		if (q->down) {
 			q->hi -= k;
 			r->fa_low = q->hi;
@@ -636,16 +643,7 @@ static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 	int frc = P.eng->fill_zero(r, a, b - a, fill_write);
 	if (frc < 0)
 		return -1;
-	for (size_t i = a; i < b; i++) {
-		struct fl_page *p = &r->pages[i];
-		if (frc > 0)
-			p->meta |= FL_PG_PINNED;
-		if (i == pg)
-			p->meta |= FL_PG_REF;
-		else
-			p->meta |= FL_PG_PREFILLED;
-		page_move(r, p, FL_PG_RESIDENT);
-	}
+	zero_filled(r, a, b, frc, pg);
 	r->fa_next = b;
 	r->fa_low = a;
 	if (stream && r->fa_win == maxw && maxw > 1 && P.caps.fill_ahead)
