@@ -241,6 +241,53 @@ static int u_fill_copy(struct fl_region *r, size_t pg, size_t n, const void *src
 	return fill_by_remap(dst, src, n * PS);
 }
 
+/* Is there a page (or a swap or migration entry) at a? */
+static int mapped(uintptr_t a)
+{
+	unsigned char v = 0;
+	return mincore((void *)a, PS, &v) == 0 && (v & 1);
+}
+
+/*
+ * UFFDIO_MOVE n pages from src to dst; returns how many moved, counting
+ * from the first (n, or fewer with errno set).
+ *
+ * A failure is checked against the page tables before it is believed.
+ * Since Linux 6.17 (batched MOVE) a move that had to start over because
+ * the source entry changed under it (the program wrote to the page, or
+ * reclaim aged it) can move the page and then report EEXIST, having tried
+ * the destination it just filled once more; nothing is woken then either.
+ * Believed, that loses the page: the pager keeps it as resident while it
+ * sits in a stash slot it thinks is free, the program faults on it forever
+ * and every later take of that slot fails.  With the pager lock held
+ * nothing else fills an empty destination or empties a source, so "source
+ * gone, destination there" means the page moved.
+ */
+static size_t move_checked(uintptr_t dst, uintptr_t src, size_t n, int dontwake)
+{
+	size_t done = 0;
+	while (done < n) {
+		uintptr_t d = dst + done * PS, s = src + done * PS;
+		struct uffdio_move m = {.dst = d, .src = s, .len = (n - done) * PS,
+					.mode = dontwake ? UFFDIO_MOVE_MODE_DONTWAKE : 0};
+		if (fl__sys_ioctl(U.fd, UFFDIO_MOVE, &m) == 0)
+			return n;
+		int e = errno;
+		if (m.move > 0) {
+			done += (size_t)m.move / PS; /* moved and woken: the rest again */
+			continue;
+		}
+		if (mapped(s) || !mapped(d)) {
+			errno = e;
+			return done;
+		}
+		if (!dontwake)
+			io_wake(d, PS);
+		done++;
+	}
+	return n;
+}
+
 static int u_take(struct fl_region *r, size_t pg, uint32_t *slot)
 {
 	uintptr_t page = r->base + pg * PS;
@@ -248,15 +295,17 @@ static int u_take(struct fl_region *r, size_t pg, uint32_t *slot)
 	if (stash_alloc(&s) != 0)
 		return -1;
 	if (U.move) {
-		struct uffdio_move m = {
-			.dst = (uintptr_t)stash_addr(s),
-			.src = page,
-			.len = PS,
-			.mode = UFFDIO_MOVE_MODE_DONTWAKE,
-		};
-		if (fl__sys_ioctl(U.fd, UFFDIO_MOVE, &m) == 0) {
+		if (move_checked((uintptr_t)stash_addr(s), page, 1, 1) == 1) {
 			*slot = s;
 			return 0;
+		}
+		if (errno == EEXIST && mapped((uintptr_t)stash_addr(s))) {
+			/* A free slot that holds a page: a defect.  Whose bytes
+			 * they are is unknown, so they stay, and the slot is
+			 * never handed out again (handing it out again would
+			 * fail the same way, forever). */
+			FL_WARN("stash slot %u is in use but was free; it is set aside", s);
+			return -1;
 		}
 		/* Only a page that is there but shared (EBUSY: a forked child
 		 * still maps it) may be copied instead: copying from a page that
@@ -321,13 +370,9 @@ static void u_release(struct fl_region *r, size_t pg, uint32_t slot)
 static int u_give(struct fl_region *r, size_t pg, uint32_t slot)
 {
 	uintptr_t page = r->base + pg * PS;
-	if (U.move) {
-		struct uffdio_move m = {.dst = page, .src = (uintptr_t)stash_addr(slot), .len = PS,
-					.mode = deferring(page, PS) ? UFFDIO_MOVE_MODE_DONTWAKE : 0};
-		if (fl__sys_ioctl(U.fd, UFFDIO_MOVE, &m) == 0) {
-			stash_free(slot);
-			return 0;
-		}
+	if (U.move && move_checked(page, (uintptr_t)stash_addr(slot), 1, deferring(page, PS)) == 1) {
+		stash_free(slot);
+		return 0;
 	}
 	int rc = 0;
 	if (io_copy(page, stash_addr(slot), PS, 0) != 0)
@@ -390,16 +435,13 @@ static int u_move_pages(struct fl_region *src, size_t spg, struct fl_region *dst
 {
 	uintptr_t s = src->base + spg * PS, d = dst->base + dpg * PS;
 	if (U.move) {
-		struct uffdio_move m = {.dst = d, .src = s, .len = n * PS};
-		if (fl__sys_ioctl(U.fd, UFFDIO_MOVE, &m) == 0)
+		size_t done = move_checked(d, s, n, 0);
+		if (done == n)
 			return 0;
-		if (m.move > 0) {
-			/* Partly moved: finish with copies from where it stopped. */
-			size_t done = (size_t)m.move / PS;
-			s += done * PS;
-			d += done * PS;
-			n -= done;
-		}
+		/* Partly moved: finish with copies from where it stopped. */
+		s += done * PS;
+		d += done * PS;
+		n -= done;
 	}
 	if (io_copy(d, (void *)s, n * PS, 0) != 0)
 		return -1;

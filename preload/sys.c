@@ -19,6 +19,7 @@ struct fail_rule {
 	unsigned long req;
 	int tripped;
 	unsigned extra; /* further calls to fail after the nth */
+	int after;      /* make the call, then report the failure (ioctl) */
 };
 
 static struct fl_sys_entry table[FL_SYS__COUNT] = {
@@ -77,7 +78,7 @@ static int should_fail(enum fl_sys_id id, unsigned long req)
 	} while (0)
 
 static void arm(enum fl_sys_id id, unsigned nth, int forever, unsigned extra, int err,
-		unsigned long req)
+		unsigned long req, int after)
 {
 	if (id >= FL_SYS__COUNT)
 		return;
@@ -86,6 +87,7 @@ static void arm(enum fl_sys_id id, unsigned nth, int forever, unsigned extra, in
 	r->err = err ? err : EIO;
 	r->req = req;
 	r->extra = extra;
+	r->after = after;
 	__atomic_store_n(&r->tripped, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&r->countdown, nth ? nth : 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&any_rule, 1, __ATOMIC_RELEASE);
@@ -94,14 +96,20 @@ static void arm(enum fl_sys_id id, unsigned nth, int forever, unsigned extra, in
 void fl__sys_fail(enum fl_sys_id id, unsigned nth, int forever, int err,
 		  unsigned long req)
 {
-	arm(id, nth, forever, 0, err, req);
+	arm(id, nth, forever, 0, err, req, 0);
 }
 
 void fl__sys_fail_n(enum fl_sys_id id, unsigned nth, unsigned count, int err,
 		    unsigned long req)
 {
 	if (count)
-		arm(id, nth, 0, count - 1, err, req);
+		arm(id, nth, 0, count - 1, err, req, 0);
+}
+
+void fl__sys_lie_n(unsigned nth, unsigned count, int err, unsigned long req)
+{
+	if (count)
+		arm(FL_SYS_IOCTL, nth, 0, count - 1, err, req, 1);
 }
 
 void fl__sys_fail_reset(void)
@@ -151,8 +159,21 @@ int fl__sys_mprotect(void *addr, size_t len, int prot)
 
 int fl__sys_ioctl(int fd, unsigned long req, void *arg)
 {
-	CHECK(FL_SYS_IOCTL, req, -1);
-	return (int)syscall(SYS_ioctl, fd, req, arg);
+	int e = should_fail(FL_SYS_IOCTL, req);
+	if (e && !rules[FL_SYS_IOCTL].after) {
+		errno = e;
+		return -1;
+	}
+	int rc = (int)syscall(SYS_ioctl, fd, req, arg);
+	if (e && rc == 0) {
+		/* Done, and reported as not done, the way the kernel reports
+		 * a failed MOVE: the error in the result field too. */
+		if (req == UFFDIO_MOVE)
+			((struct uffdio_move *)arg)->move = -e;
+		errno = e;
+		return -1;
+	}
+	return rc;
 }
 
 int fl__sys_userfaultfd(int flags)

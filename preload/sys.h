@@ -62,6 +62,12 @@ void fl__sys_fail(enum fl_sys_id id, unsigned nth, int forever, int err,
 /* Make calls nth .. nth+count-1 of id fail with err (then succeed again). */
 void fl__sys_fail_n(enum fl_sys_id id, unsigned nth, unsigned count, int err,
 		    unsigned long req);
+/*
+ * Make ioctl calls nth .. nth+count-1 with request req happen and then
+ * report failure with err anyway: a kernel that did the work and says it
+ * did not (UFFDIO_MOVE on Linux 6.17+ can, see engine_uffd.c).
+ */
+void fl__sys_lie_n(unsigned nth, unsigned count, int err, unsigned long req);
 void fl__sys_fail_reset(void);
 const struct fl_sys_entry *fl__sys_table(void);
 

@@ -1,10 +1,9 @@
 /*
  * forkchurn: replace heap blocks and fork, over and over; each child reads
- * part of the heap and leaves.  The reproducer of the open fork-churn
- * livelock (README, Limits): under `faultline run --socket none --budget
- * 1M -- forkchurn 1000 800 100` about one run in 30 never ends (the
- * evictor fails with EEXIST in a loop, a page marked resident is not
- * mapped).  Not run by the test suite until that is fixed.
+ * part of the heap and leaves.  Under `faultline run --socket none --budget
+ * 1M -- forkchurn 1000 800 100` about one run in 30 hung while the engine
+ * believed UFFDIO_MOVE's false failures (README, Managed mappings); the
+ * suite runs 300 forks (tests/integration/test_preload.c).
  *
  * usage: forkchurn [FORKS [BLOCKS [REPLACED_PER_FORK]]]
  */

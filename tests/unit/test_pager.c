@@ -557,6 +557,46 @@ Test(inject, move_ebusy_falls_back_to_copy)
 	fl_pager_shutdown();
 }
 
+/*
+ * Linux 6.17+ can move a page with UFFDIO_MOVE and report EEXIST (see
+ * move_checked in engine_uffd.c).  Here every MOVE is made and then
+ * reported failed: takes (evictions), gives (soft faults) and an mremap
+ * must all see through it.  Believing the error loses pages: the program
+ * then faults forever on a page the pager thinks is resident (a hang, which
+ * the timeout turns into a failure).
+ */
+Test(inject, moves_reported_failed_that_happened_lose_nothing, .timeout = 60)
+{
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	c.engine = FL_ENGINE_CHOICE_UFFD;
+	c.budget_bytes = 64 * TPS;
+	/* A store too small for these random pages: most evicted pages stay
+	 * inactive, in stash slots, and come back by MOVE (soft faults). */
+	c.store_capacity = 64 * 1024;
+	char err[256];
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0, "%s", err);
+	size_t n = 256;
+	unsigned char *m = fl_pager_map(n * TPS);
+	cr_assert_not_null(m);
+	fl__sys_lie_n(1, 1u << 30, EEXIST, UFFDIO_MOVE);
+	fill_range(m, 0, n, DATA_RANDOM, 0);
+	for (int pass = 0; pass < 3; pass++)
+		cr_expect_eq(check_range(m, 0, n, DATA_RANDOM, 0), 0);
+	/* mremap to a fixed address moves the resident pages with MOVE. */
+	unsigned char *to = mmap(NULL, n * TPS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(to, MAP_FAILED);
+	unsigned char *moved = fl_pager_remap(m, n * TPS, n * TPS, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	cr_assert_eq(moved, to);
+	cr_expect_eq(check_range(moved, 0, n, DATA_RANDOM, 0), 0);
+	struct fl_stats s = stats();
+	cr_expect_gt(s.pages_deactivated, n, "pages were taken out");
+	cr_expect_gt(s.faults[FL_FAULT_SOFT], 0, "and given back");
+	cr_expect_eq(s.errors, 0, "no move counted as failed");
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
 Test(inject, register_failure_gives_plain_memory)
 {
 	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 0), 0);
