@@ -593,21 +593,19 @@ static int resolve_untouched(struct fl_region *r, size_t pg, int write)
 	size_t start = pg, n;
 	int fill_write, stream = 0;
 	unsigned maxw = P.cfg.fault_around_max;
-	if (pg == r->fa_next && r->fa_win) {
-		/* The stream continues: grow the window, fill ahead. */
+	/* A stream going up continues at fa_next; one going down (GNU sort
+	 * fills its line table from the top of its buffer) just below fa_low. */
+	if (r->fa_win && pg == r->fa_next)
 		stream = 1;
-		unsigned w = r->fa_win * 2;
-		r->fa_win = w > maxw ? maxw : w;
-		n = r->fa_win;
-		fill_write = write;
-	} else if (pg + 1 == r->fa_low && r->fa_win) {
-		/* A stream going down (GNU sort fills its line table from the
-		 * top of its buffer): grow the window, fill below. */
+	else if (r->fa_win && pg + 1 == r->fa_low)
 		stream = -1;
+	if (stream) {
+		/* The stream continues: grow the window, fill ahead of it. */
 		unsigned w = r->fa_win * 2;
 		r->fa_win = w > maxw ? maxw : w;
-		start = pg + 1 > r->fa_win ? pg + 1 - r->fa_win : 0;
-		n = pg + 1 - start;
+		if (stream < 0)
+			start = pg + 1 > r->fa_win ? pg + 1 - r->fa_win : 0;
+		n = stream > 0 ? r->fa_win : pg + 1 - start;
 		fill_write = write;
 	} else {
 		/* Not sequential: fill an aligned block.  A read maps the
@@ -2135,7 +2133,6 @@ long fl_ranges_get(struct fl_range *out, size_t max)
 	return (long)n;
 }
 
-/* One region's page states, counted and cut into a strip (lock held). */
 /* Pages of one region the state publisher counts per hold of the lock:
  * a fault arriving meanwhile waits for this many at most (about 20 us). */
 #define STATE_CHUNK 8192u
@@ -2147,6 +2144,7 @@ static size_t strip_per(const struct fl_region *r)
 	return per ? per : 1;
 }
 
+/* Start one region's record: its identity, no pages counted yet. */
 static void region_state_begin(const struct fl_region *r, struct fl_state_region *o)
 {
 	memset(o, 0, sizeof *o);
