@@ -428,11 +428,22 @@ size_t fl__events_take_regions(struct fl_wire_region *out, size_t max)
 	return n;
 }
 
-void fl__events_clear_regions(void)
+void fl__events_keep_ended_regions(int (*alive)(uint64_t id))
 {
-	if (E.on)
-		__atomic_store_n(&E.reg_tail, __atomic_load_n(&E.reg_head, __ATOMIC_ACQUIRE),
-				 __ATOMIC_RELEASE);
+	if (!E.on)
+		return;
+	uint64_t t = E.reg_tail, h = __atomic_load_n(&E.reg_head, __ATOMIC_ACQUIRE), w = t;
+	for (uint64_t i = t; i < h; i++) {
+		struct fl_wire_region e = E.regions[i % REGION_N];
+		if (alive(e.id))
+			continue; /* the snapshot has it as it is now */
+		int created = e.op == FL_WIRE_REGION_CREATE;
+		for (uint64_t k = t; k < w && !created; k++)
+			created = E.regions[k % REGION_N].id == e.id;
+		if (created)
+			E.regions[w++ % REGION_N] = e;
+	}
+	__atomic_store_n(&E.reg_head, w, __ATOMIC_RELEASE);
 }
 
 unsigned fl__events_stack(uint32_t id, uint64_t *pcs)

@@ -82,8 +82,15 @@ int fl__events_pending(void);
 size_t fl__events_take_faults(struct fl_wire_fault *out, size_t max);
 /* Take up to max queued region changes; returns how many. */
 size_t fl__events_take_regions(struct fl_wire_region *out, size_t max);
-/* Forget queued region changes (a snapshot replaces them). */
-void fl__events_clear_regions(void);
+/*
+ * At a (re)connection, with the pager's lock held while the snapshot of
+ * live regions is taken: drop the queued changes of regions alive now
+ * (the snapshot has them), and keep the whole queued lives of regions
+ * that ended before it, from their creation on: faults still queued may
+ * name them (a forked child can create, fault in and unmap a region
+ * before its emitter first connects).
+ */
+void fl__events_keep_ended_regions(int (*alive)(uint64_t id));
 /*
  * Stack id's frames (innermost first) into pcs (FL_EVENTS_MAX_FRAMES);
  * returns the count, 0 for an unknown id.  sent: has the current

@@ -2090,6 +2090,13 @@ void fl_pager_shutdown(void)
 	P.eng->stop();
 }
 
+/* Is the region with this wire id (fl__region_wire_id) still there? */
+static int region_alive(uint64_t id)
+{
+	uint32_t i = (uint32_t)id;
+	return i < MAX_REGIONS && P.pool[i].pages && P.pool[i].gen == (uint32_t)(id >> 32);
+}
+
 void fl__pager_region_snapshot(void (*fn)(const struct fl_region *r, void *arg), void *arg)
 {
 	/* A forked child's regions are there before it re-arms, and its
@@ -2102,8 +2109,9 @@ void fl__pager_region_snapshot(void (*fn)(const struct fl_region *r, void *arg),
 		api_unlock(&oldmask);
 		return; /* re-arming failed meanwhile: no regions */
 	}
-	/* Changes queued before now are in the snapshot. */
-	fl__events_clear_regions();
+	/* Changes queued before now are in the snapshot, except those of
+	 * regions that are gone. */
+	fl__events_keep_ended_regions(region_alive);
 	for (size_t k = 0; k < P.nregions; k++)
 		fn(P.sorted[k], arg);
 	api_unlock(&oldmask);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "faultline/state.h"
 #include "fltest.h"
 #include "sys.h"
@@ -317,6 +318,43 @@ Test(pager, inactive_pages_come_back_with_a_soft_fault)
 	cr_expect_gt(s.pages_deactivated, 0);
 	cr_expect_gt(s.faults[FL_FAULT_SOFT] + s.faults[FL_FAULT_DECOMPRESS], 0);
 	cr_expect_leq(s.resident_peak_pages, s.budget_pages);
+	fl_pager_shutdown();
+}
+
+static void count_region(const struct fl_region *r, void *arg)
+{
+	(void)r;
+	++*(int *)arg;
+}
+
+/*
+ * A (re)connecting emitter announces the live regions from a snapshot and
+ * drops their queued changes, but a region created and unmapped before the
+ * connection (a forked child's, before its emitter first connects) is in
+ * no snapshot while its faults may still be queued: its queued life must
+ * be kept, or the daemon is sent faults naming a region it never heard of
+ * (and disconnects the process).
+ */
+Test(pager, region_snapshot_keeps_the_queued_lives_of_ended_regions)
+{
+	cr_assert_eq(fl__events_init(0), 0);
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 0), 0);
+	unsigned char *gone = fl_pager_map(8 * TPS);
+	unsigned char *live = fl_pager_map(8 * TPS);
+	cr_assert(gone && live);
+	gone[0] = 1;
+	cr_assert_eq(fl_pager_unmap(gone, 8 * TPS), 0);
+	cr_assert_eq(fl_pager_unmap(live + 4 * TPS, 4 * TPS), 0); /* an update */
+	int announced = 0;
+	fl__pager_region_snapshot(count_region, &announced);
+	cr_expect_eq(announced, 1, "only the live region is in the snapshot");
+	struct fl_wire_region q[16];
+	size_t n = fl__events_take_regions(q, 16);
+	cr_assert_eq(n, 2, "the ended region's creation and end stay queued, nothing else (%zu)", n);
+	cr_expect_eq(q[0].op, FL_WIRE_REGION_CREATE);
+	cr_expect_eq(q[0].start, (uintptr_t)gone);
+	cr_expect_eq(q[1].op, FL_WIRE_REGION_DESTROY);
+	cr_expect_eq(q[1].id, q[0].id);
 	fl_pager_shutdown();
 }
 
