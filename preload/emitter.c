@@ -403,6 +403,7 @@ static void pump(uint64_t now, int final)
 static void *emitter_main(void *arg)
 {
 	(void)arg;
+	fl__events_own_thread((uintptr_t)emitter_main);
 	for (;;) {
 		uint64_t now = mono_ns();
 		int stop = __atomic_load_n(&M.stop, __ATOMIC_ACQUIRE);
@@ -582,6 +583,7 @@ void fl__emitter_exit(int status, int how)
 			/* the thread polls every 10 ms anyway */
 		}
 		pthread_join(M.thread, NULL);
+		fl__events_own_thread_gone((uintptr_t)emitter_main);
 		M.running = 0;
 	}
 	/* The rest, on this thread (the emitter has stopped consuming). */

@@ -473,7 +473,7 @@ static uint64_t mono_us(void)
 static void handle_fault(uintptr_t addr, int write, uint32_t tid)
 {
 	struct fl_fault_info fi;
-	int ticket = tid ? fl__events_stack_begin() : 0;
+	int ticket = tid ? fl__events_stack_begin(tid) : 0;
 	int rc;
 	if (ticket) {
 		/* The thread must have the stack signal pending when it wakes,
@@ -532,6 +532,7 @@ static void retry_deferred(void)
 static void *handler_main(void *arg)
 {
 	(void)arg;
+	fl__events_own_thread((uintptr_t)handler_main);
 	struct uffd_msg msgs[MSG_BATCH];
 	uint64_t spin_until = 0;
 	for (;;) {
@@ -583,6 +584,7 @@ static void release(int join)
 		if (write(U.stopfd, &one, sizeof one) < 0)
 			FL_WARN("cannot stop the fault handler: %s", fl__errname(errno));
 		pthread_join(U.thread, NULL);
+		fl__events_own_thread_gone((uintptr_t)handler_main);
 	}
 	U.thread_started = 0;
 	if (U.fd >= 0)

@@ -79,6 +79,20 @@ static struct {
 	uint64_t dropped_events, dropped_stacks, dropped_other;
 } E;
 
+/*
+ * The shim's own threads (handler, evictor, emitter), by tid: they block
+ * every signal the shim might send, so a stack hand-off to one would only
+ * wait out its age and hold a slot meanwhile.  Their faults are logged at
+ * once with a one-frame stack naming the thread's start routine, so that
+ * the log says whose memory it was.  Outside E: filled before and
+ * regardless of fl__events_init.
+ */
+#define OWN_MAX 8
+static struct {
+	int32_t tid;
+	uint64_t pc;
+} own[OWN_MAX];
+
 __thread int fl__unwinding __attribute__((tls_model("initial-exec")));
 static __thread struct ring *my_ring __attribute__((tls_model("initial-exec")));
 static __thread int my_tid __attribute__((tls_model("initial-exec")));
@@ -262,6 +276,44 @@ static int want_stack(void)
 	return __atomic_fetch_add(&E.counter, 1, __ATOMIC_RELAXED) % E.every == 0;
 }
 
+/* ---- the shim's own threads --------------------------------------------- */
+
+void fl__events_own_thread(uintptr_t entry)
+{
+	int32_t tid = (int32_t)gettid_cached();
+	for (int i = 0; i < OWN_MAX; i++) {
+		int32_t z = 0;
+		/* Reserve (-1), fill, then publish the tid with its pc. */
+		if (!__atomic_compare_exchange_n(&own[i].tid, &z, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue;
+		own[i].pc = entry;
+		__atomic_store_n(&own[i].tid, tid, __ATOMIC_RELEASE);
+		return;
+	}
+	FL_WARN("more than %d faultline threads: the faults of this one are logged as the program's",
+		OWN_MAX);
+}
+
+void fl__events_own_thread_gone(uintptr_t entry)
+{
+	for (int i = 0; i < OWN_MAX; i++) {
+		int32_t tid = __atomic_load_n(&own[i].tid, __ATOMIC_ACQUIRE);
+		if (tid > 0 && own[i].pc == entry)
+			__atomic_store_n(&own[i].tid, 0, __ATOMIC_RELEASE);
+	}
+}
+
+/* The start routine of the shim thread tid, or 0 for the program's. */
+static uint64_t own_entry(uint32_t tid)
+{
+	if (!tid)
+		return 0;
+	for (int i = 0; i < OWN_MAX; i++)
+		if ((uint32_t)__atomic_load_n(&own[i].tid, __ATOMIC_ACQUIRE) == tid)
+			return own[i].pc;
+	return 0;
+}
+
 /* ---- producers ---------------------------------------------------------- */
 
 void fl__events_fault_here(uintptr_t addr, int write, const struct fl_fault_info *fi, void *uc)
@@ -287,14 +339,18 @@ void fl__events_fault(uintptr_t addr, int write, uint32_t tid, const struct fl_f
 {
 	if (!E.on || !fi->resolved)
 		return;
+	uint32_t stack = 0;
+	uint64_t entry = own_entry(tid);
+	if (entry && want_stack())
+		stack = stack_id(&entry, 1);
 	struct fl_wire_fault f;
-	make_event(&f, addr, write, tid, fi, 0);
+	make_event(&f, addr, write, tid, fi, stack);
 	push(&f);
 }
 
-int fl__events_stack_begin(void)
+int fl__events_stack_begin(uint32_t tid)
 {
-	if (!E.on || !E.sig || !want_stack())
+	if (!E.on || !E.sig || own_entry(tid) || !want_stack())
 		return 0;
 	for (unsigned k = 0; k < NPEND; k++) {
 		uint32_t i = (E.pend_next + k) % NPEND;
@@ -480,8 +536,12 @@ void fl__events_expire_handoffs(uint64_t now, uint64_t max_age)
 		return;
 	for (unsigned i = 0; i < NPEND; i++) {
 		struct pend *p = &E.pend[i];
-		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PEND_QUEUED ||
-		    now - __atomic_load_n(&p->queued_ns, __ATOMIC_RELAXED) < max_age)
+		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PEND_QUEUED)
+			continue;
+		/* Queued after the caller read its clock: young, not ancient
+		 * (the unsigned difference would wrap and expire it at once). */
+		uint64_t queued = __atomic_load_n(&p->queued_ns, __ATOMIC_RELAXED);
+		if (queued >= now || now - queued < max_age)
 			continue;
 		uint32_t q = PEND_QUEUED;
 		if (!__atomic_compare_exchange_n(&p->state, &q, PEND_TAKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
@@ -529,6 +589,9 @@ void fl__events_fork_child(void)
 	E.pid = (pid_t)syscall(SYS_getpid);
 	my_tid = 0;
 	my_ring = NULL;
+	/* The parent's threads are not the child's: its own start anew. */
+	for (int i = 0; i < OWN_MAX; i++)
+		own[i].tid = 0;
 	for (int i = 0; i < NRINGS; i++) {
 		E.rings[i].head = E.rings[i].tail = 0;
 		E.rings[i].owner = 0;

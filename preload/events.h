@@ -56,10 +56,20 @@ void fl__events_fault_here(uintptr_t addr, int write, const struct fl_fault_info
  * a stack when that fails) before the caller wakes it; without one,
  * fault() records it plainly.
  */
-int fl__events_stack_begin(void);
+int fl__events_stack_begin(uint32_t tid);
 void fl__events_stack_handoff(int ticket, uintptr_t addr, int write, uint32_t tid,
 			      const struct fl_fault_info *fi);
 void fl__events_fault(uintptr_t addr, int write, uint32_t tid, const struct fl_fault_info *fi);
+
+/*
+ * own_thread: called by each of the shim's threads as it starts (entry:
+ * its start routine).  Its faults get no stack hand-off (it blocks the
+ * signal) but a one-frame stack naming entry, when stacks are wanted.
+ * own_thread_gone: by whoever joined that thread (its exit still faults:
+ * the allocator flushes its thread cache then).
+ */
+void fl__events_own_thread(uintptr_t entry);
+void fl__events_own_thread_gone(uintptr_t entry);
 
 /* A region was created, changed or destroyed (pager lock held). */
 void fl__events_region(uint32_t op, const struct fl_region *r);

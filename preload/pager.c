@@ -864,6 +864,7 @@ static int evict_batch(void)
 static void *evictor_main(void *arg)
 {
 	(void)arg;
+	fl__events_own_thread((uintptr_t)evictor_main);
 	int evicting = 0; /* hysteresis: between the watermarks */
 	while (!__atomic_load_n(&P.evictor_stop, __ATOMIC_ACQUIRE)) {
 		int seq = __atomic_load_n(&P.evict_seq, __ATOMIC_ACQUIRE);
@@ -2071,6 +2072,7 @@ void fl_pager_shutdown(void)
 		__atomic_store_n(&P.evictor_stop, 1, __ATOMIC_RELEASE);
 		wake_evictor();
 		pthread_join(P.evictor, NULL);
+		fl__events_own_thread_gone((uintptr_t)evictor_main);
 		P.evictor_started = 0;
 	}
 	fl_lock(&P.lock);
