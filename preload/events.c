@@ -539,9 +539,10 @@ void fl__events_expire_handoffs(uint64_t now, uint64_t max_age)
 		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PEND_QUEUED)
 			continue;
 		/* Queued after the caller read its clock: young, not ancient
-		 * (the unsigned difference would wrap and expire it at once). */
+		 * (the unsigned difference would wrap and expire it at once).
+		 * A max_age of 0 (the process is ending) takes everything. */
 		uint64_t queued = __atomic_load_n(&p->queued_ns, __ATOMIC_RELAXED);
-		if (queued >= now || now - queued < max_age)
+		if (max_age && (queued >= now || now - queued < max_age))
 			continue;
 		uint32_t q = PEND_QUEUED;
 		if (!__atomic_compare_exchange_n(&p->state, &q, PEND_TAKEN, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))

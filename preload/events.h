@@ -112,7 +112,8 @@ unsigned fl__events_stack(uint32_t id, uint64_t *pcs);
 int fl__events_stack_sent(uint32_t id);
 void fl__events_stack_set_sent(uint32_t id);
 void fl__events_stack_forget_sent(void);
-/* Hand-offs no thread picked up within max_age_ns become plain faults. */
+/* Hand-offs no thread picked up within max_age_ns become plain faults
+ * (max_age_ns 0, at exit: all of them, however young). */
 void fl__events_expire_handoffs(uint64_t now_ns, uint64_t max_age_ns);
 /* Rings whose threads have exited and that are empty become free again. */
 void fl__events_reap_rings(void);

@@ -68,6 +68,17 @@ Test(events, a_hand_off_queued_after_the_emitters_clock_reading_is_young)
 	uint64_t ev, st, ot;
 	fl__events_drops(&ev, &st, &ot);
 	cr_expect_eq(st, 1, "the expired hand-off counts as one dropped stack (%llu)", (unsigned long long)st);
+
+	/* At exit (age 0) every hand-off goes, even one younger than the
+	 * clock reading: a fault the exiting thread took with its signals
+	 * blocked must still be logged, or the counts do not add up. */
+	before = mono_ns();
+	ticket = fl__events_stack_begin(my_tid());
+	cr_assert_gt(ticket, 0);
+	fl__events_stack_handoff(ticket, 0x11000, 0, my_tid(), &fi);
+	fl__events_expire_handoffs(before, 0);
+	cr_assert_eq(fl__events_take_faults(out, 4), 1, "the final expiry left a young hand-off behind");
+	cr_expect_eq(out[0].addr, 0x11000);
 }
 
 static void *pretend_entry(void *arg)
