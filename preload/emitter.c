@@ -435,8 +435,8 @@ static void finish(void)
 		if (M.out_len == 0 && !fl__events_pending())
 			break;
 		struct pollfd p = {.fd = M.fd, .events = POLLOUT};
-		if (M.out_len)
-			poll(&p, 1, 50);
+		/* Nothing to write: the handler is recording a fault. */
+		poll(&p, M.out_len ? 1 : 0, M.out_len ? 50 : 1);
 	}
 	if (M.fd < 0)
 		return; /* whatever was queued is counted as dropped */

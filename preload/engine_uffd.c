@@ -470,7 +470,17 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
 }
 
+static void handle_fault_logged(uintptr_t addr, int write, uint32_t tid);
+
+/* A fault counts as pending for the log's final drain until recorded. */
 static void handle_fault(uintptr_t addr, int write, uint32_t tid)
+{
+	fl__events_resolving();
+	handle_fault_logged(addr, write, tid);
+	fl__events_resolved();
+}
+
+static void handle_fault_logged(uintptr_t addr, int write, uint32_t tid)
 {
 	struct fl_fault_info fi;
 	int ticket = tid ? fl__events_stack_begin(tid) : 0;

@@ -77,6 +77,7 @@ static struct {
 	struct pend *pend;
 	uint32_t pend_next;
 	uint64_t dropped_events, dropped_stacks, dropped_other;
+	uint32_t resolving; /* faults the uffd handler is between wake and record */
 } E;
 
 /*
@@ -446,10 +447,22 @@ void fl__events_region(uint32_t op, const struct fl_region *r)
 
 /* ---- consumer ----------------------------------------------------------- */
 
+void fl__events_resolving(void)
+{
+	__atomic_add_fetch(&E.resolving, 1, __ATOMIC_ACQ_REL);
+}
+
+void fl__events_resolved(void)
+{
+	__atomic_sub_fetch(&E.resolving, 1, __ATOMIC_ACQ_REL);
+}
+
 int fl__events_pending(void)
 {
 	if (!E.on)
 		return 0;
+	if (__atomic_load_n(&E.resolving, __ATOMIC_ACQUIRE))
+		return 1;
 	for (int i = 0; i < NRINGS; i++)
 		if (__atomic_load_n(&E.rings[i].head, __ATOMIC_ACQUIRE) != E.rings[i].tail)
 			return 1;
@@ -601,6 +614,7 @@ void fl__events_fork_child(void)
 	memset(E.pend, 0, NPEND * sizeof E.pend[0]);
 	memset(E.sent, 0, STACK_CAP);
 	E.dropped_events = E.dropped_stacks = E.dropped_other = 0;
+	E.resolving = 0;
 	E.connected = 0;
 }
 

@@ -86,7 +86,15 @@ void fl__events_fork_child(void);
 void fl__events_drops(uint64_t *events, uint64_t *stacks, uint64_t *other);
 void fl__events_count_dropped(uint64_t events, uint64_t other);
 
-/* Are faults queued in any ring? */
+/*
+ * The uffd handler brackets each fault with these: it wakes the faulting
+ * thread before it records the fault, and a thread that was just woken
+ * may be the one draining the log at exit (or one the drainer joins).
+ */
+void fl__events_resolving(void);
+void fl__events_resolved(void);
+
+/* Are faults queued in any ring, or is one being resolved? */
 int fl__events_pending(void);
 /* Take up to max queued faults from any ring; returns how many. */
 size_t fl__events_take_faults(struct fl_wire_fault *out, size_t max);

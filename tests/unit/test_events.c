@@ -128,3 +128,24 @@ Test(events, the_shims_own_threads_are_named_without_a_hand_off)
 	fl__events_drops(&ev, &st, &ot);
 	cr_expect_eq(st, 0, "a shim thread's fault counted as a dropped stack");
 }
+
+/*
+ * The uffd handler wakes a faulting thread before it records the fault.
+ * If that thread is the one draining the log at exit (or the emitter it
+ * joins, whose exit faults in its thread cache), the drain must not end
+ * in between: a fault being resolved counts as pending.
+ */
+Test(events, a_fault_being_resolved_keeps_the_final_drain_waiting)
+{
+	start_log();
+	cr_expect_eq(fl__events_pending(), 0);
+	fl__events_resolving();
+	cr_expect_eq(fl__events_pending(), 1, "a fault between wake and record is not pending");
+	struct fl_fault_info fi = resolved_fault();
+	fl__events_fault(0x40000, 1, my_tid(), &fi);
+	fl__events_resolved();
+	cr_expect_eq(fl__events_pending(), 1, "the recorded fault is not pending");
+	struct fl_wire_fault out[2];
+	cr_assert_eq(fl__events_take_faults(out, 2), 1);
+	cr_expect_eq(fl__events_pending(), 0);
+}
