@@ -475,9 +475,9 @@ static void handle_fault_logged(uintptr_t addr, int write, uint32_t tid);
 /* A fault counts as pending for the log's final drain until recorded. */
 static void handle_fault(uintptr_t addr, int write, uint32_t tid)
 {
-	fl__events_resolving();
+	int counted = fl__events_resolving();
 	handle_fault_logged(addr, write, tid);
-	fl__events_resolved();
+	fl__events_resolved(counted);
 }
 
 static void handle_fault_logged(uintptr_t addr, int write, uint32_t tid)

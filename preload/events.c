@@ -447,14 +447,18 @@ void fl__events_region(uint32_t op, const struct fl_region *r)
 
 /* ---- consumer ----------------------------------------------------------- */
 
-void fl__events_resolving(void)
+int fl__events_resolving(void)
 {
+	if (!__atomic_load_n(&E.on, __ATOMIC_ACQUIRE))
+		return 0;
 	__atomic_add_fetch(&E.resolving, 1, __ATOMIC_ACQ_REL);
+	return 1;
 }
 
-void fl__events_resolved(void)
+void fl__events_resolved(int counted)
 {
-	__atomic_sub_fetch(&E.resolving, 1, __ATOMIC_ACQ_REL);
+	if (counted)
+		__atomic_sub_fetch(&E.resolving, 1, __ATOMIC_ACQ_REL);
 }
 
 int fl__events_pending(void)

@@ -91,8 +91,8 @@ void fl__events_count_dropped(uint64_t events, uint64_t other);
  * thread before it records the fault, and a thread that was just woken
  * may be the one draining the log at exit (or one the drainer joins).
  */
-void fl__events_resolving(void);
-void fl__events_resolved(void);
+int fl__events_resolving(void);           /* returns what to pass to: */
+void fl__events_resolved(int counted);
 
 /* Are faults queued in any ring, or is one being resolved? */
 int fl__events_pending(void);

@@ -139,11 +139,12 @@ Test(events, a_fault_being_resolved_keeps_the_final_drain_waiting)
 {
 	start_log();
 	cr_expect_eq(fl__events_pending(), 0);
-	fl__events_resolving();
+	int counted = fl__events_resolving();
+	cr_assert_eq(counted, 1);
 	cr_expect_eq(fl__events_pending(), 1, "a fault between wake and record is not pending");
 	struct fl_fault_info fi = resolved_fault();
 	fl__events_fault(0x40000, 1, my_tid(), &fi);
-	fl__events_resolved();
+	fl__events_resolved(counted);
 	cr_expect_eq(fl__events_pending(), 1, "the recorded fault is not pending");
 	struct fl_wire_fault out[2];
 	cr_assert_eq(fl__events_take_faults(out, 2), 1);
