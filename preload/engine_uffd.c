@@ -470,17 +470,8 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void handle_fault_logged(uintptr_t addr, int write, uint32_t tid);
-
-/* A fault counts as pending for the log's final drain until recorded. */
-static void handle_fault(uintptr_t addr, int write, uint32_t tid)
-{
-	int counted = fl__events_resolving();
-	handle_fault_logged(addr, write, tid);
-	fl__events_resolved(counted);
-}
-
-static void handle_fault_logged(uintptr_t addr, int write, uint32_t tid)
+/* Resolve one fault and record it (it wakes its thread before it is recorded). */
+static void resolve_and_record(uintptr_t addr, int write, uint32_t tid)
 {
 	struct fl_fault_info fi;
 	int ticket = tid ? fl__events_stack_begin(tid) : 0;
@@ -529,6 +520,14 @@ static void handle_fault_logged(uintptr_t addr, int write, uint32_t tid)
 		FL_WARN("fault at %p could not be resolved and the retry list is full",
 			(void *)addr);
 	}
+}
+
+/* A fault counts as pending for the log's final drain until recorded. */
+static void handle_fault(uintptr_t addr, int write, uint32_t tid)
+{
+	int counted = fl__events_resolving();
+	resolve_and_record(addr, write, tid);
+	fl__events_resolved(counted);
 }
 
 static void retry_deferred(void)

@@ -341,7 +341,9 @@ void fl__events_fault(uintptr_t addr, int write, uint32_t tid, const struct fl_f
 	if (!E.on || !fi->resolved)
 		return;
 	uint32_t stack = 0;
-	uint64_t entry = own_entry(tid);
+	/* Only a shim thread's fault gets a stack here (a program thread's
+	 * was not wanted, or its hand-off failed); no lookup without stacks. */
+	uint64_t entry = E.every ? own_entry(tid) : 0;
 	if (entry && want_stack())
 		stack = stack_id(&entry, 1);
 	struct fl_wire_fault f;
