@@ -10,7 +10,7 @@ comma := ,
 LDFLAGS ?=
 
 WARN := -Wall -Wextra -Wno-unused-parameter
-BASE_CFLAGS := -std=gnu11 -g -O2 $(WARN) -Iinclude -Ipreload -pthread -D_GNU_SOURCE
+BASE_CFLAGS := -std=gnu11 -g -O2 $(WARN) -Iinclude -Icommon -Ipreload -pthread -D_GNU_SOURCE
 CFLAGS ?=
 ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 SHIM_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
@@ -126,7 +126,7 @@ $(FUZZ_REPLAY): tests/fuzz/fuzz_wire.c tests/fuzz/replay.c $(DAEMON_A) $(LIB_A)
 # The same target under libFuzzer, for the slow tier (clang only: gcc has no
 # -fsanitize=fuzzer).  Everything it runs is compiled in, instrumented.
 FUZZ_WIRE := $(BUILD)/fuzz/fuzz_wire
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -Iinclude -Ipreload -Idaemon -pthread -D_GNU_SOURCE \
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -Iinclude -Icommon -Ipreload -Idaemon -pthread -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 $(FUZZ_WIRE): tests/fuzz/fuzz_wire.c $(DAEMON_LIB_SRC) $(CORE_SRC) $(wildcard daemon/*.h include/faultline/*.h preload/*.h)
 	@mkdir -p $(dir $@)

@@ -37,6 +37,7 @@
 
 #include "pager.h"
 #include "options.h"
+#include "clock.h"
 
 #define PS 4096u
 #define HUGE_SZ (2u << 20)
@@ -44,13 +45,6 @@
 #define CHILD_TIMEOUT_S 900
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -185,14 +179,14 @@ static int swap_on(char *name, size_t len)
  */
 static uint64_t touch_write(volatile unsigned char *m, const uint32_t *order, size_t n)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = fl_mono_ns();
 	if (!order)
 		for (size_t i = 0; i < n; i++)
 			m[i * PS] = 1;
 	else
 		for (size_t i = 0; i < n; i++)
 			m[(size_t)order[i] * PS] = 1;
-	return now_ns() - t0;
+	return fl_mono_ns() - t0;
 }
 
 static unsigned read_sink;
@@ -200,14 +194,14 @@ static unsigned read_sink;
 static uint64_t touch_read(volatile unsigned char *m, const uint32_t *order, size_t n)
 {
 	unsigned s = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = fl_mono_ns();
 	if (!order)
 		for (size_t i = 0; i < n; i++)
 			s += m[i * PS + 100];
 	else
 		for (size_t i = 0; i < n; i++)
 			s += m[(size_t)order[i] * PS + 100];
-	uint64_t t = now_ns() - t0;
+	uint64_t t = fl_mono_ns() - t0;
 	read_sink += s;
 	return t;
 }
@@ -473,9 +467,9 @@ static double soft_pass(unsigned char *m, const uint32_t *order, size_t first, s
 	fl_stats_get(&s0);
 	for (size_t i = order ? 0 : first; i < n; i++) {
 		size_t pg = order ? order[i] : i;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = fl_mono_ns();
 		sink += vm[pg * PS + 100];
-		uint64_t t = now_ns() - t0;
+		uint64_t t = fl_mono_ns() - t0;
 		fl_stats_get(&s1);
 		uint64_t soft = s1.faults[FL_FAULT_SOFT] - s0.faults[FL_FAULT_SOFT];
 		uint64_t any = all_faults(&s1) - all_faults(&s0);
@@ -504,8 +498,8 @@ static double timer_ns(void)
 {
 	uint64_t sum = 0;
 	for (int i = 0; i < 100000; i++) {
-		uint64_t t0 = now_ns();
-		sum += now_ns() - t0;
+		uint64_t t0 = fl_mono_ns();
+		sum += fl_mono_ns() - t0;
 	}
 	return sum / 100000.0;
 }

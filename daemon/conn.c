@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "faultline/faultline.h"
+#include "clock.h"
 
 enum conn_state {
 	CONN_NEW,     /* nothing received yet */
@@ -27,13 +28,6 @@ struct fl_conn {
 	uint32_t last_stack;  /* a stack id known to be defined */
 	uint64_t last_region; /* a region id known to exist */
 };
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 __attribute__((format(printf, 3, 4))) static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -81,7 +75,7 @@ static int hello(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batch
 	struct fl_op_proc *op = fl_batch_add(out, FL_OP_PROC, p->key, 0, sizeof *op + tail);
 	if (!op) {
 		if (fresh) /* nobody holds it: let the collector have it */
-			fl_procs_end(p, clock_ns(CLOCK_MONOTONIC));
+			fl_procs_end(p, fl_clock_ns(CLOCK_MONOTONIC));
 		return oom(err, errlen);
 	}
 	op->rowid = p->rowid;
@@ -103,7 +97,7 @@ static int hello(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batch
 		if (e) {
 			e->x = (struct fl_wire_exit){.pid = x.pid, .status = x.status, .how = x.how};
 			e->real_ns = x.real_ns;
-			fl_procs_end(p, clock_ns(CLOCK_MONOTONIC));
+			fl_procs_end(p, fl_clock_ns(CLOCK_MONOTONIC));
 		}
 	}
 	return 0;
@@ -120,13 +114,13 @@ static int exit_report(struct fl_conn *c, const struct fl_wire_rec *r, struct fl
 	if (!op)
 		return oom(err, errlen);
 	op->x = *x;
-	op->real_ns = clock_ns(CLOCK_REALTIME);
+	op->real_ns = fl_clock_ns(CLOCK_REALTIME);
 	if (p && !p->ended)
-		fl_procs_end(p, clock_ns(CLOCK_MONOTONIC));
+		fl_procs_end(p, fl_clock_ns(CLOCK_MONOTONIC));
 	if (!p)
 		fl_procs_exit_later(c->procs, &(struct fl_procs_exit){.pid = x->pid, .status = x->status, .how = x->how,
 								      .real_ns = op->real_ns,
-								      .mono_ns = clock_ns(CLOCK_MONOTONIC)});
+								      .mono_ns = fl_clock_ns(CLOCK_MONOTONIC)});
 	c->state = CONN_CONTROL;
 	return 0;
 }
@@ -199,7 +193,7 @@ static int stack(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batch
 		return oom(err, errlen);
 	op->id = x->id;
 	op->nframes = r->nitems;
-	op->recv_real_ns = clock_ns(CLOCK_REALTIME);
+	op->recv_real_ns = fl_clock_ns(CLOCK_REALTIME);
 	memcpy(op + 1, r->items, (size_t)r->nitems * 8);
 	if (fl_procs_add_stack(p, x->id, hash) != 0) {
 		fl_batch_undo(out, op);
@@ -294,7 +288,7 @@ int fl_conn_feed(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batch
 		if (copy(c, r, FL_OP_GOODBYE, sizeof(struct fl_wire_goodbye), NULL, 0, NULL, 0, out, err, errlen))
 			return -1;
 		c->proc->goodbye = 1;
-		fl_procs_end(c->proc, clock_ns(CLOCK_MONOTONIC));
+		fl_procs_end(c->proc, fl_clock_ns(CLOCK_MONOTONIC));
 		c->state = CONN_DONE;
 		return 0;
 	}
@@ -310,10 +304,10 @@ int fl_conn_end(struct fl_conn *c, int shutting_down, struct fl_batch *out)
 		if (p->nconns == 0 && !p->ended && !shutting_down) {
 			struct fl_op_time *op = fl_batch_add(out, FL_OP_VANISH, p->key, 0, sizeof *op);
 			if (op)
-				op->real_ns = clock_ns(CLOCK_REALTIME);
+				op->real_ns = fl_clock_ns(CLOCK_REALTIME);
 			else
 				rc = -1;
-			fl_procs_end(p, clock_ns(CLOCK_MONOTONIC));
+			fl_procs_end(p, fl_clock_ns(CLOCK_MONOTONIC));
 		}
 	}
 	free(c);

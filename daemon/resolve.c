@@ -18,6 +18,7 @@
 #include "dlog.h"
 #include "idmap.h"
 #include "symbolize.h"
+#include "clock.h"
 
 #define ROUND_STACKS 32    /* stacks named per round (and per writer batch) */
 #define MAX_RESULTS 16     /* inlined calls kept per pc */
@@ -232,13 +233,11 @@ static void resolve_frame(struct fl_resolver *r, struct fl_batch *b, int64_t fra
 	memcpy(op + 1, out, (size_t)n * sizeof out[0]);
 }
 
-static uint64_t mono_ns(void);
-
 /* Stopped, or finishing past its deadline. */
 static int should_quit(struct fl_resolver *r)
 {
 	pthread_mutex_lock(&r->mu);
-	int quit = r->stop || (r->finishing && mono_ns() >= r->finish_by);
+	int quit = r->stop || (r->finishing && fl_mono_ns() >= r->finish_by);
 	pthread_mutex_unlock(&r->mu);
 	return quit;
 }
@@ -300,17 +299,10 @@ static int round_once(struct fl_resolver *r)
 	return done;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Is the writer storing faults fast (measured over at least 50 ms)? */
 static int writer_busy(struct fl_resolver *r)
 {
-	uint64_t now = mono_ns(), n = fl_writer_faults(r->w);
+	uint64_t now = fl_mono_ns(), n = fl_writer_faults(r->w);
 	uint64_t dt = now - r->gauge_ns;
 	if (dt < 50000000u)
 		return r->busy;
@@ -323,14 +315,7 @@ static int writer_busy(struct fl_resolver *r)
 /* Sleep up to ms, or until stopped, finishing (or kicked, when kick). */
 static void nap(struct fl_resolver *r, long ms, int kick)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000l;
-	if (ts.tv_nsec >= 1000000000l) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000l;
-	}
+	struct timespec ts = fl_mono_deadline(ms);
 	pthread_mutex_lock(&r->mu);
 	if (!r->stop && !r->finishing && !(kick && r->kicked))
 		pthread_cond_timedwait(&r->cv, &r->mu, &ts);
@@ -455,7 +440,7 @@ long fl_resolve_stop(struct fl_resolver *r, int finish_ms)
 	pthread_mutex_lock(&r->mu);
 	if (finish_ms > 0) {
 		r->finishing = 1;
-		r->finish_by = mono_ns() + (uint64_t)finish_ms * 1000000u;
+		r->finish_by = fl_mono_ns() + (uint64_t)finish_ms * 1000000u;
 	} else {
 		r->stop = 1;
 	}

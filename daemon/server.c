@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "dlog.h"
 #include "faultline/wire.h"
+#include "clock.h"
 
 /* Twice the largest record: after the complete records are taken, what is
  * left is less than one record, so a whole one always fits behind it. */
@@ -49,13 +50,6 @@ struct server {
 };
 
 enum { PEER_KEEP, PEER_EOF, PEER_BAD };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void handoff(struct server *s)
 {
@@ -261,7 +255,7 @@ int fl_server_run(const struct fl_server_config *cfg)
 		fl_batch_free(s.batch);
 		return -1;
 	}
-	uint64_t last_gc = mono_ns();
+	uint64_t last_gc = fl_mono_ns();
 	int stop = 0;
 	while (!stop) {
 		handoff(&s);
@@ -298,7 +292,7 @@ int fl_server_run(const struct fl_server_config *cfg)
 		}
 		if (!room)
 			fl_writer_wait_room(cfg->writer, 50);
-		uint64_t now = mono_ns();
+		uint64_t now = fl_mono_ns();
 		if (now - last_gc >= 1000000000ull) {
 			fl_procs_gc(cfg->procs, now, GC_GRACE_NS);
 			last_gc = now;

@@ -18,6 +18,7 @@
 
 #include "dlog.h"
 #include "ingest.h"
+#include "clock.h"
 
 #define FLUSH_NS 250000000ull   /* longest a transaction stays open */
 #define BIG_TXN_FAULTS 262144u  /* commit a transaction holding this many faults */
@@ -48,13 +49,6 @@ struct fl_writer {
 	uint64_t applied; /* fault events applied (atomic: read by the resolver) */
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Errors that mean "the database cannot take rows now", not "this op is wrong". */
 static int is_trouble(int rc)
 {
@@ -81,7 +75,7 @@ static void enter_trouble(struct fl_writer *w, int rc, const char *msg)
 	}
 	w->full = 1;
 	w->probing = 0;
-	w->retry_at = mono_ns() + RETRY_NS;
+	w->retry_at = fl_mono_ns() + RETRY_NS;
 }
 
 /* The open transaction is lost (or SQLite already rolled it back). */
@@ -101,7 +95,7 @@ static void commit(struct fl_writer *w, int final)
 	if (!w->in_txn)
 		return;
 	int stacks = fl_ingest_txn_stacks(w->g);
-	int rc = fl_ingest_finish(w->g, final, mono_ns(), err, sizeof err);
+	int rc = fl_ingest_finish(w->g, final, fl_mono_ns(), err, sizeof err);
 	if (rc == SQLITE_OK) {
 		char *msg = NULL;
 		rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, &msg);
@@ -149,7 +143,7 @@ static void apply(struct fl_writer *w, const struct fl_op *op)
 {
 	char err[256];
 	if (w->full) {
-		if (mono_ns() < w->retry_at) {
+		if (fl_mono_ns() < w->retry_at) {
 			apply_full(w, op);
 			return;
 		}
@@ -164,7 +158,7 @@ static void apply(struct fl_writer *w, const struct fl_op *op)
 			return;
 		}
 		w->in_txn = 1;
-		w->txn_start = mono_ns();
+		w->txn_start = fl_mono_ns();
 	}
 	int rc = fl_ingest_op(w->g, op, err, sizeof err);
 	if (rc != SQLITE_OK) {
@@ -221,12 +215,12 @@ static void *writer_main(void *arg)
 			pthread_cond_broadcast(&w->room);
 			pthread_mutex_unlock(&w->mu);
 			/* A backlog takes long to apply: commit on time regardless. */
-			if (w->in_txn && mono_ns() - w->txn_start >= FLUSH_NS)
+			if (w->in_txn && fl_mono_ns() - w->txn_start >= FLUSH_NS)
 				commit(w, 0);
 		}
 		/* (sync_done is written by this thread only.) */
 		int syncing = sync != w->sync_done;
-		if (w->in_txn && (stopping || syncing || mono_ns() - w->txn_start >= FLUSH_NS))
+		if (w->in_txn && (stopping || syncing || fl_mono_ns() - w->txn_start >= FLUSH_NS))
 			commit(w, stopping || syncing);
 
 		pthread_mutex_lock(&w->mu);
@@ -297,11 +291,7 @@ int fl_writer_wait_room(struct fl_writer *w, int timeout_ms)
 {
 	pthread_mutex_lock(&w->mu);
 	if (w->queued > FL_WRITER_HIGH_WATER && timeout_ms > 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t due = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + (uint64_t)timeout_ms * 1000000u;
-		ts.tv_sec = (time_t)(due / 1000000000u);
-		ts.tv_nsec = (long)(due % 1000000000u);
+		struct timespec ts = fl_mono_deadline(timeout_ms);
 		while (w->queued > FL_WRITER_HIGH_WATER)
 			if (pthread_cond_timedwait(&w->room, &w->mu, &ts) == ETIMEDOUT)
 				break;
@@ -318,11 +308,7 @@ uint64_t fl_writer_faults(struct fl_writer *w)
 
 int fl_writer_sync(struct fl_writer *w, int timeout_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t due = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + (uint64_t)timeout_ms * 1000000u;
-	ts.tv_sec = (time_t)(due / 1000000000u);
-	ts.tv_nsec = (long)(due % 1000000000u);
+	struct timespec ts = fl_mono_deadline(timeout_ms);
 	pthread_mutex_lock(&w->mu);
 	uint64_t want = ++w->sync_want;
 	pthread_cond_signal(&w->work);

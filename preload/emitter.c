@@ -36,6 +36,7 @@
 #include "pager_int.h"
 #include "publish.h"
 #include "sys.h"
+#include "clock.h"
 
 #define OUT_CAP (1u << 20)          /* bytes queued for the socket */
 #define OUT_LOW (OUT_CAP - 2 * FL_WIRE_MAX)
@@ -80,20 +81,6 @@ static struct {
 	char *scratch;
 	uint64_t next_modules;
 } M = {.fd = -1, .wakefd = -1};
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int fl__emitter_owns_fd(int fd)
 {
@@ -156,7 +143,7 @@ static int flush_out(void)
 
 static void send_module(const struct fl_module *m, uint32_t op)
 {
-	struct fl_wire_module w = {.t_ns = mono_ns(), .start = m->start, .end = m->end,
+	struct fl_wire_module w = {.t_ns = fl_mono_ns(), .start = m->start, .end = m->end,
 				   .bias = m->bias, .op = op, .build_id_len = m->build_id_len};
 	if (!OUT_PUT(fl_wire_put_module(buf, cap, &w, m->build_id, m->path)))
 		fl__events_count_dropped(0, 1);
@@ -213,7 +200,7 @@ static size_t read_file(const char *path, char *buf, size_t cap)
 static void region_snapshot_one(const struct fl_region *r, void *arg)
 {
 	(void)arg;
-	struct fl_wire_region w = {.t_ns = mono_ns(), .id = fl__region_wire_id(r), .start = r->base,
+	struct fl_wire_region w = {.t_ns = fl_mono_ns(), .id = fl__region_wire_id(r), .start = r->base,
 				   .len = r->len, .op = FL_WIRE_REGION_CREATE, .prot = fl__region_wire_prot(r),
 				   .kind = (uint32_t)r->kind};
 	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_REGION, &w, sizeof w, NULL, 0, NULL, 0)))
@@ -405,7 +392,7 @@ static void *emitter_main(void *arg)
 	(void)arg;
 	fl__events_own_thread((uintptr_t)emitter_main);
 	for (;;) {
-		uint64_t now = mono_ns();
+		uint64_t now = fl_mono_ns();
 		int stop = __atomic_load_n(&M.stop, __ATOMIC_ACQUIRE);
 		pump(now, 0);
 		if (stop)
@@ -426,11 +413,11 @@ static void *emitter_main(void *arg)
 /* Everything left, then goodbye; waits for the socket up to a deadline. */
 static void finish(void)
 {
-	uint64_t deadline = mono_ns() + EXIT_WAIT_NS;
+	uint64_t deadline = fl_mono_ns() + EXIT_WAIT_NS;
 	/* Drain the rings: a batch per turn while the socket takes them. */
 	for (;;) {
-		pump(mono_ns(), 1);
-		if (M.fd < 0 || mono_ns() > deadline)
+		pump(fl_mono_ns(), 1);
+		if (M.fd < 0 || fl_mono_ns() > deadline)
 			break;
 		if (M.out_len == 0 && !fl__events_pending())
 			break;
@@ -441,11 +428,11 @@ static void finish(void)
 	if (M.fd < 0)
 		return; /* whatever was queued is counted as dropped */
 	{
-		send_drops(mono_ns(), 1);
-		struct fl_wire_goodbye g = {.t_ns = mono_ns(), .status = M.exit_status, .how = M.exit_how};
+		send_drops(fl_mono_ns(), 1);
+		struct fl_wire_goodbye g = {.t_ns = fl_mono_ns(), .status = M.exit_status, .how = M.exit_how};
 		OUT_PUT(fl_wire_put(buf, cap, FL_REC_GOODBYE, &g, sizeof g, NULL, 0, NULL, 0));
 	}
-	while (M.fd >= 0 && M.out_len && mono_ns() < deadline) {
+	while (M.fd >= 0 && M.out_len && fl_mono_ns() < deadline) {
 		struct pollfd p = {.fd = M.fd, .events = POLLOUT};
 		poll(&p, 1, 50);
 		flush_out();
@@ -509,8 +496,8 @@ int fl__emitter_prepare(const struct fl_settings *st, char *const *envp)
 	M.mods = fl__mem_alloc(MAX_MODULES * sizeof(struct fl_module));
 	M.fresh = fl__mem_alloc(MAX_MODULES * sizeof(struct fl_module));
 	M.scratch = fl__mem_alloc(SCRATCH);
-	M.start_mono = mono_ns();
-	M.start_real = real_ns();
+	M.start_mono = fl_mono_ns();
+	M.start_real = fl_real_ns();
 	if (!M.out || !M.batch || !M.regs || !M.mods || !M.fresh || !M.scratch)
 		return -1;
 	if (log && fl__events_init(st->stacks_every) != 0)
@@ -530,7 +517,7 @@ int fl__emitter_start(void)
 	/* Connect now, on this thread: the program's first faults then go
 	 * to the daemon instead of being counted as dropped while the
 	 * emitter thread starts. */
-	M.next_try = mono_ns() + RETRY_NS;
+	M.next_try = fl_mono_ns() + RETRY_NS;
 	try_connect();
 	flush_out();
 	return start_thread();
@@ -553,8 +540,8 @@ void fl__emitter_fork_child(void)
 	M.next_try = 0;
 	M.nmods = 0;
 	M.next_publish = 0;
-	M.start_mono = mono_ns();
-	M.start_real = real_ns();
+	M.start_mono = fl_mono_ns();
+	M.start_real = fl_real_ns();
 	fl__publish_fork_child(M.start_real);
 	__atomic_store_n(&M.start_pending, 1, __ATOMIC_RELEASE);
 }

@@ -32,6 +32,7 @@
 #include "pager_int.h"
 #include "sys.h"
 #include "uffd_compat.h"
+#include "clock.h"
 
 #define PS FL_PAGE_SIZE
 #define MSG_BATCH 64
@@ -463,13 +464,6 @@ static int u_region_detach(struct fl_region *r)
 
 /* ---- the handler thread ----------------------------------------------- */
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* Resolve one fault and record it (it wakes its thread before it is recorded). */
 static void resolve_and_record(uintptr_t addr, int write, uint32_t tid)
 {
@@ -557,7 +551,7 @@ static void *handler_main(void *arg)
 					     (U.features & UFFD_FEATURE_THREAD_ID) ? msgs[i].arg.pagefault.feat.ptid : 0);
 			}
 			if (U.spin_us)
-				spin_until = mono_us() + U.spin_us;
+				spin_until = (fl_mono_ns() / 1000) + U.spin_us;
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -569,7 +563,7 @@ static void *handler_main(void *arg)
 			retry_deferred();
 		if (fl__pager_fill_ahead())
 			continue; /* look for faults between chunks */
-		if (spin_until && mono_us() < spin_until)
+		if (spin_until && (fl_mono_ns() / 1000) < spin_until)
 			continue;
 		spin_until = 0;
 		struct pollfd pfd[2] = {{.fd = U.fd, .events = POLLIN}, {.fd = U.stopfd, .events = POLLIN}};

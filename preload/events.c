@@ -23,6 +23,7 @@
 #include "mem.h"
 #include "pager.h"
 #include "pager_int.h"
+#include "clock.h"
 
 #define NRINGS 64
 #define RING_N 4096u          /* faults per ring (160 KiB) */
@@ -97,13 +98,6 @@ static struct {
 __thread int fl__unwinding __attribute__((tls_model("initial-exec")));
 static __thread struct ring *my_ring __attribute__((tls_model("initial-exec")));
 static __thread int my_tid __attribute__((tls_model("initial-exec")));
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int gettid_cached(void)
 {
@@ -382,7 +376,7 @@ void fl__events_stack_handoff(int ticket, uintptr_t addr, int write, uint32_t ti
 	p->fi = *fi;
 	/* Atomic: the emitter may look at an old hand-off's age while this
 	 * slot is being reused (its CAS then fails). */
-	__atomic_store_n(&p->queued_ns, now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&p->queued_ns, fl_mono_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&p->state, PEND_QUEUED, __ATOMIC_RELEASE);
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
@@ -437,7 +431,7 @@ void fl__events_region(uint32_t op, const struct fl_region *r)
 	}
 	struct fl_wire_region *w = &E.regions[h % REGION_N];
 	memset(w, 0, sizeof *w);
-	w->t_ns = now_ns();
+	w->t_ns = fl_mono_ns();
 	w->id = fl__region_wire_id(r);
 	w->start = r->base;
 	w->len = op == FL_WIRE_REGION_DESTROY ? 0 : r->len;

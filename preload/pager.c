@@ -30,6 +30,7 @@
 #include "mem.h"
 #include "pager_int.h"
 #include "sys.h"
+#include "clock.h"
 
 #define PS FL_PAGE_SIZE
 #define MAX_REGIONS 65536u
@@ -106,13 +107,6 @@ static struct {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static size_t round_pages(size_t len)
 {
 	return (len + PS - 1) & ~(size_t)(PS - 1);
@@ -154,7 +148,7 @@ static void update_pressure(uint64_t now)
 
 static void mark_critical(void)
 {
-	P.critical_until_ns = now_ns() + 200000000ull;
+	P.critical_until_ns = fl_mono_ns() + 200000000ull;
 	set_pressure(FL_PRESSURE_CRITICAL);
 }
 
@@ -742,7 +736,7 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 
 int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = fl_mono_ns();
 	fl_lock(&P.lock);
 	if (fi)
 		fi->resolved = 0;
@@ -790,7 +784,7 @@ int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 	}
 	if (rc != 0)
 		note_error();
-	uint64_t t1 = now_ns();
+	uint64_t t1 = fl_mono_ns();
 	P.fault_ns += t1 - t0;
 	cur_fault = NULL;
 	if (fi) {
@@ -856,7 +850,7 @@ static int evict_batch(void)
 			mark_critical();
 		}
 	}
-	update_pressure(now_ns());
+	update_pressure(fl_mono_ns());
 	fl_unlock(&P.lock);
 	return done;
 }
@@ -2296,7 +2290,7 @@ int fl_stats_get(struct fl_stats *s)
 	if (!P.running)
 		return -1;
 	fl_lock(&P.lock);
-	update_pressure(now_ns());
+	update_pressure(fl_mono_ns());
 	s->budget_pages = P.budget;
 	s->managed_pages = P.managed_pages;
 	s->regions = P.nregions;

@@ -22,6 +22,7 @@
 #include "mem.h"
 #include "pager.h"
 #include "sys.h"
+#include "clock.h"
 
 static struct {
 	struct fl_state *st;
@@ -30,13 +31,6 @@ static struct {
 	unsigned sample_ms;
 	int pending; /* a forked child's file, made at its first rewrite */
 } S;
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * Files of this user's processes that were killed (no exit handler
@@ -222,7 +216,7 @@ void fl__publish(void)
 	}
 	st->nregions = (uint32_t)n;
 	st->truncated = total > n ? (uint32_t)(total - n) : 0;
-	st->t_real_ns = real_ns();
+	st->t_real_ns = fl_real_ns();
 	__atomic_store_n(&st->seq, seq + 2, __ATOMIC_RELEASE);
 }
 

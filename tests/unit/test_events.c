@@ -9,15 +9,9 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "clock.h"
 
 #define MS 1000000ull
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint32_t my_tid(void)
 {
@@ -26,7 +20,7 @@ static uint32_t my_tid(void)
 
 static struct fl_fault_info resolved_fault(void)
 {
-	struct fl_fault_info fi = {.t_ns = mono_ns(), .region = 7, .latency_ns = 1000, .pages = 1,
+	struct fl_fault_info fi = {.t_ns = fl_mono_ns(), .region = 7, .latency_ns = 1000, .pages = 1,
 				   .kind = 0, .resolved = 1};
 	return fi;
 }
@@ -51,7 +45,7 @@ Test(events, a_hand_off_queued_after_the_emitters_clock_reading_is_young)
 	sigset_t all;
 	sigfillset(&all);
 	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &all, NULL), 0);
-	uint64_t before = mono_ns();
+	uint64_t before = fl_mono_ns();
 	int ticket = fl__events_stack_begin(my_tid());
 	cr_assert_gt(ticket, 0, "a stack is wanted for every fault");
 	struct fl_fault_info fi = resolved_fault();
@@ -59,9 +53,9 @@ Test(events, a_hand_off_queued_after_the_emitters_clock_reading_is_young)
 	struct fl_wire_fault out[4];
 	fl__events_expire_handoffs(before, 100 * MS);
 	cr_expect_eq(fl__events_take_faults(out, 4), 0, "a hand-off queued after the clock reading expired");
-	fl__events_expire_handoffs(mono_ns() + 50 * MS, 100 * MS);
+	fl__events_expire_handoffs(fl_mono_ns() + 50 * MS, 100 * MS);
 	cr_expect_eq(fl__events_take_faults(out, 4), 0, "a 50 ms old hand-off expired (the limit is 100 ms)");
-	fl__events_expire_handoffs(mono_ns() + 200 * MS, 100 * MS);
+	fl__events_expire_handoffs(fl_mono_ns() + 200 * MS, 100 * MS);
 	cr_assert_eq(fl__events_take_faults(out, 4), 1, "a hand-off past its age was not logged");
 	cr_expect_eq(out[0].addr, 0x10000);
 	cr_expect_eq(out[0].stack, 0, "an expired hand-off has no stack to give");
@@ -72,7 +66,7 @@ Test(events, a_hand_off_queued_after_the_emitters_clock_reading_is_young)
 	/* At exit (age 0) every hand-off goes, even one younger than the
 	 * clock reading: a fault the exiting thread took with its signals
 	 * blocked must still be logged, or the counts do not add up. */
-	before = mono_ns();
+	before = fl_mono_ns();
 	ticket = fl__events_stack_begin(my_tid());
 	cr_assert_gt(ticket, 0);
 	fl__events_stack_handoff(ticket, 0x11000, 0, my_tid(), &fi);
