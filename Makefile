@@ -10,11 +10,21 @@ comma := ,
 LDFLAGS ?=
 
 WARN := -Wall -Wextra -Wno-unused-parameter
-BASE_CFLAGS := -std=gnu11 -g -O2 $(WARN) -Iinclude -Icommon -Ipreload -pthread -D_GNU_SOURCE
+BASE_CFLAGS := -std=gnu11 -g -O2 $(WARN) -Iinclude -Icommon -pthread -D_GNU_SOURCE
 CFLAGS ?=
 ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 SHIM_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden
+# The pager library's own libraries (the shim, the tests and the benches link them).
 LIBS := -llz4 -lzstd -lunwind -lpthread
+
+# common/: code that more than one program links (the wire codec, the
+# settings table, names, the id map, the fault log's schema version and
+# views).  Built position-independent, as one archive: each program, the
+# shim included, takes only the members it uses (the shim encodes and
+# never decodes, so wire_decode.o stays out of it).
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(patsubst common/%.c,$(BUILD)/obj/common/%.o,$(COMMON_SRC))
+COMMON_A := $(BUILD)/lib/libfaultline_common.a
 
 # The shim's entry points (constructor, interposed functions) go only into
 # libfaultline.so; the core archive is the pager as a library, for tests.
@@ -48,12 +58,20 @@ TESTS := $(BUILD)/tests/faultline-tests
 STRESS := $(BUILD)/tests/stress_pager
 PROGS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
-.PHONY: all check check-slow bench install clean
+.PHONY: all check check-slow bench install clean readme-settings
 all: $(LIB_SO) $(LIB_A) $(DEMO) $(CLI) $(DAEMON_ALL) $(TESTS) $(STRESS) $(PROGS) $(BENCH_BIN) $(FUZZ_ALL)
 
-$(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h include/faultline/*.h)
+$(BUILD)/obj/preload/%.o: preload/%.c $(wildcard preload/*.h common/*.h include/faultline/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -Ipreload -c $< -o $@
+
+$(BUILD)/obj/common/%.o: common/%.c $(wildcard common/*.h include/faultline/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
+
+$(COMMON_A): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@; ar rcs $@ $^
 
 # jemalloc inside the shim: Debian's PIC archive with its mmap, munmap,
 # madvise and mprotect calls renamed to the shim's (preload/malloc.c), and
@@ -74,32 +92,32 @@ $(JE_A): $(JEMALLOC_A) Makefile
 JE_SYMS := malloc free calloc realloc posix_memalign aligned_alloc memalign valloc \
 	malloc_usable_size mallocx rallocx xallocx sallocx dallocx sdallocx nallocx \
 	mallctl mallctlnametomib mallctlbymib malloc_stats_print
-$(LIB_SO): $(CORE_OBJ) $(SHIM_OBJ) $(JE_A) preload/shim.map
+$(LIB_SO): $(CORE_OBJ) $(SHIM_OBJ) $(JE_A) $(COMMON_A) preload/shim.map
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,-z,nodelete -Wl,--version-script=preload/shim.map \
-		$(addprefix -Wl$(comma)-u$(comma),$(JE_SYMS)) -o $@ $(CORE_OBJ) $(SHIM_OBJ) $(JE_A) $(LIBS)
+		$(addprefix -Wl$(comma)-u$(comma),$(JE_SYMS)) -o $@ $(CORE_OBJ) $(SHIM_OBJ) $(JE_A) $(COMMON_A) $(LIBS)
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@; ar rcs $@ $^
 
-$(DEMO): demo/demo.c $(LIB_A)
+$(DEMO): demo/demo.c $(LIB_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Ipreload $(LDFLAGS) -o $@ $< $(LIB_A) $(COMMON_A) $(LIBS)
 
-# The faultline command: its subcommands, with the options table from the core.
-# faultline top reads the fault log (SQLite) and draws with ncurses.
+# The faultline command: its subcommands and common/ (the settings table,
+# the views, the schema check); not the pager.  faultline top reads the
+# fault log (SQLite) and draws with ncurses.
 CLI_LIBS := -lsqlite3 $(shell pkg-config --libs ncursesw)
-# report, query and export take the user views from the daemon's archive (daemon/views.c).
-$(CLI): $(CLI_SRC) $(wildcard viewer/*.h) $(LIB_A) $(DAEMON_A)
+$(CLI): $(CLI_SRC) $(wildcard viewer/*.h common/*.h include/faultline/*.h) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iviewer $(LDFLAGS) -o $@ $(CLI_SRC) $(DAEMON_A) $(LIB_A) $(CLI_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Iviewer $(LDFLAGS) -o $@ $(CLI_SRC) $(COMMON_A) $(CLI_LIBS)
 
 # The viewer's modules as a library (faultline.c is the main), for the
 # unit tests of their gathering and layout.
 VIEWER_OBJ := $(patsubst viewer/%.c,$(BUILD)/obj/viewer/%.o,$(filter-out viewer/faultline.c,$(CLI_SRC)))
 VIEWER_A := $(BUILD)/lib/libfaultline_viewer.a
-$(BUILD)/obj/viewer/%.o: viewer/%.c $(wildcard viewer/*.h include/faultline/*.h)
+$(BUILD)/obj/viewer/%.o: viewer/%.c $(wildcard viewer/*.h common/*.h include/faultline/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Iviewer -c $< -o $@
 
@@ -107,7 +125,7 @@ $(VIEWER_A): $(VIEWER_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@; ar rcs $@ $^
 
-$(BUILD)/obj/daemon/%.o: daemon/%.c $(wildcard daemon/*.h include/faultline/*.h)
+$(BUILD)/obj/daemon/%.o: daemon/%.c $(wildcard daemon/*.h common/*.h include/faultline/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Idaemon -c $< -o $@
 
@@ -115,61 +133,63 @@ $(DAEMON_A): $(DAEMON_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@; ar rcs $@ $^
 
-$(DAEMON): daemon/faultlined.c $(DAEMON_A) $(LIB_A)
+# faultlined: its own code and common/; not the pager.
+$(DAEMON): daemon/faultlined.c $(DAEMON_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< $(DAEMON_A) $(COMMON_A) $(DAEMON_LIBS)
 
-$(FUZZ_REPLAY): tests/fuzz/fuzz_wire.c tests/fuzz/replay.c $(DAEMON_A) $(LIB_A)
+$(FUZZ_REPLAY): tests/fuzz/fuzz_wire.c tests/fuzz/replay.c $(DAEMON_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
 # The same target under libFuzzer, for the slow tier (clang only: gcc has no
 # -fsanitize=fuzzer).  Everything it runs is compiled in, instrumented.
 FUZZ_WIRE := $(BUILD)/fuzz/fuzz_wire
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -Iinclude -Icommon -Ipreload -Idaemon -pthread -D_GNU_SOURCE \
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -Iinclude -Icommon -Idaemon -pthread -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(FUZZ_WIRE): tests/fuzz/fuzz_wire.c $(DAEMON_LIB_SRC) $(CORE_SRC) $(wildcard daemon/*.h include/faultline/*.h preload/*.h)
+$(FUZZ_WIRE): tests/fuzz/fuzz_wire.c $(DAEMON_LIB_SRC) $(COMMON_SRC) $(wildcard daemon/*.h common/*.h include/faultline/*.h)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_wire.c $(DAEMON_LIB_SRC) $(CORE_SRC) $(DAEMON_LIBS) $(LIBS)
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_wire.c $(DAEMON_LIB_SRC) $(COMMON_SRC) $(DAEMON_LIBS)
 
 # Writes the seed corpus (tests/fuzz/corpus/wire); run by hand after a protocol change.
-$(BUILD)/tests/fuzz_gen_corpus: tests/fuzz/gen_corpus.c $(LIB_A)
+$(BUILD)/tests/fuzz_gen_corpus: tests/fuzz/gen_corpus.c $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_A)
 
-$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h include/faultline/*.h tests/*.h viewer/*.h)
+# The tests reach into every component.
+$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard preload/*.h common/*.h daemon/*.h include/faultline/*.h tests/*.h viewer/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Idaemon -Iviewer -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Itests -Ipreload -Idaemon -Iviewer -c $< -o $@
 
-$(TESTS): $(TEST_OBJ) $(VIEWER_A) $(DAEMON_A) $(LIB_A)
+$(TESTS): $(TEST_OBJ) $(VIEWER_A) $(DAEMON_A) $(LIB_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(VIEWER_A) $(DAEMON_A) $(LIB_A) -lcriterion $(DAEMON_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(VIEWER_A) $(DAEMON_A) $(LIB_A) $(COMMON_A) -lcriterion $(DAEMON_LIBS) $(CLI_LIBS) $(LIBS)
 
 # Programs the integration tests run under the shim: plain programs.
 $(BUILD)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
 
-$(BUILD)/bench/%: bench/%.c $(LIB_A)
+$(BUILD)/bench/%: bench/%.c $(LIB_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -Ipreload $(LDFLAGS) -o $@ $< $(LIB_A) $(COMMON_A) $(LIBS) -lm
 
 # The post-mortem benchmark's generator writes a fault log with the daemon's schema code.
-$(BUILD)/bench/gendb: bench/gendb.c $(DAEMON_A) $(LIB_A)
+$(BUILD)/bench/gendb: bench/gendb.c $(DAEMON_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS) $(LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< $(DAEMON_A) $(COMMON_A) $(DAEMON_LIBS) -lm
 
 # The daemon's ingest benchmark reads the database it fills, and needs the daemon.
-$(BUILD)/bench/ingest: bench/ingest.c $(LIB_A) $(DAEMON_ALL)
+$(BUILD)/bench/ingest: bench/ingest.c $(COMMON_A) $(DAEMON_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) -lsqlite3 $(LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(COMMON_A) -lsqlite3 -lm
 
 check: $(TESTS) $(LIB_SO) $(PROGS) $(CLI) $(DAEMON_ALL) $(FUZZ_ALL)
 	./scripts/run-tests.sh quick
 
-$(STRESS): tests/stress/stress_pager.c $(LIB_A)
+$(STRESS): tests/stress/stress_pager.c $(LIB_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Ipreload $(LDFLAGS) -o $@ $< $(LIB_A) $(COMMON_A) $(LIBS)
 
 # The slow tier: the stress program under ThreadSanitizer (where the
 # shim's threads meet the program's), then the whole suite under
@@ -180,6 +200,10 @@ check-slow:
 	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" build/asan/tests/faultline-tests build/asan/bin/faultline $(patsubst $(BUILD)/%,build/asan/%,$(DAEMON_ALL) $(FUZZ_ALL))
 	$(MAKE) build/fuzz/fuzz_wire
 	./scripts/run-tests.sh slow
+
+# README.md's settings table, from the settings table (common/options.c).
+readme-settings: $(CLI)
+	./scripts/readme-settings.sh $(CLI)
 
 bench: all
 	./bench/run.sh

@@ -16,8 +16,7 @@
 
 #include "procs.h"
 
-#define FL_DB_SCHEMA_VERSION 1
-#define FL_DB_FAULTLINE_VERSION "0.1.0"
+#include "schema.h" /* FL_DB_SCHEMA_VERSION */
 
 /*
  * Open (creating if needed) the database at path for writing: WAL mode,

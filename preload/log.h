@@ -8,7 +8,7 @@
 #ifndef FL_LOG_H
 #define FL_LOG_H
 
-enum { FL_LOG_QUIET = 0, FL_LOG_WARN = 1, FL_LOG_INFO = 2, FL_LOG_DEBUG = 3 };
+#include "options.h" /* enum fl_log_level */
 
 extern int fl__log_level;
 

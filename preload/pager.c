@@ -915,14 +915,9 @@ static void api_unlock(sigset_t *old)
 
 void fl_pager_config_default(struct fl_pager_config *cfg)
 {
-	memset(cfg, 0, sizeof *cfg);
-	cfg->compressor = FL_COMP_LZ4;
-	cfg->compressor_level = 1;
-	cfg->engine = FL_ENGINE_CHOICE_AUTO;
-	cfg->fault_around_max = 256;
-	cfg->readahead_max = 64;
-	cfg->spin_us = 0;
-	cfg->log_level = FL_LOG_WARN;
+	struct fl_settings st;
+	fl_settings_default(&st);
+	*cfg = st.pager;
 }
 
 static int try_engine(const struct fl_engine *e, size_t stash, char *err, size_t errlen)
@@ -979,10 +974,13 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 	else
 		fl_pager_config_default(&P.cfg);
 	fl__log_level = P.cfg.log_level;
+	/* A zero window (a config not from fl_pager_config_default) is the default one. */
+	struct fl_pager_config dflt;
+	fl_pager_config_default(&dflt);
 	if (P.cfg.fault_around_max == 0)
-		P.cfg.fault_around_max = 256;
+		P.cfg.fault_around_max = dflt.fault_around_max;
 	if (P.cfg.readahead_max == 0)
-		P.cfg.readahead_max = 64;
+		P.cfg.readahead_max = dflt.readahead_max;
 	/* Windows must be powers of two for the aligned blocks. */
 	while (P.cfg.fault_around_max & (P.cfg.fault_around_max - 1))
 		P.cfg.fault_around_max &= P.cfg.fault_around_max - 1;
@@ -2272,17 +2270,6 @@ size_t fl__pager_region_states(struct fl_state_region *out, size_t max, size_t *
 	return n;
 }
 
-const char *fl_range_kind_name(enum fl_range_kind k)
-{
-	switch (k) {
-	case FL_RANGE_PLAIN: return "managed";
-	case FL_RANGE_ALLOCATOR: return "jemalloc";
-	case FL_RANGE_PROGRAM: return "program mmap";
-	case FL_RANGE_SHIM: return "faultline";
-	}
-	return "unknown";
-}
-
 int fl_stats_get(struct fl_stats *s)
 {
 	memset(s, 0, sizeof *s);
@@ -2318,47 +2305,4 @@ int fl_stats_get(struct fl_stats *s)
 	s->compressed_bytes = ss.payload_bytes;
 	s->store_bytes = ss.slab_bytes;
 	return 0;
-}
-
-double fl_stats_efficiency(const struct fl_stats *s)
-{
-	uint64_t held = (s->compressed_pages + s->same_filled_pages) * s->page_size;
-	if (!held)
-		return 0.0;
-	uint64_t used = s->store_bytes ? s->store_bytes : 1;
-	return (double)held / (double)used;
-}
-
-const char *fl_pressure_name(enum fl_pressure p)
-{
-	switch (p) {
-	case FL_PRESSURE_NORMAL: return "NORMAL";
-	case FL_PRESSURE_WARN: return "WARN";
-	case FL_PRESSURE_CRITICAL: return "CRITICAL";
-	}
-	return "?";
-}
-
-const char *fl_fault_kind_name(enum fl_fault_kind k)
-{
-	switch (k) {
-	case FL_FAULT_FIRST_TOUCH: return "first-touch";
-	case FL_FAULT_SOFT: return "soft";
-	case FL_FAULT_DECOMPRESS: return "decompress";
-	case FL_FAULT_SAME_FILLED: return "same-filled";
-	case FL_FAULT_SPILL: return "spill";
-	case FL_FAULT_WP: return "write-protect";
-	default: return "?";
-	}
-}
-
-const char *fl_engine_name(enum fl_engine_kind e)
-{
-	switch (e) {
-	case FL_ENGINE_OFF: return "off";
-	case FL_ENGINE_UFFD: return "uffd";
-	case FL_ENGINE_UFFD_USER: return "uffd-user";
-	case FL_ENGINE_SIGNAL: return "signal";
-	}
-	return "?";
 }

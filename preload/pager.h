@@ -11,28 +11,10 @@
 #include <stdint.h>
 
 #include "faultline/faultline.h"
+#include "options.h" /* struct fl_pager_config: the settings table sets it */
 #include "store.h"
 
-enum fl_engine_choice {
-	FL_ENGINE_CHOICE_AUTO = 0, /* uffd, then signal, then off */
-	FL_ENGINE_CHOICE_UFFD,
-	FL_ENGINE_CHOICE_SIGNAL,
-	FL_ENGINE_CHOICE_OFF,
-};
-
-struct fl_pager_config {
-	uint64_t budget_bytes;        /* 0: no budget */
-	enum fl_compressor compressor;
-	int compressor_level;         /* zstd level; 0 = default (1) */
-	enum fl_engine_choice engine;
-	uint64_t store_capacity;      /* 0: default */
-	unsigned fault_around_max;    /* pages; 0 = default (256); 1 disables */
-	unsigned readahead_max;       /* pages; 0 = default (64); 1 disables */
-	unsigned spin_us;             /* handler polls this long before sleeping */
-	int log_level;                /* 0 quiet, 1 warnings (default), 2 info, 3 debug */
-};
-
-/* Defaults for every field. */
+/* Defaults for every field: the settings table's (common/options.c). */
 void fl_pager_config_default(struct fl_pager_config *cfg);
 
 /*

@@ -17,9 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "options.h" /* enum fl_compressor */
+
 #define FL_PAGE_SIZE 4096u
 
-enum fl_compressor { FL_COMP_LZ4 = 0, FL_COMP_ZSTD = 1 };
 
 /* A page whose payload would exceed this is kept raw (see store.c). */
 #define FL_STORE_RAW_LIMIT (FL_PAGE_SIZE - 64)

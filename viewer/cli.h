@@ -11,6 +11,7 @@ int fl_cli_top(int argc, char **argv);
 int fl_cli_report(int argc, char **argv);
 int fl_cli_query(int argc, char **argv);
 int fl_cli_export(int argc, char **argv);
+int fl_cli_settings(int argc, char **argv);
 
 /* The fault log of a run (logd.c). */
 #include <limits.h>

@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../daemon/db.h" /* FL_DB_SCHEMA_VERSION: the version this reader knows */
-#include "../daemon/views.h"
+#include "schema.h"
+#include "views.h"
 
 /* "file:" URI for path, with the characters URIs reserve escaped. */
 static char *uri_for(const char *path, int immutable)
@@ -81,53 +81,6 @@ static int check_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* The schema version in meta; -1 with err when the file is not a fault log. */
-static int schema_version(sqlite3 *db, const char *path, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		int ext = sqlite3_errcode(db);
-		if (ext == SQLITE_NOTADB)
-			snprintf(err, errlen, "%s is not an SQLite database, so not a fault log", path);
-		else if (ext == SQLITE_CORRUPT)
-			snprintf(err, errlen, "%s is damaged: %s", path, sqlite3_errmsg(db));
-		else if (strstr(sqlite3_errmsg(db), "no such table"))
-			snprintf(err, errlen,
-				 "%s is an SQLite database but not a fault log (it has no meta table with a "
-				 "schema_version)",
-				 path);
-		else
-			snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-		return -1;
-	}
-	rc = sqlite3_step(st);
-	int version = -1;
-	if (rc == SQLITE_ROW) {
-		const unsigned char *t = sqlite3_column_text(st, 0);
-		char *end = NULL;
-		long v = t ? strtol((const char *)t, &end, 10) : -1;
-		if (t && end != (const char *)t && *end == 0 && v > 0 && v < INT_MAX)
-			version = (int)v;
-		else
-			snprintf(err, errlen, "%s is not a fault log (its schema_version is '%s')", path,
-				 t ? (const char *)t : "");
-	} else if (rc == SQLITE_DONE) {
-		snprintf(err, errlen, "%s is an SQLite database but not a fault log (its meta table has no schema_version)",
-			 path);
-	} else {
-		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-	}
-	sqlite3_finalize(st);
-	if (version > FL_DB_SCHEMA_VERSION) {
-		snprintf(err, errlen,
-			 "%s has schema version %d, newer than this faultline reads (%d): use the faultline that wrote it",
-			 path, version, FL_DB_SCHEMA_VERSION);
-		return -1;
-	}
-	return version;
-}
-
 sqlite3 *fl_faultdb_open(const char *path, char *err, size_t errlen)
 {
 	if (check_file(path, err, errlen) != 0)
@@ -155,7 +108,7 @@ sqlite3 *fl_faultdb_open(const char *path, char *err, size_t errlen)
 	}
 	/* A daemon's checkpoint may hold the log for a moment. */
 	sqlite3_busy_timeout(db, 2000);
-	if (schema_version(db, path, err, errlen) < 0)
+	if (fl_schema_check(db, path, err, errlen) < 0)
 		goto fail;
 	char msg[256] = "";
 	if (fl_views_create(db, 1, msg, sizeof msg) != SQLITE_OK) {

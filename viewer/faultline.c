@@ -18,6 +18,7 @@ static const struct {
 	{"report", fl_cli_report, "post-mortem summary of a fault log: per process, regions, top stacks"},
 	{"query", fl_cli_query, "SQL over a fault log (read-only), as a table, CSV or JSON"},
 	{"export", fl_cli_export, "a fault log as folded stacks (flame graphs) or CSV"},
+	{"settings", fl_cli_settings, "every FAULTLINE_* setting: default, accepted values, meaning"},
 };
 
 static void usage(FILE *f)

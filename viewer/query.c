@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../daemon/views.h"
+#include "views.h"
 #include "args.h"
 #include "cli.h"
 #include "faultdb.h"

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "idmap.h"
 #include "report.h"
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -38,81 +39,18 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, s
 	return 0;
 }
 
-/* An int64 -> index hash map (open addressing), for stacks and regions. */
-struct idmap {
-	int64_t *keys;
-	uint32_t *vals; /* index + 1; 0: empty slot */
-	size_t cap, n;
-};
-
-static uint64_t mix(uint64_t x)
+/* The index of key's entry; when absent, next (inserted, *added set).  -1 when out of memory. */
+static long index_of(struct fl_idmap *m, int64_t key, uint32_t next, int *added)
 {
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return x;
+	uint64_t *v = fl_idmap_intern(m, (uint64_t)key, next, added);
+	return v ? (long)*v : -1;
 }
 
-/* The index for key; when absent, next (inserted).  -1 when out of memory. */
-static long idmap_get(struct idmap *m, int64_t key, uint32_t next, int *added)
+/* The index of key's entry, or -1. */
+static long index_find(const struct fl_idmap *m, int64_t key)
 {
-	*added = 0;
-	if ((m->n + 1) * 4 >= m->cap * 3) {
-		size_t cap = m->cap ? m->cap * 2 : 256;
-		int64_t *k = calloc(cap, sizeof *k);
-		uint32_t *v = calloc(cap, sizeof *v);
-		if (!k || !v) {
-			free(k);
-			free(v);
-			return -1;
-		}
-		for (size_t i = 0; i < m->cap; i++) {
-			if (!m->vals[i])
-				continue;
-			size_t j = mix((uint64_t)m->keys[i]) & (cap - 1);
-			while (v[j])
-				j = (j + 1) & (cap - 1);
-			k[j] = m->keys[i];
-			v[j] = m->vals[i];
-		}
-		free(m->keys);
-		free(m->vals);
-		m->keys = k;
-		m->vals = v;
-		m->cap = cap;
-	}
-	size_t j = mix((uint64_t)key) & (m->cap - 1);
-	while (m->vals[j]) {
-		if (m->keys[j] == key)
-			return (long)m->vals[j] - 1;
-		j = (j + 1) & (m->cap - 1);
-	}
-	m->keys[j] = key;
-	m->vals[j] = next + 1;
-	m->n++;
-	*added = 1;
-	return (long)next;
-}
-
-/* The index for key, or -1. */
-static long idmap_find(const struct idmap *m, int64_t key)
-{
-	if (!m->cap)
-		return -1;
-	size_t j = mix((uint64_t)key) & (m->cap - 1);
-	while (m->vals[j]) {
-		if (m->keys[j] == key)
-			return (long)m->vals[j] - 1;
-		j = (j + 1) & (m->cap - 1);
-	}
-	return -1;
-}
-
-static void idmap_free(struct idmap *m)
-{
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof *m);
+	const uint64_t *v = fl_idmap_get(m, (uint64_t)key);
+	return v ? (long)*v : -1;
 }
 
 /* Grow *v (n used, *cap allocated, elements of size sz) for one more. */
@@ -381,7 +319,7 @@ struct region_count {
 };
 
 struct scan {
-	struct idmap stacks, regions;
+	struct fl_idmap stacks, regions;
 	size_t stacks_cap;
 	struct region_count *rc;
 	size_t nrc, rc_cap;
@@ -475,7 +413,7 @@ static int scan_faults(sqlite3 *db, struct rp_proc *p, struct scan *s, struct fl
 			}
 
 			int added;
-			long si = idmap_get(&s->stacks, stack, (uint32_t)p->nstacks, &added);
+			long si = index_of(&s->stacks, stack, (uint32_t)p->nstacks, &added);
 			if (si < 0 || (added && grow(&p->stacks, p->nstacks, &s->stacks_cap, sizeof *p->stacks) != 0)) {
 				rc = SQLITE_NOMEM;
 				break;
@@ -492,7 +430,7 @@ static int scan_faults(sqlite3 *db, struct rp_proc *p, struct scan *s, struct fl
 			if (k >= 0)
 				sk->kind_faults[k]++;
 
-			long ri = idmap_get(&s->regions, region, (uint32_t)s->nrc, &added);
+			long ri = index_of(&s->regions, region, (uint32_t)s->nrc, &added);
 			if (ri < 0 || (added && grow(&s->rc, s->nrc, &s->rc_cap, sizeof *s->rc) != 0)) {
 				rc = SQLITE_NOMEM;
 				break;
@@ -625,7 +563,7 @@ static int gather_regions(sqlite3 *db, struct rp_proc *p, struct scan *s, char *
 		r->len = sqlite3_column_int64(st, 2);
 		r->prot = sqlite3_column_int64(st, 3);
 		r->kind = col_dup(st, 4);
-		long ri = idmap_find(&s->regions, r->region_id);
+		long ri = index_find(&s->regions, r->region_id);
 		if (ri >= 0) {
 			r->faults = s->rc[ri].faults;
 			r->pages = s->rc[ri].pages;
@@ -761,8 +699,8 @@ static int gather_proc(sqlite3 *db, struct rp_proc *p, int top, struct fl_progre
 		goto out;
 	rc = 0;
 out:
-	idmap_free(&s.stacks);
-	idmap_free(&s.regions);
+	fl_idmap_free(&s.stacks);
+	fl_idmap_free(&s.regions);
 	free(s.rc);
 	return rc;
 }

@@ -69,12 +69,12 @@ static void usage(FILE *f)
 		"of the same name; a bad value is refused before PROG starts.\n\n"
 		"options:\n");
 	for (const struct fl_option *o = fl_options; o->name; o++) {
-		if (!strcmp(o->name, "SUMMARY"))
+		if (!o->launcher)
 			continue;
-		char flag[32];
+		char flag[32], acc[160];
 		option_flag(o->name, flag, sizeof flag);
 		fprintf(f, "  --%s VALUE\n      %s\n      Accepts %s; default %s.\n", flag, o->help,
-			o->accepted, o->dflt[0] ? o->dflt : "unset");
+			fl_option_accepted(o, acc, sizeof acc), o->dflt[0] ? o->dflt : "unset");
 	}
 	fprintf(f,
 		"  --db PATH\n      The fault log's database (default: ./faultline.db).  Without --db, a\n"
@@ -303,7 +303,7 @@ int fl_cli_run(int argc, char **argv)
 		for (const struct fl_option *o = fl_options; o->name && !is_lib && !is_db; o++) {
 			char flag[32];
 			option_flag(o->name, flag, sizeof flag);
-			if (strlen(flag) == nl && !strncmp(flag, name, nl) && strcmp(o->name, "SUMMARY"))
+			if (strlen(flag) == nl && !strncmp(flag, name, nl) && o->launcher)
 				opt = o;
 		}
 		if (!opt && !is_lib && !is_db) {

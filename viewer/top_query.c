@@ -29,7 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../daemon/db.h" /* FL_DB_SCHEMA_VERSION: the version this reader knows */
+#include "idmap.h"
+#include "schema.h"
 #include "state.h"
 #include "vmmap_data.h"
 
@@ -38,66 +39,43 @@
 struct agg_ent {
 	uint64_t key;
 	int64_t faults, pages, latency;
-	int used;
 };
 
+/* Entries in insertion order, found by key through the index. */
 struct agg_map {
+	struct fl_idmap index; /* key -> position in e */
 	struct agg_ent *e;
-	size_t cap, n;
+	size_t n, cap;
 };
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return x;
-}
 
 static struct agg_ent *agg_get(struct agg_map *m, uint64_t key)
 {
-	if ((m->n + 1) * 10 >= m->cap * 7) {
+	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 64;
-		struct agg_ent *e = calloc(cap, sizeof *e);
+		struct agg_ent *e = realloc(m->e, cap * sizeof *e);
 		if (!e)
 			return NULL;
-		for (size_t i = 0; i < m->cap; i++) {
-			if (!m->e[i].used)
-				continue;
-			size_t j = mix(m->e[i].key) & (cap - 1);
-			while (e[j].used)
-				j = (j + 1) & (cap - 1);
-			e[j] = m->e[i];
-		}
-		free(m->e);
 		m->e = e;
 		m->cap = cap;
 	}
-	size_t j = mix(key) & (m->cap - 1);
-	while (m->e[j].used && m->e[j].key != key)
-		j = (j + 1) & (m->cap - 1);
-	if (!m->e[j].used) {
-		m->e[j] = (struct agg_ent){.key = key, .used = 1};
-		m->n++;
-	}
-	return &m->e[j];
+	int added;
+	uint64_t *at = fl_idmap_intern(&m->index, key, m->n, &added);
+	if (!at)
+		return NULL;
+	if (added)
+		m->e[m->n++] = (struct agg_ent){.key = key};
+	return &m->e[*at];
 }
 
 static const struct agg_ent *agg_find(const struct agg_map *m, uint64_t key)
 {
-	if (!m->cap)
-		return NULL;
-	size_t j = mix(key) & (m->cap - 1);
-	while (m->e[j].used) {
-		if (m->e[j].key == key)
-			return &m->e[j];
-		j = (j + 1) & (m->cap - 1);
-	}
-	return NULL;
+	const uint64_t *at = fl_idmap_get(&m->index, key);
+	return at ? &m->e[*at] : NULL;
 }
 
 static void agg_free(struct agg_map *m)
 {
+	fl_idmap_free(&m->index);
 	free(m->e);
 	memset(m, 0, sizeof *m);
 }
@@ -169,36 +147,8 @@ int fl_top_src_open(struct fl_top_src **out, const char *db_path, char *err, siz
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 2000);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		/* "file is not a database", "no such table: meta": both say the same to the user. */
-		set_err(err, errlen, "%s is not a faultline database (%s)", db_path, sqlite3_errmsg(s->db));
+	if (fl_schema_check(s->db, db_path, err, errlen) < 0)
 		goto fail;
-	}
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		set_err(err, errlen, "%s is not a faultline database (%s)", db_path,
-			rc == SQLITE_DONE ? "its meta table has no schema_version" : sqlite3_errmsg(s->db));
-		sqlite3_finalize(st);
-		goto fail;
-	}
-	const char *txt = (const char *)sqlite3_column_text(st, 0);
-	char *end = NULL;
-	long version = txt ? strtol(txt, &end, 10) : 0;
-	int bad = !txt || end == txt || *end;
-	sqlite3_finalize(st);
-	if (bad || version < 1) {
-		set_err(err, errlen, "%s is not a faultline database (schema_version '%s')", db_path, txt ? txt : "");
-		goto fail;
-	}
-	if (version > FL_DB_SCHEMA_VERSION) {
-		set_err(err, errlen,
-			"%s has schema version %ld, newer than this faultline reads (%d): use the faultline that "
-			"wrote it",
-			db_path, version, FL_DB_SCHEMA_VERSION);
-		goto fail;
-	}
 	*out = s;
 	return 0;
 fail:
@@ -600,9 +550,9 @@ static int query_stacks_live(struct fl_top_src *s, long long proc, int by_time, 
 static int stacks_from_agg(struct fl_top_src *s, long long proc, int by_time, struct fl_top_stack *out)
 {
 	int n = 0;
-	for (size_t i = 0; i < s->by_stack.cap; i++) {
+	for (size_t i = 0; i < s->by_stack.n; i++) {
 		const struct agg_ent *e = &s->by_stack.e[i];
-		if (!e->used || e->faults <= 0)
+		if (e->faults <= 0)
 			continue;
 		struct fl_top_stack x = {.stack = e->key,
 					 .faults = (uint64_t)e->faults,

@@ -34,6 +34,9 @@ extern "C" {
 #define FL_WIRE_MAX_FRAMES 128u   /* deepest stack */
 #define FL_WIRE_MAX_BUILD_ID 64u
 #define FL_WIRE_MAX_FAULTS ((FL_WIRE_MAX - 16u) / 40u) /* per FAULTS record */
+#define FL_WIRE_MAX_PATH 4096u    /* longest exe or module path */
+/* The most bytes of argv a hello carries (whole strings only). */
+#define FL_WIRE_MAX_ARGV (FL_WIRE_MAX - 8u - (uint32_t)sizeof(struct fl_wire_hello))
 
 struct fl_wire_hdr {
 	uint32_t len;   /* whole record, this header included: a multiple of 8

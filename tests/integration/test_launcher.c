@@ -125,6 +125,72 @@ Test(launcher, help_lists_every_setting)
 		cr_expect(strstr(out, flags[i]) != NULL, "--help does not mention %s", flags[i]);
 }
 
+/*
+ * README's settings table is what `faultline settings --markdown` prints
+ * from the table (regenerate with `make readme-settings`).
+ */
+Test(launcher, readme_settings_table_is_the_table)
+{
+	static struct run_result r;
+	char out[] = "/tmp/fl-settings-XXXXXX";
+	int fd = mkstemp(out);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	char *argv[] = {(char *)test_bin("faultline"), "settings", "--markdown", NULL};
+	run_to(argv, NULL, out, NULL, &r);
+	cr_assert_eq(r.status, 0, "faultline settings: %s", r.err);
+	static char table[16384], readme[262144];
+	FILE *f = fopen(out, "r");
+	cr_assert_not_null(f);
+	size_t tn = fread(table, 1, sizeof table - 1, f);
+	fclose(f);
+	unlink(out);
+	table[tn] = 0;
+	cr_assert_gt(tn, 100, "no table printed");
+	f = fopen("README.md", "r");
+	cr_assert_not_null(f, "README.md (the tests run from the checkout)");
+	size_t rn = fread(readme, 1, sizeof readme - 1, f);
+	fclose(f);
+	readme[rn] = 0;
+	const char *begin = strstr(readme, "<!-- settings-table: begin");
+	cr_assert_not_null(begin, "README.md has no settings-table marker");
+	begin = strchr(begin, '\n');
+	cr_assert_not_null(begin);
+	begin++;
+	const char *end = strstr(begin, "<!-- settings-table: end");
+	cr_assert_not_null(end, "README.md's settings table has no end marker");
+	cr_expect((size_t)(end - begin) == tn && !memcmp(begin, table, tn),
+		  "README.md's settings table differs from the settings table: run `make readme-settings`\n"
+		  "README:\n%.*s\ntable:\n%s",
+		  (int)(end - begin), begin, table);
+}
+
+/* `faultline settings` lists every variable with its default and range. */
+Test(launcher, settings_lists_every_variable)
+{
+	static struct run_result r;
+	char out[] = "/tmp/fl-settings-XXXXXX";
+	int fd = mkstemp(out);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	char *argv[] = {(char *)test_bin("faultline"), "settings", NULL};
+	run_to(argv, NULL, out, NULL, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	static char text[16384];
+	FILE *f = fopen(out, "r");
+	cr_assert_not_null(f);
+	text[fread(text, 1, sizeof text - 1, f)] = 0;
+	fclose(f);
+	unlink(out);
+	cr_expect(strstr(text, "FAULTLINE_FAULT_AROUND\n"), "%s", text);
+	cr_expect(strstr(text, "Accepts an integer 1..512 (pages); default 256."), "%s", text);
+	cr_expect(strstr(text, "FAULTLINE_SUMMARY\n"), "%s", text);
+	char *bad[] = {(char *)test_bin("faultline"), "settings", "--bogus", NULL};
+	run_to(bad, NULL, "/dev/null", NULL, &r);
+	cr_expect_eq(r.status, 2);
+	cr_expect(strstr(r.err, "unknown argument '--bogus'"), "%s", r.err);
+}
+
 /* The shim follows exec through LD_PRELOAD: system(), posix_spawn() and
  * vfork()+exec children each run managed and write their own summary. */
 Test(launcher, children_started_every_way_run_under_the_shim)

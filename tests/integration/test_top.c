@@ -639,19 +639,19 @@ Test(top, bad_input, .timeout = 60)
 	fclose(f);
 	top_cmd(&r, "--db", path, "--once", NULL);
 	cr_expect_eq(r.status, 1, "%s", r.err);
-	cr_expect(strstr(r.err, "is not a faultline database"), "%s", r.err);
+	cr_expect(strstr(r.err, "is not an SQLite database, so not a fault log"), "%s", r.err);
 
 	snprintf(path, sizeof path, "%s/other.db", dir);
 	sql_file(path, "CREATE TABLE t(x); INSERT INTO t VALUES(1);");
 	top_cmd(&r, "--db", path, "--once", NULL);
 	cr_expect_eq(r.status, 1, "%s", r.err);
-	cr_expect(strstr(r.err, "is not a faultline database (no such table: meta)"), "%s", r.err);
+	cr_expect(strstr(r.err, "is an SQLite database but not a fault log (it has no meta table with a schema_version)"), "%s", r.err);
 
 	snprintf(path, sizeof path, "%s/meta.db", dir);
 	sql_file(path, "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);");
 	top_cmd(&r, "--db", path, "--once", NULL);
 	cr_expect_eq(r.status, 1, "%s", r.err);
-	cr_expect(strstr(r.err, "is not a faultline database (its meta table has no schema_version)"), "%s", r.err);
+	cr_expect(strstr(r.err, "is an SQLite database but not a fault log (its meta table has no schema_version)"), "%s", r.err);
 
 	snprintf(path, sizeof path, "%s/newer.db", dir);
 	sql_file(path, "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"

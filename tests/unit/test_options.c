@@ -3,6 +3,7 @@
  * unknown names, and messages that name the variable and what it accepts.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "options.h"
@@ -71,11 +72,62 @@ Test(options, every_option_is_documented)
 {
 	size_t n = 0;
 	for (const struct fl_option *o = fl_options; o->name; o++, n++) {
+		char acc[160];
 		cr_expect(o->help && *o->help, "%s has no help", o->name);
-		cr_expect(o->accepted && *o->accepted, "%s has no accepted values", o->name);
+		cr_expect(*fl_option_accepted(o, acc, sizeof acc), "%s has no accepted values", o->name);
 		cr_expect(o->dflt != NULL);
+		cr_expect_lt(o->field + o->field_size, sizeof(struct fl_settings) + 1, "%s's field", o->name);
 	}
 	cr_expect_geq(n, 4);
+}
+
+/* Every row's default is a value its own parser accepts, and setting it
+ * changes nothing in the defaults (the table is their only source). */
+Test(options, defaults_come_from_the_table)
+{
+	struct fl_settings d;
+	fl_settings_default(&d);
+	for (const struct fl_option *o = fl_options; o->name; o++) {
+		if (!o->dflt[0])
+			continue; /* unset strings */
+		struct fl_settings st = d;
+		char err[256] = "";
+		cr_expect_eq(fl_settings_set(&st, o->name, o->dflt, err, sizeof err), 0, "%s: %s", o->name, err);
+		cr_expect(!memcmp(&st, &d, sizeof st), "FAULTLINE_%s=%s is not the default", o->name, o->dflt);
+	}
+	cr_expect_eq(d.pager.fault_around_max, 256);
+	cr_expect_eq(d.pager.readahead_max, 64);
+	cr_expect_eq(d.pager.compressor, FL_COMP_LZ4);
+	cr_expect_eq(d.pager.engine, FL_ENGINE_CHOICE_AUTO);
+	cr_expect_eq(d.pager.log_level, FL_LOG_WARN);
+	cr_expect_eq(d.pager.budget_bytes, 0);
+	cr_expect_gt(d.pager.store_capacity, 0, "50%% of RAM");
+	cr_expect_eq(d.stacks_every, 8);
+}
+
+/* The ranges in the messages are the ranges the parser enforces. */
+Test(options, ranges_are_the_rows)
+{
+	for (const struct fl_option *o = fl_options; o->name; o++) {
+		if (o->kind != FL_OPT_INT)
+			continue;
+		struct fl_settings st;
+		fl_settings_default(&st);
+		char v[32], err[256];
+		snprintf(v, sizeof v, "%ld", o->lo);
+		cr_expect_eq(fl_settings_set(&st, o->name, v, err, sizeof err), 0, "%s=%s: %s", o->name, v, err);
+		snprintf(v, sizeof v, "%ld", o->hi);
+		cr_expect_eq(fl_settings_set(&st, o->name, v, err, sizeof err), 0, "%s=%s: %s", o->name, v, err);
+		snprintf(v, sizeof v, "%ld", o->hi + 1);
+		cr_expect_eq(fl_settings_set(&st, o->name, v, err, sizeof err), -1, "%s=%s accepted", o->name, v);
+		char range[64];
+		snprintf(range, sizeof range, "%ld..%ld", o->lo, o->hi);
+		cr_expect(strstr(err, range), "%s", err);
+		if (o->lo > 0) {
+			snprintf(v, sizeof v, "%ld", o->lo - 1);
+			cr_expect_eq(fl_settings_set(&st, o->name, v, err, sizeof err), -1, "%s=%s accepted", o->name, v);
+		}
+	}
 }
 
 Test(options, stacks_and_socket)

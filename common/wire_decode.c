@@ -1,9 +1,9 @@
 /*
- * The wire codec (include/faultline/wire.h), shared by the shim, which
- * encodes, and faultlined, which decodes and trusts nothing: every length,
- * count and kind a record states about itself is checked here, without
- * reading a byte outside the buffer it was given.  No allocation, no
- * stdio beyond snprintf into the caller's buffer.
+ * The wire decoder (include/faultline/wire.h), for faultlined, which
+ * trusts nothing: every length, count and kind a record states about
+ * itself is checked here, without reading a byte outside the buffer it
+ * was given.  No allocation, no stdio beyond snprintf into the caller's
+ * buffer.  The shim does not link it (it only encodes: wire_encode.c).
  */
 #include "faultline/wire.h"
 
@@ -16,9 +16,6 @@
 _Static_assert(sizeof(struct fl_wire_hdr) == 8, "header is 8 bytes");
 _Static_assert(sizeof(struct fl_wire_fault) == 40, "a fault is 40 bytes");
 _Static_assert(FL_FAULT__COUNT == 6, "SAMPLE carries six fault counters");
-
-#define MAX_PATH_BYTES 4096u
-#define MAX_ARGV_BYTES (FL_WIRE_MAX - 8u - (uint32_t)sizeof(struct fl_wire_hello))
 
 static const char *const type_names[FL_REC__END] = {
 	[0] = "invalid",
@@ -129,9 +126,9 @@ long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *
 			return bad(err, errlen, "hello has unknown engine %u", x->engine);
 		if (x->compressor > 1)
 			return bad(err, errlen, "hello has unknown compressor %u", x->compressor);
-		if (x->exe_len > MAX_PATH_BYTES)
-			return bad(err, errlen, "hello exe path of %u bytes (most %u)", x->exe_len, MAX_PATH_BYTES);
-		if (x->argv_len > MAX_ARGV_BYTES || x->argc > x->argv_len)
+		if (x->exe_len > FL_WIRE_MAX_PATH)
+			return bad(err, errlen, "hello exe path of %u bytes (most %u)", x->exe_len, FL_WIRE_MAX_PATH);
+		if (x->argv_len > FL_WIRE_MAX_ARGV || x->argc > x->argv_len)
 			return bad(err, errlen, "hello argv of %u bytes holding %u strings", x->argv_len, x->argc);
 		want_tail = (size_t)x->exe_len + x->argv_len;
 		if (want_tail > tail_len)
@@ -159,8 +156,8 @@ long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *
 		if (x->build_id_len > FL_WIRE_MAX_BUILD_ID)
 			return bad(err, errlen, "module build id of %u bytes (most %u)", x->build_id_len,
 				   FL_WIRE_MAX_BUILD_ID);
-		if (x->path_len > MAX_PATH_BYTES)
-			return bad(err, errlen, "module path of %u bytes (most %u)", x->path_len, MAX_PATH_BYTES);
+		if (x->path_len > FL_WIRE_MAX_PATH)
+			return bad(err, errlen, "module path of %u bytes (most %u)", x->path_len, FL_WIRE_MAX_PATH);
 		if (x->reserved)
 			return bad(err, errlen, "module reserved field is %u", x->reserved);
 		want_tail = (size_t)x->build_id_len + x->path_len;
@@ -272,85 +269,4 @@ uint64_t fl_wire_pc_at(const struct fl_wire_rec *rec, uint32_t i)
 	uint64_t pc;
 	memcpy(&pc, (const uint8_t *)rec->items + (size_t)i * 8, 8);
 	return pc;
-}
-
-size_t fl_wire_put(void *buf, size_t cap, uint16_t type, const void *body, size_t body_len,
-		   const void *tail1, size_t tail1_len, const void *tail2, size_t tail2_len)
-{
-	size_t len = sizeof(struct fl_wire_hdr) + body_len + tail1_len + tail2_len;
-	size_t padded = (len + 7) & ~(size_t)7;
-	if (padded > FL_WIRE_MAX || padded > cap)
-		return 0;
-	struct fl_wire_hdr h = {.len = (uint32_t)padded, .type = type, .flags = 0};
-	uint8_t *p = buf;
-	memcpy(p, &h, sizeof h);
-	p += sizeof h;
-	if (body_len)
-		memcpy(p, body, body_len);
-	p += body_len;
-	if (tail1_len)
-		memcpy(p, tail1, tail1_len);
-	p += tail1_len;
-	if (tail2_len)
-		memcpy(p, tail2, tail2_len);
-	p += tail2_len;
-	memset(p, 0, padded - len);
-	return padded;
-}
-
-size_t fl_wire_put_hello(void *buf, size_t cap, const struct fl_wire_hello *h,
-			 const char *exe, const char *argv, size_t argv_len)
-{
-	struct fl_wire_hello x = *h;
-	x.magic = FL_WIRE_MAGIC;
-	x.version = FL_WIRE_VERSION;
-	x.exe_len = (uint32_t)strnlen(exe ? exe : "", MAX_PATH_BYTES);
-	/* Keep whole strings only, as many as fit. */
-	if (argv_len > MAX_ARGV_BYTES - x.exe_len - 8) {
-		size_t keep = 0;
-		for (size_t i = 0; i < MAX_ARGV_BYTES - x.exe_len - 8; i++)
-			if (argv[i] == 0)
-				keep = i + 1;
-		argv_len = keep;
-	}
-	x.argv_len = (uint32_t)argv_len;
-	x.argc = 0;
-	for (size_t i = 0; i < argv_len; i++)
-		x.argc += argv[i] == 0;
-	return fl_wire_put(buf, cap, FL_REC_HELLO, &x, sizeof x, exe, x.exe_len, argv, argv_len);
-}
-
-size_t fl_wire_put_module(void *buf, size_t cap, const struct fl_wire_module *m,
-			  const uint8_t *build_id, const char *path)
-{
-	struct fl_wire_module x = *m;
-	if (x.build_id_len > FL_WIRE_MAX_BUILD_ID)
-		x.build_id_len = 0;
-	x.path_len = (uint32_t)strnlen(path ? path : "", MAX_PATH_BYTES);
-	x.reserved = 0;
-	return fl_wire_put(buf, cap, FL_REC_MODULE, &x, sizeof x, build_id, x.build_id_len, path,
-			   x.path_len);
-}
-
-size_t fl_wire_put_stack(void *buf, size_t cap, uint32_t id, const uint64_t *pcs, uint32_t n)
-{
-	if (n == 0 || n > FL_WIRE_MAX_FRAMES || id == 0)
-		return 0;
-	struct fl_wire_stack x = {.id = id, .nframes = n};
-	return fl_wire_put(buf, cap, FL_REC_STACK, &x, sizeof x, pcs, (size_t)n * 8, NULL, 0);
-}
-
-size_t fl_wire_put_faults(void *buf, size_t cap, const struct fl_wire_fault *f, uint32_t n)
-{
-	if (n == 0 || n > FL_WIRE_MAX_FAULTS)
-		return 0;
-	struct fl_wire_faults x = {.count = n, .reserved = 0};
-	return fl_wire_put(buf, cap, FL_REC_FAULTS, &x, sizeof x, f, (size_t)n * sizeof *f, NULL, 0);
-}
-
-int fl_wire_default_socket(char *out, size_t len, const char *xdg, unsigned uid)
-{
-	int n = xdg && *xdg ? snprintf(out, len, "%s/faultline/faultlined.sock", xdg)
-			    : snprintf(out, len, "/tmp/faultline-%u/faultlined.sock", uid);
-	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
