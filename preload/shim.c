@@ -14,6 +14,7 @@
 
 #include "emitter.h"
 #include "faultline/faultline.h"
+#include "faultline/summary.h"
 #include "faultline/wire.h"
 #include "log.h"
 #include "options.h"
@@ -162,8 +163,8 @@ __attribute__((constructor(101))) static void shim_init(void)
 	__atomic_store_n(&fl__shim_ready, 1, __ATOMIC_RELEASE);
 }
 
-/* key=value lines, one per figure, for the launcher to read.  Once per
- * process: at exit (destructor) or at _exit, whichever comes first. */
+/* The summary block (include/faultline/summary.h) for the launcher.  Once
+ * per process: at exit (destructor) or at _exit, whichever comes first. */
 static void write_summary(void)
 {
 	static pid_t done_pid;
@@ -172,38 +173,43 @@ static void write_summary(void)
 		return;
 	done_pid = me;
 	struct fl_stats s;
-	int have = fl_stats_get(&s) == 0;
-	char buf[2048];
-	int n = 0;
-	n += snprintf(buf + n, sizeof buf - n, "pid=%d\nmanaged=%d\nengine=%s\n", (int)getpid(), have,
-		      fl_engine_name(fl_pager_engine()));
-	if (have) {
-		n += snprintf(buf + n, sizeof buf - n,
-			      "page_size=%llu\nbudget_pages=%llu\npeak_pages=%llu\nresident_pages=%llu\n"
-			      "inactive_pages=%llu\ncompressed_pages=%llu\nsame_filled_pages=%llu\n"
-			      "compressed_bytes=%llu\nstore_bytes=%llu\nefficiency=%.2f\n"
-			      "pressure_peak=%s\nerrors=%llu\nprefilled=%llu\nreadahead=%llu\nevicted=%llu\n",
-			      (unsigned long long)s.page_size, (unsigned long long)s.budget_pages,
-			      (unsigned long long)s.resident_peak_pages, (unsigned long long)s.resident_pages,
-			      (unsigned long long)s.inactive_pages, (unsigned long long)s.compressed_pages,
-			      (unsigned long long)s.same_filled_pages, (unsigned long long)s.compressed_bytes,
-			      (unsigned long long)s.store_bytes, fl_stats_efficiency(&s),
-			      fl_pressure_name(s.pressure_peak), (unsigned long long)s.errors,
-			      (unsigned long long)s.pages_prefilled, (unsigned long long)s.pages_readahead,
-			      (unsigned long long)s.pages_evicted);
-		for (int k = 0; k < FL_FAULT__COUNT && n < (int)sizeof buf - 64; k++)
-			n += snprintf(buf + n, sizeof buf - n, "faults.%s=%llu\n", fl_fault_kind_name(k),
-				      (unsigned long long)s.faults[k]);
+	struct fl_summary sum;
+	memset(&sum, 0, sizeof sum);
+	sum.pid = me;
+	sum.managed = fl_stats_get(&s) == 0;
+	snprintf(sum.engine, sizeof sum.engine, "%s", fl_engine_name(fl_pager_engine()));
+	if (sum.managed) {
+		sum.page_size = s.page_size;
+		sum.budget_pages = s.budget_pages;
+		sum.peak_pages = s.resident_peak_pages;
+		sum.resident_pages = s.resident_pages;
+		sum.inactive_pages = s.inactive_pages;
+		sum.compressed_pages = s.compressed_pages;
+		sum.same_filled_pages = s.same_filled_pages;
+		sum.compressed_bytes = s.compressed_bytes;
+		sum.store_bytes = s.store_bytes;
+		sum.errors = s.errors;
+		sum.prefilled = s.pages_prefilled;
+		sum.readahead = s.pages_readahead;
+		sum.evicted = s.pages_evicted;
+		sum.efficiency = fl_stats_efficiency(&s);
+		snprintf(sum.pressure_peak, sizeof sum.pressure_peak, "%s", fl_pressure_name(s.pressure_peak));
+		for (int k = 0; k < FL_FAULT__COUNT && k < FL_SUMMARY_MAX_KINDS; k++) {
+			snprintf(sum.kind[k], sizeof sum.kind[k], "%s", fl_fault_kind_name(k));
+			sum.faults[k] = s.faults[k];
+			sum.nkinds++;
+		}
 	}
-	/* One file per process: children append their own block. */
+	char buf[2048];
+	size_t n = fl_summary_format(&sum, buf, sizeof buf);
+	if (!n)
+		return;
+	/* One file per run: each process appends its own block in one write. */
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, settings.summary_path,
 			      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
-	if (n > (int)sizeof buf)
-		n = (int)sizeof buf;
-	syscall(SYS_write, fd, buf, (size_t)n);
-	syscall(SYS_write, fd, "end\n", (size_t)4);
+	syscall(SYS_write, fd, buf, n);
 	syscall(SYS_close, fd);
 }
 

@@ -22,23 +22,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "faultline/summary.h"
 #include "options.h"
-
-#define MAX_KINDS 16
-
-/* One process's block from the summary file. */
-struct proc_summary {
-	long pid;
-	int managed;
-	char engine[32];
-	char pressure[16];
-	uint64_t page_size, budget_pages, peak_pages, compressed_pages, same_pages;
-	uint64_t compressed_bytes, store_bytes, evicted, errors;
-	double efficiency;
-	int nkinds;
-	char kind[MAX_KINDS][24];
-	uint64_t faults[MAX_KINDS];
-};
 
 static pid_t child_pid;
 
@@ -108,11 +93,6 @@ static int default_lib(char *out, size_t len)
 	return 0;
 }
 
-static uint64_t num(const char *v)
-{
-	return strtoull(v, NULL, 10);
-}
-
 /* What the other processes (children, grandchildren) did, summed. */
 struct others {
 	int n;
@@ -125,7 +105,7 @@ static int pressure_rank(const char *p)
 	return !strcmp(p, "CRITICAL") ? 2 : !strcmp(p, "WARN") ? 1 : 0;
 }
 
-static void add_other(struct others *o, const struct proc_summary *p)
+static void add_other(struct others *o, const struct fl_summary *p)
 {
 	uint64_t pz = p->page_size ? p->page_size : 4096;
 	o->n++;
@@ -133,8 +113,8 @@ static void add_other(struct others *o, const struct proc_summary *p)
 		o->peak_bytes = p->peak_pages * pz;
 	for (int k = 0; k < p->nkinds; k++)
 		o->faults += p->faults[k];
-	if (pressure_rank(p->pressure) > pressure_rank(o->pressure))
-		snprintf(o->pressure, sizeof o->pressure, "%s", p->pressure);
+	if (pressure_rank(p->pressure_peak) > pressure_rank(o->pressure))
+		snprintf(o->pressure, sizeof o->pressure, "%s", p->pressure_peak);
 }
 
 /*
@@ -143,7 +123,7 @@ static void add_other(struct others *o, const struct proc_summary *p)
  * last program it became); the others are summed.  Returns whether the
  * main process wrote one.
  */
-static int read_summaries(const char *path, long main_pid, struct proc_summary *m,
+static int read_summaries(const char *path, long main_pid, struct fl_summary *m,
 			  struct others *o)
 {
 	FILE *f = fopen(path, "r");
@@ -153,43 +133,19 @@ static int read_summaries(const char *path, long main_pid, struct proc_summary *
 		return 0;
 	char line[256];
 	int have = 0;
-	struct proc_summary cur;
+	struct fl_summary cur;
 	memset(&cur, 0, sizeof cur);
 	while (fgets(line, sizeof line, f)) {
 		line[strcspn(line, "\n")] = 0;
-		if (!strcmp(line, "end")) {
-			if (cur.pid == main_pid) {
-				*m = cur;
-				have = 1;
-			} else {
-				add_other(o, &cur);
-			}
-			memset(&cur, 0, sizeof cur);
+		if (!fl_summary_parse_line(&cur, line))
 			continue;
+		if (cur.pid == main_pid) {
+			*m = cur;
+			have = 1;
+		} else {
+			add_other(o, &cur);
 		}
-		char *eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		*eq = 0;
-		const char *k = line, *v = eq + 1;
-		if (!strcmp(k, "pid")) cur.pid = strtol(v, NULL, 10);
-		else if (!strcmp(k, "managed")) cur.managed = atoi(v);
-		else if (!strcmp(k, "engine")) snprintf(cur.engine, sizeof cur.engine, "%s", v);
-		else if (!strcmp(k, "pressure_peak")) snprintf(cur.pressure, sizeof cur.pressure, "%s", v);
-		else if (!strcmp(k, "page_size")) cur.page_size = num(v);
-		else if (!strcmp(k, "budget_pages")) cur.budget_pages = num(v);
-		else if (!strcmp(k, "peak_pages")) cur.peak_pages = num(v);
-		else if (!strcmp(k, "compressed_pages")) cur.compressed_pages = num(v);
-		else if (!strcmp(k, "same_filled_pages")) cur.same_pages = num(v);
-		else if (!strcmp(k, "compressed_bytes")) cur.compressed_bytes = num(v);
-		else if (!strcmp(k, "store_bytes")) cur.store_bytes = num(v);
-		else if (!strcmp(k, "evicted")) cur.evicted = num(v);
-		else if (!strcmp(k, "errors")) cur.errors = num(v);
-		else if (!strcmp(k, "efficiency")) cur.efficiency = strtod(v, NULL);
-		else if (!strncmp(k, "faults.", 7) && cur.nkinds < MAX_KINDS) {
-			snprintf(cur.kind[cur.nkinds], sizeof cur.kind[0], "%.23s", k + 7);
-			cur.faults[cur.nkinds++] = num(v);
-		}
+		memset(&cur, 0, sizeof cur);
 	}
 	fclose(f);
 	return have;
@@ -209,7 +165,7 @@ static const char *human(uint64_t bytes, char *buf, size_t len)
 }
 
 static void print_summary(const char *prog, int status, double secs, const struct rusage *ru,
-			  const struct proc_summary *m, const struct others *o)
+			  const struct fl_summary *m, const struct others *o)
 {
 	char a[32], b[32];
 	if (WIFEXITED(status))
@@ -237,13 +193,13 @@ static void print_summary(const char *prog, int status, double secs, const struc
 			"faultline:   compressed        %llu pages (%s) held in %s, efficiency %.2fx; "
 			"%llu same-filled pages; %llu evictions\n",
 			(unsigned long long)m->compressed_pages, human(m->compressed_pages * pz, a, sizeof a),
-			human(m->store_bytes, b, sizeof b), m->efficiency, (unsigned long long)m->same_pages,
+			human(m->store_bytes, b, sizeof b), m->efficiency, (unsigned long long)m->same_filled_pages,
 			(unsigned long long)m->evicted);
 		fprintf(stderr, "faultline:   faults           ");
 		for (int k = 0; k < m->nkinds; k++)
 			fprintf(stderr, " %s %llu", m->kind[k], (unsigned long long)m->faults[k]);
 		fprintf(stderr, "\n");
-		fprintf(stderr, "faultline:   pressure reached  %s\n", m->pressure[0] ? m->pressure : "NORMAL");
+		fprintf(stderr, "faultline:   pressure reached  %s\n", m->pressure_peak[0] ? m->pressure_peak : "NORMAL");
 		if (m->errors)
 			fprintf(stderr, "faultline:   internal errors   %llu (see the messages above)\n",
 				(unsigned long long)m->errors);
@@ -466,7 +422,7 @@ int fl_cli_run(int argc, char **argv)
 	fl_logd_report_exit(&logd, child_pid, status);
 	int log_ok = fl_logd_stop(&logd) == 0;
 	if (!quiet) {
-		struct proc_summary m;
+		struct fl_summary m;
 		struct others o;
 		int have = read_summaries(sumpath, (long)child_pid, &m, &o);
 		double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
