@@ -1,10 +1,11 @@
 /*
  * The names of faultline's enumerations as users read them (fault kinds,
- * pressure levels, engines, range kinds): one table each, for the shim's
+ * pressure levels, engines, range kinds, page states): one table each, for the shim's
  * summary and fault log, the daemon and the CLI alike.  Declared in the
  * public header include/faultline/faultline.h.
  */
 #include "faultline/faultline.h"
+#include "faultline/state.h"
 
 const char *fl_range_kind_name(enum fl_range_kind k)
 {
@@ -47,6 +48,18 @@ const char *fl_engine_name(enum fl_engine_kind e)
 	case FL_ENGINE_UFFD: return "uffd";
 	case FL_ENGINE_UFFD_USER: return "uffd-user";
 	case FL_ENGINE_SIGNAL: return "signal";
+	}
+	return "?";
+}
+
+const char *fl_state_page_name(unsigned state)
+{
+	switch (state) {
+	case FL_STATE_UNTOUCHED: return "untouched";
+	case FL_STATE_RESIDENT: return "resident";
+	case FL_STATE_INACTIVE: return "inactive";
+	case FL_STATE_COMPRESSED: return "compressed";
+	case FL_STATE_SAME_FILLED: return "same-filled";
 	}
 	return "?";
 }

@@ -329,10 +329,6 @@ static const enum fl_top_attr page_attr[] = {
 	[FL_STATE_INACTIVE] = FL_TOP_A_INACTIVE, [FL_STATE_COMPRESSED] = FL_TOP_A_COMPRESSED,
 	[FL_STATE_SAME_FILLED] = FL_TOP_A_SAME,
 };
-static const char *const page_name[] = {
-	[FL_STATE_UNTOUCHED] = "untouched", [FL_STATE_RESIDENT] = "resident", [FL_STATE_INACTIVE] = "inactive",
-	[FL_STATE_COMPRESSED] = "compressed", [FL_STATE_SAME_FILLED] = "same-filled",
-};
 
 static int page_state_ok(unsigned s)
 {
@@ -916,7 +912,7 @@ static int state_bars(struct fl_top_screen *s, int row, const int64_t by[5], uin
 		fl_top_size(b, sz, sizeof sz);
 		double frac = total ? (double)b / (double)total : 0;
 		int x = putf(l, cols, 1, -1, FL_TOP_A_NORMAL, "%-12s %9" PRIu64 " %6s %5.1f%%  ",
-			     page_name[state_order[i]], (uint64_t)b / (ps ? ps : 4096), sz, frac * 100);
+			     fl_state_page_name(state_order[i]), (uint64_t)b / (ps ? ps : 4096), sz, frac * 100);
 		int bw = cols - x - 1;
 		if (bw > 50)
 			bw = 50;
@@ -1010,13 +1006,13 @@ static void layout_pagemap(const struct fl_top_view *v, const struct fl_top_data
 	for (int i = 0; i < 5; i++) {
 		char c[2] = {page_char[order[i]], 0};
 		x = put(lg, cols, x + 2, c, -1, page_attr[order[i]]);
-		x = put(lg, cols, x + 1, page_name[order[i]], -1, FL_TOP_A_NORMAL);
+		x = put(lg, cols, x + 1, fl_state_page_name(order[i]), -1, FL_TOP_A_NORMAL);
 	}
 	row++;
 	/* One strip per state: where its parts are. */
 	for (int i = 0; i < 5 && row < s->rows - 1; i++, row++) {
 		struct fl_top_line *l = &s->lines[row];
-		put(l, cols, 1, page_name[order[i]], -1, FL_TOP_A_NORMAL);
+		put(l, cols, 1, fl_state_page_name(order[i]), -1, FL_TOP_A_NORMAL);
 		for (int c = 0; c < sw && label + c < cols; c++) {
 			unsigned st = r->strip[(size_t)c * FL_STATE_STRIP / (size_t)sw];
 			l->text[label + c] = st == order[i] ? page_char[st] : ' ';

@@ -579,22 +579,6 @@ static int stacks_from_agg(struct fl_top_src *s, long long proc, int by_time, st
 
 /* ------------------------------------------------------------ regions */
 
-static const char *range_kind_type(uint32_t kind)
-{
-	switch (kind) {
-	case FL_RANGE_PLAIN:
-		return "managed";
-	case FL_RANGE_ALLOCATOR:
-		return "jemalloc";
-	case FL_RANGE_PROGRAM:
-		return "program mmap";
-	case FL_RANGE_SHIM:
-		return "faultline";
-	default:
-		return "managed";
-	}
-}
-
 static int regions_grow(struct fl_top_data *d, int *cap)
 {
 	if (d->nregions < *cap)
@@ -633,7 +617,7 @@ static void region_from_state(const struct fl_state_region *sr, uint64_t ps, str
 	r->prot = sr->prot;
 	r->managed = 1;
 	r->page_size = ps;
-	snprintf(r->type, sizeof r->type, "%s", range_kind_type(sr->kind));
+	snprintf(r->type, sizeof r->type, "%s", fl_range_kind_name(sr->kind));
 	if (sr->kind == FL_RANGE_SHIM) {
 		/* The shim's own memory: the kernel pages it, the state has no
 		 * page counts for it, and no fault is ever logged in it. */

@@ -41,6 +41,9 @@ enum fl_state_page {
 	FL_STATE_SAME_FILLED = 4,
 };
 
+/* "resident", "same-filled", ...; never NULL ("?" for a bad value). */
+const char *fl_state_page_name(unsigned state);
+
 struct fl_state_region {
 	uint64_t id;           /* the fault log's region id */
 	uint64_t start, len;   /* bytes */
