@@ -321,9 +321,9 @@ Test(pager, inactive_pages_come_back_with_a_soft_fault)
 	fl_pager_shutdown();
 }
 
-static void count_region(const struct fl_region *r, void *arg)
+static void count_region(const struct fl_region_desc *d, void *arg)
 {
-	(void)r;
+	(void)d;
 	++*(int *)arg;
 }
 

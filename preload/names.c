@@ -1,0 +1,51 @@
+/*
+ * The names the public enums print as (include/faultline/faultline.h),
+ * for reports, the viewer and log messages.  Depends on the public
+ * header only, so that any program of the project can use it.
+ */
+#include "faultline/faultline.h"
+
+const char *fl_range_kind_name(enum fl_range_kind k)
+{
+	switch (k) {
+	case FL_RANGE_PLAIN: return "managed";
+	case FL_RANGE_ALLOCATOR: return "jemalloc";
+	case FL_RANGE_PROGRAM: return "program mmap";
+	case FL_RANGE_SHIM: return "faultline";
+	}
+	return "unknown";
+}
+
+const char *fl_pressure_name(enum fl_pressure p)
+{
+	switch (p) {
+	case FL_PRESSURE_NORMAL: return "NORMAL";
+	case FL_PRESSURE_WARN: return "WARN";
+	case FL_PRESSURE_CRITICAL: return "CRITICAL";
+	}
+	return "?";
+}
+
+const char *fl_fault_kind_name(enum fl_fault_kind k)
+{
+	switch (k) {
+	case FL_FAULT_FIRST_TOUCH: return "first-touch";
+	case FL_FAULT_SOFT: return "soft";
+	case FL_FAULT_DECOMPRESS: return "decompress";
+	case FL_FAULT_SAME_FILLED: return "same-filled";
+	case FL_FAULT_SPILL: return "spill";
+	case FL_FAULT_WP: return "write-protect";
+	default: return "?";
+	}
+}
+
+const char *fl_engine_name(enum fl_engine_kind e)
+{
+	switch (e) {
+	case FL_ENGINE_OFF: return "off";
+	case FL_ENGINE_UFFD: return "uffd";
+	case FL_ENGINE_UFFD_USER: return "uffd-user";
+	case FL_ENGINE_SIGNAL: return "signal";
+	}
+	return "?";
+}
