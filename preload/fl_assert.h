@@ -1,6 +1,7 @@
 /*
  * FL_ASSERT: the shim's defensive checks.  Checked in debug and sanitizer
- * builds (compiled with -DFL_DEBUG=1), where a failure writes
+ * builds (compiled with -DFL_ASSERTS=1; not FL_DEBUG, which is log.h's
+ * debug-level message), where a failure writes
  * "faultline: assertion failed: EXPR at FILE:LINE" with write(2) and
  * aborts; free in release builds, where the shim must never abort inside
  * someone else's process (the expression is still compiled, unevaluated,
@@ -11,7 +12,7 @@
 #ifndef FL_ASSERT_H
 #define FL_ASSERT_H
 
-#if defined(FL_DEBUG) && FL_DEBUG
+#if defined(FL_ASSERTS) && FL_ASSERTS
 
 #include <stdlib.h>
 #include <string.h>

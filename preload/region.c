@@ -287,7 +287,7 @@ void fl__region_announce(uint32_t op, const struct fl_region *r)
 	fl__events_region(op, &d);
 }
 
-#if defined(FL_DEBUG) && FL_DEBUG
+#if defined(FL_ASSERTS) && FL_ASSERTS
 /* O(pages): for assertions at region-level changes, never per page (and
  * defined only where assertions are checked). */
 int fl__region_ok(const struct fl_region *r)
