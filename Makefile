@@ -194,7 +194,7 @@ $(STRESS): tests/stress/stress_pager.c $(LIB_A) $(COMMON_A)
 # The slow tier: the stress program under ThreadSanitizer (where the
 # shim's threads meet the program's), then the whole suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer.
-SAN_CFLAGS := -O1 -fno-omit-frame-pointer
+SAN_CFLAGS := -O1 -fno-omit-frame-pointer -DFL_ASSERTS=1
 check-slow:
 	$(MAKE) BUILD=build/tsan CFLAGS="$(SAN_CFLAGS) -fsanitize=thread" LDFLAGS="-fsanitize=thread" build/tsan/tests/stress_pager
 	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" build/asan/tests/faultline-tests build/asan/bin/faultline $(patsubst $(BUILD)/%,build/asan/%,$(DAEMON_ALL) $(FUZZ_ALL))

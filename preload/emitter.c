@@ -33,7 +33,6 @@
 #include "mem.h"
 #include "modules.h"
 #include "pager.h"
-#include "pager_int.h"
 #include "publish.h"
 #include "sys.h"
 #include "clock.h"
@@ -197,12 +196,12 @@ static size_t read_file(const char *path, char *buf, size_t cap)
 	return n;
 }
 
-static void region_snapshot_one(const struct fl_region *r, void *arg)
+static void region_snapshot_one(const struct fl_region_desc *d, void *arg)
 {
 	(void)arg;
-	struct fl_wire_region w = {.t_ns = fl_mono_ns(), .id = fl__region_wire_id(r), .start = r->base,
-				   .len = r->len, .op = FL_WIRE_REGION_CREATE, .prot = fl__region_wire_prot(r),
-				   .kind = (uint32_t)r->kind};
+	struct fl_wire_region w = {.t_ns = fl_mono_ns(), .id = d->id, .start = d->start,
+				   .len = d->len, .op = FL_WIRE_REGION_CREATE, .prot = d->prot,
+				   .kind = d->kind};
 	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_REGION, &w, sizeof w, NULL, 0, NULL, 0)))
 		fl__events_count_dropped(0, 1);
 }

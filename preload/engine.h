@@ -1,6 +1,6 @@
 /*
  * The pager-engine contract: the one small interface behind which the
- * platform's way of catching page faults sits.  The pager core (pager.c)
+ * platform's way of catching page faults sits.  The pager core (fault.c)
  * decides what a fault needs; the engine does it with the platform's
  * primitives.  Backends: engine_uffd.c (userfaultfd), engine_signal.c
  * (PROT_NONE + SIGSEGV); later engine_mach.c.  pager.c selects one at run

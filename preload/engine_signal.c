@@ -32,9 +32,6 @@
 
 #define PS FL_PAGE_SIZE
 
-/* glibc's own sigaction: the shim exports an interposed one (sigguard.c). */
-extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
-
 /*
  * The program's SIGSEGV action, to chain to for faults that are not ours.
  * Two slots switched atomically, so the handler never reads a half-written
@@ -84,7 +81,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
-	__sigaction(SIGSEGV, &dfl, NULL);
+	fl__sys_sigaction(SIGSEGV, &dfl, NULL);
 }
 
 static void on_segv(int sig, siginfo_t *si, void *ucv)
@@ -128,7 +125,7 @@ static int s_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	struct sigaction prev;
-	if (__sigaction(SIGSEGV, &sa, &prev) != 0) {
+	if (fl__sys_sigaction(SIGSEGV, &sa, &prev) != 0) {
 		snprintf(err, errlen, "sigaction(SIGSEGV): %s", strerror(errno));
 		fl__sys_close(memfd);
 		memfd = -1;
@@ -155,7 +152,7 @@ static void s_stop(void)
 {
 	if (installed) {
 		__atomic_store_n(&installed, 0, __ATOMIC_RELEASE);
-		__sigaction(SIGSEGV, &prog_segv[__atomic_load_n(&prog_cur, __ATOMIC_ACQUIRE)], NULL);
+		fl__sys_sigaction(SIGSEGV, &prog_segv[__atomic_load_n(&prog_cur, __ATOMIC_ACQUIRE)], NULL);
 	}
 	if (memfd >= 0)
 		fl__sys_close(memfd);

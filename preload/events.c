@@ -21,8 +21,7 @@
 #include "faultline/faultline.h"
 #include "log.h"
 #include "mem.h"
-#include "pager.h"
-#include "pager_int.h"
+#include "sys.h"
 #include "clock.h"
 
 #define NRINGS 64
@@ -104,16 +103,6 @@ static int gettid_cached(void)
 	if (!my_tid)
 		my_tid = (int)syscall(SYS_gettid);
 	return my_tid;
-}
-
-uint64_t fl__region_wire_id(const struct fl_region *r)
-{
-	return ((uint64_t)r->gen << 32) | r->id;
-}
-
-uint32_t fl__region_wire_prot(const struct fl_region *r)
-{
-	return r->pages && r->npages ? (uint32_t)fl__pg_prot(&r->pages[0]) : 3u;
 }
 
 void fl__events_set_connected(int on)
@@ -420,7 +409,7 @@ out:
 	errno = saved;
 }
 
-void fl__events_region(uint32_t op, const struct fl_region *r)
+void fl__events_region(uint32_t op, const struct fl_region_desc *d)
 {
 	if (!E.on)
 		return;
@@ -432,12 +421,12 @@ void fl__events_region(uint32_t op, const struct fl_region *r)
 	struct fl_wire_region *w = &E.regions[h % REGION_N];
 	memset(w, 0, sizeof *w);
 	w->t_ns = fl_mono_ns();
-	w->id = fl__region_wire_id(r);
-	w->start = r->base;
-	w->len = op == FL_WIRE_REGION_DESTROY ? 0 : r->len;
+	w->id = d->id;
+	w->start = d->start;
+	w->len = op == FL_WIRE_REGION_DESTROY ? 0 : d->len;
 	w->op = op;
-	w->prot = fl__region_wire_prot(r);
-	w->kind = (uint32_t)r->kind;
+	w->prot = d->prot;
+	w->kind = d->kind;
 	__atomic_store_n(&E.reg_head, h + 1, __ATOMIC_RELEASE);
 }
 
@@ -656,7 +645,7 @@ int fl__events_init(unsigned stacks_every)
 		sa.sa_sigaction = on_stack_signal;
 		sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
 		sigemptyset(&sa.sa_mask);
-		if (sigaction(sig, &sa, NULL) == 0)
+		if (fl__sys_sigaction(sig, &sa, NULL) == 0)
 			E.sig = sig;
 		else
 			FL_WARN("cannot install the stack signal (%d): faults are logged without stacks", sig);

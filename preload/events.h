@@ -14,8 +14,6 @@
 
 #include "faultline/wire.h"
 
-struct fl_region;
-
 /* What the pager says about a fault it resolved. */
 struct fl_fault_info {
 	uint64_t t_ns;       /* CLOCK_MONOTONIC when resolved */
@@ -26,10 +24,17 @@ struct fl_fault_info {
 	uint8_t resolved;    /* 0: nothing was needed (another thread won) */
 };
 
-/* The wire id of a region: nonzero, not reused while the process lives. */
-uint64_t fl__region_wire_id(const struct fl_region *r);
-/* Its protection as the log reports it: its first page's (pages may differ). */
-uint32_t fl__region_wire_prot(const struct fl_region *r);
+/*
+ * What is said about a managed region, in the fault log and in the state
+ * file: the pager describes its regions (fl__region_describe), so the log
+ * needs nothing of the pager's own records.
+ */
+struct fl_region_desc {
+	uint64_t id;         /* wire id: nonzero, not reused while the process lives */
+	uint64_t start, len; /* bytes */
+	uint32_t prot;       /* its first page's PROT_* (pages may differ) */
+	uint32_t kind;       /* enum fl_range_kind */
+};
 
 /*
  * Prepare the rings and tables (raw memory) and say one stack in every
@@ -71,8 +76,9 @@ void fl__events_fault(uintptr_t addr, int write, uint32_t tid, const struct fl_f
 void fl__events_own_thread(uintptr_t entry);
 void fl__events_own_thread_gone(uintptr_t entry);
 
-/* A region was created, changed or destroyed (pager lock held). */
-void fl__events_region(uint32_t op, const struct fl_region *r);
+/* A region was created, changed or destroyed (op: FL_WIRE_REGION_*;
+ * pager lock held). */
+void fl__events_region(uint32_t op, const struct fl_region_desc *d);
 
 /* Nonzero while this thread walks its stack (see sigguard.c). */
 extern __thread int fl__unwinding __attribute__((tls_model("initial-exec")));

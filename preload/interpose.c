@@ -15,6 +15,7 @@
 #include "emitter.h"
 #include "lock.h"
 #include "log.h"
+#include "mem.h"
 #include "pager.h"
 #include "pager_int.h"
 #include "shim.h"

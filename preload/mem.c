@@ -11,6 +11,8 @@
 #include "lock.h"
 #include "sys.h"
 
+__thread int fl__in_shim;
+
 #define PAGE 4096u
 #define ARENA_BYTES (64ull << 30)
 #define CLASSES 40

@@ -91,12 +91,6 @@ int fl_pager_protect(void *addr, size_t len, int prot);
 /* Does [addr, addr+len) overlap managed memory? */
 int fl_pager_owns_range(const void *addr, size_t len);
 
-/*
- * Nonzero on a thread while the pager itself is starting threads (whose
- * allocations must not come back into the pager).
- */
-extern __thread int fl__in_shim;
-
 /* Is fd one the pager needs (the shim must not let the program close it)? */
 int fl_pager_owns_fd(int fd);
 
@@ -123,18 +117,20 @@ int fl_pager_owns(const void *addr);
 long fl_pager_reclaim(uint64_t target_pages);
 
 /*
- * For the fault log's emitter: call fn on every live region, under the
- * pager lock (fn must not call into the pager), after forgetting the
- * region changes queued so far (the snapshot supersedes them).
- */
-struct fl_region;
-struct fl_state_region;
-/*
  * For the state file: every live region's page-state counts and strip, in
  * address order, up to max; *total gets how many there are.  Takes the
  * pager lock region by region.
  */
+struct fl_state_region;
 size_t fl__pager_region_states(struct fl_state_region *out, size_t max, size_t *total);
-void fl__pager_region_snapshot(void (*fn)(const struct fl_region *r, void *arg), void *arg);
+
+/*
+ * For the fault log's emitter: call fn with the description of every live
+ * region (events.h), under the pager lock (fn must not call into the
+ * pager), after forgetting the region changes queued so far (the snapshot
+ * supersedes them).
+ */
+struct fl_region_desc;
+void fl__pager_region_snapshot(void (*fn)(const struct fl_region_desc *d, void *arg), void *arg);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -222,6 +223,20 @@ ssize_t fl__sys_read(int fd, void *buf, size_t len)
 int fl__sys_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);
+}
+
+/*
+ * glibc's own sigaction, under the name no preload interposes: the shim
+ * exports `sigaction` itself (sigguard.c), which keeps SIGSEGV for the
+ * signal engine.  Not the raw rt_sigaction syscall: on x86-64 that needs
+ * an SA_RESTORER trampoline to return from the handler, which glibc
+ * supplies (and checks the signals it reserves for itself).
+ */
+extern int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+int fl__sys_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return __sigaction(sig, act, old);
 }
 
 int fl__sys_highfd(int fd)

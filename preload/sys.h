@@ -1,8 +1,9 @@
 /*
  * The system calls the shim depends on, behind one table so tests can make
  * the Nth call of a kind fail (once, or from then on) with a chosen errno.
- * Every call is a raw syscall: the shim must reach the kernel even after it
- * interposes the libc functions of the same names.
+ * Every call is a raw syscall (sigaction: the C library's own, see sys.c):
+ * the shim must reach the kernel even after it interposes the libc
+ * functions of the same names.
  */
 #ifndef FL_SYS_H
 #define FL_SYS_H
@@ -44,6 +45,13 @@ int fl__sys_ftruncate(int fd, off_t len);
 int fl__sys_fallocate(int fd, int mode, off_t off, off_t len);
 ssize_t fl__sys_read(int fd, void *buf, size_t len);
 int fl__sys_close(int fd);
+/*
+ * sigaction for the shim's own handlers (the signal engine's SIGSEGV, the
+ * fault log's stack signal): the C library's, never the shim's interposed
+ * one, which is there for the program.
+ */
+struct sigaction;
+int fl__sys_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 /*
  * Move a descriptor the shim keeps to a high number (close-on-exec), away

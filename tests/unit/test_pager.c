@@ -12,6 +12,7 @@
 #include "events.h"
 #include "faultline/state.h"
 #include "fltest.h"
+#include "pager_int.h"
 #include "sys.h"
 #include "uffd_compat.h"
 
@@ -321,9 +322,9 @@ Test(pager, inactive_pages_come_back_with_a_soft_fault)
 	fl_pager_shutdown();
 }
 
-static void count_region(const struct fl_region *r, void *arg)
+static void count_region(const struct fl_region_desc *d, void *arg)
 {
-	(void)r;
+	(void)d;
 	++*(int *)arg;
 }
 
@@ -771,3 +772,18 @@ Test(inject, nth_of_a_run_fails)
 	cr_expect_eq(fl__sys_madvise(p, TPS, MADV_NORMAL), 0);
 	fl__sys_fail_reset();
 }
+
+#if defined(FL_ASSERTS) && FL_ASSERTS
+/*
+ * A checked build (FL_ASSERTS) stops at a page-state move that is no edge
+ * of the state machine: an untouched page cannot become compressed
+ * without having been resident and inactive.  (Release builds have no
+ * such check, and no such test.)
+ */
+Test(pager, illegal_page_edge_asserts, .signal = SIGABRT)
+{
+	static struct fl_page pages[1];
+	struct fl_region r = {.len = TPS, .npages = 1, .pages = pages};
+	fl__page_move(&r, &pages[0], FL_PG_COMPRESSED);
+}
+#endif

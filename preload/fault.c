@@ -1,0 +1,368 @@
+/*
+ * Fault resolution: what a fault on a managed page needs, decided under
+ * the pager lock and done by the engine.  First touch fills a window of
+ * zero pages around the fault (growing along a sequential stream, and
+ * filled ahead of it by an idle handler); a refault brings back the
+ * faulting page and the ones evicted after it (readahead), from the
+ * inactive list or the compressed store.  Every fault is timed and, for
+ * the fault log, described in its fl_fault_info.
+ */
+#include "pager_int.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#include "clock.h"
+#include "events.h"
+#include "log.h"
+
+#define PS FL_PAGE_SIZE
+#define RANDOM_BLOCK 64u      /* first-touch block for non-sequential faults */
+#define AHEAD_MAX 8u          /* streams with a window queued for filling ahead */
+#define AHEAD_CHUNK 64u       /* pages filled ahead per lock hold */
+
+/* First-touch streams' next windows, for the idle handler to fill (lock
+ * held; nahead is read without it to know whether to take it). */
+static struct ahead {
+	uint32_t id, gen;
+	size_t lo, hi; /* pages still to fill */
+	int down, write;
+} ahead[AHEAD_MAX];
+static unsigned nahead;
+
+/* What the fault being resolved did, for the fault log (lock held). */
+static struct fl_fault_info *cur_fault;
+
+static void note_fault(struct fl_region *r, unsigned kind, size_t pages)
+{
+	if (!cur_fault)
+		return;
+	cur_fault->region = fl__region_wire_id(r);
+	cur_fault->kind = (uint8_t)kind;
+	cur_fault->pages = pages > 0xffff ? 0xffff : (uint16_t)pages;
+	cur_fault->resolved = 1;
+}
+
+/* Pages [a, b) of r were just filled with zeros (frc from fill_zero):
+ * resident, the faulting page pg referenced, the others prefilled. */
+static void zero_filled(struct fl_region *r, size_t a, size_t b, int frc, size_t pg)
+{
+	for (size_t i = a; i < b; i++) {
+		struct fl_page *p = &r->pages[i];
+		if (frc > 0)
+			p->meta |= FL_PG_PINNED;
+		p->meta |= i == pg ? FL_PG_REF : FL_PG_PREFILLED;
+		fl__page_move(r, p, FL_PG_RESIDENT);
+	}
+}
+
+/*
+ * Fill-ahead.  A stream at the full window (the program has written a few
+ * MiB front to back, or back to front) gets its next window queued; the
+ * uffd handler fills it in chunks while it has no fault to serve, so the
+ * program's next touches find their pages there: the zeroing moves off
+ * the program's critical path onto an otherwise idle CPU, and the round
+ * trips halve.  Only free room under the budget is used (never an
+ * eviction), and a stream that ended leaves at most one window of zero
+ * pages resident.
+ */
+static void queue_ahead(struct fl_region *r, int down, int write)
+{
+	size_t lo, hi;
+	if (down) {
+		hi = r->fa_low;
+		lo = hi > r->fa_win ? hi - r->fa_win : 0;
+	} else {
+		lo = r->fa_next;
+		hi = lo + r->fa_win < r->npages ? lo + r->fa_win : r->npages;
+	}
+	if (lo >= hi)
+		return;
+	unsigned i;
+	for (i = 0; i < nahead; i++)
+		if (ahead[i].id == r->id && ahead[i].down == down)
+			break;
+	if (i == AHEAD_MAX) {
+		/* Full: the oldest stream gives way. */
+		memmove(&ahead[0], &ahead[1], (AHEAD_MAX - 1) * sizeof ahead[0]);
+		i = AHEAD_MAX - 1;
+	} else if (i == nahead) {
+		__atomic_store_n(&nahead, nahead + 1, __ATOMIC_RELAXED);
+	}
+	ahead[i] = (struct ahead){.id = r->id, .gen = r->gen, .lo = lo, .hi = hi,
+				    .down = down, .write = write};
+}
+
+static void ahead_pop(void)
+{
+	memmove(&ahead[0], &ahead[1], (nahead - 1) * sizeof ahead[0]);
+	__atomic_store_n(&nahead, nahead - 1, __ATOMIC_RELAXED);
+}
+
+int fl__pager_fill_ahead(void)
+{
+	if (!__atomic_load_n(&nahead, __ATOMIC_RELAXED))
+		return 0;
+	fl_lock(&P.lock);
+	while (nahead) {
+		struct ahead *q = &ahead[0];
+		struct fl_region *r = &P.pool[q->id];
+		size_t k = 0;
+		/* Still the same region, and the stream still ends where the
+		 * window starts (a fault elsewhere moved it: drop). */
+		if (P.running && r->pages && r->gen == q->gen && q->hi <= r->npages &&
+		    (q->down ? r->fa_low == q->hi : r->fa_next == q->lo)) {
+			size_t max = q->hi - q->lo < AHEAD_CHUNK ? q->hi - q->lo : AHEAD_CHUNK;
+			if (P.budget) {
+				uint64_t used = fl__used_pages() + P.low_free;
+				uint64_t room = used < P.budget ? P.budget - used : 0;
+				if (room < max)
+					max = (size_t)room;
+			}
+			size_t edge = q->down ? q->hi - 1 : q->lo;
+			while (k < max && fl__pg_state(&r->pages[q->down ? edge - k : edge + k]) ==
+						  FL_PG_UNTOUCHED)
+				k++;
+		}
+		if (k == 0) {
+			ahead_pop();
+			continue;
+		}
+		size_t a = q->down ? q->hi - k : q->lo;
+		int frc = P.eng->fill_zero(r, a, k, q->write);
+		if (frc < 0) {
+			ahead_pop();
+			break;
+		}
+		zero_filled(r, a, a + k, frc, SIZE_MAX);
+		if (q->down) {
+			q->hi -= k;
+			r->fa_low = q->hi;
+		} else {
+			q->lo += k;
+			r->fa_next = q->lo;
+		}
+		P.prefilled += k;
+		fl__note_used();
+		if (q->lo >= q->hi)
+			ahead_pop();
+		break;
+	}
+	int more = nahead != 0;
+	fl_unlock(&P.lock);
+	return more;
+}
+
+static int resolve_untouched(struct fl_region *r, size_t pg, int write)
+{
+	size_t start = pg, n;
+	int fill_write, stream = 0;
+	unsigned maxw = P.cfg.fault_around_max;
+	/* A stream going up continues at fa_next; one going down (GNU sort
+	 * fills its line table from the top of its buffer) just below fa_low. */
+	if (r->fa_win && pg == r->fa_next)
+		stream = 1;
+	else if (r->fa_win && pg + 1 == r->fa_low)
+		stream = -1;
+	if (stream) {
+		/* The stream continues: grow the window, fill ahead of it. */
+		unsigned w = r->fa_win * 2;
+		r->fa_win = w > maxw ? maxw : w;
+		if (stream < 0)
+			start = pg + 1 > r->fa_win ? pg + 1 - r->fa_win : 0;
+		n = stream > 0 ? r->fa_win : pg + 1 - start;
+		fill_write = write;
+	} else {
+		/* Not sequential: fill an aligned block.  A read maps the
+		 * zero page, which costs no memory until the program writes;
+		 * a write gets real zeroed pages: each write to a zero page
+		 * would be a second fault whose copy flushes the TLB of every
+		 * CPU running the program's threads (an IPI a page: the
+		 * 4-thread malloc benchmark ran at half speed). */
+		unsigned blk = RANDOM_BLOCK < maxw ? RANDOM_BLOCK : maxw;
+		start = pg & ~(size_t)(blk - 1);
+		n = blk;
+		fill_write = write;
+		/* A touch just past the block continues from its size: a
+		 * 1 MiB arena filled front to back takes 3 round trips, not 8. */
+		r->fa_win = blk;
+	}
+	if (start + n > r->npages)
+		n = r->npages - start;
+	/* Only a run of untouched pages can be filled in one call. */
+	size_t a = pg;
+	while (a > start && fl__pg_state(&r->pages[a - 1]) == FL_PG_UNTOUCHED)
+		a--;
+	size_t b = pg + 1;
+	while (b < start + n && fl__pg_state(&r->pages[b]) == FL_PG_UNTOUCHED)
+		b++;
+	size_t want = b - a;
+	size_t fit = fl__reclaim_make_room(want, fill_write ? want : 1);
+	if (fit < want) {
+		/* Over budget: keep the faulting page, trim the prefill. */
+		a = pg;
+		b = pg + fit < b ? pg + fit : b;
+	}
+	int frc = P.eng->fill_zero(r, a, b - a, fill_write);
+	if (frc < 0)
+		return -1;
+	zero_filled(r, a, b, frc, pg);
+	r->fa_next = b;
+	r->fa_low = a;
+	if (stream && r->fa_win == maxw && maxw > 1 && P.caps.fill_ahead)
+		queue_ahead(r, stream < 0, fill_write);
+	P.faults[FL_FAULT_FIRST_TOUCH]++;
+	note_fault(r, FL_FAULT_FIRST_TOUCH, b - a);
+	P.prefilled += (b - a) - 1;
+	fl__note_used();
+	return 0;
+}
+
+/* Grow or reset the refault readahead window of a region. */
+static size_t readahead_window(struct fl_region *r, size_t pg)
+{
+	unsigned maxw = P.cfg.readahead_max;
+	if (pg == r->ra_next && r->ra_win) {
+		unsigned w = r->ra_win * 2;
+		r->ra_win = w > maxw ? maxw : w;
+	} else {
+		r->ra_win = 1;
+	}
+	return r->ra_win;
+}
+
+static int resolve_inactive(struct fl_region *r, size_t pg)
+{
+	size_t w = readahead_window(r, pg);
+	size_t end = pg + w > r->npages ? r->npages : pg + w;
+	size_t i;
+	for (i = pg; i < end; i++) {
+		struct fl_page *p = &r->pages[i];
+		if (fl__pg_state(p) != FL_PG_INACTIVE || (p->meta & FL_PG_BUSY))
+			break;
+		int grc = P.eng->give(r, i, p->slot);
+		if (grc < 0) {
+			if (i == pg)
+				return -1;
+			break;
+		}
+		if (grc > 0)
+			p->meta |= FL_PG_PINNED;
+		p->slot = 0;
+		p->meta |= (i == pg) ? FL_PG_REF : FL_PG_PREFILLED;
+		fl__page_move(r, p, FL_PG_RESIDENT);
+	}
+	r->ra_next = i;
+	P.faults[FL_FAULT_SOFT]++;
+	note_fault(r, FL_FAULT_SOFT, i - pg);
+	P.readahead += (i - pg) - 1;
+	return 0;
+}
+
+static int resolve_stored(struct fl_region *r, size_t pg)
+{
+	unsigned first = fl__pg_state(&r->pages[pg]);
+	size_t w = readahead_window(r, pg); /* <= readahead_max == bounce_pages */
+	size_t end = pg + w > r->npages ? r->npages : pg + w;
+	size_t n = 0;
+	while (pg + n < end) {
+		struct fl_page *p = &r->pages[pg + n];
+		unsigned st = fl__pg_state(p);
+		if ((st != FL_PG_COMPRESSED && st != FL_PG_SAME) || (p->meta & FL_PG_BUSY))
+			break;
+		n++;
+	}
+	n = fl__reclaim_make_room(n, n);
+	for (size_t i = 0; i < n; i++) {
+		struct fl_page *p = &r->pages[pg + i];
+		int rc = fl_store_get(P.ctx_fault, &p->ref, P.bounce + i * PS);
+		if (rc != 0) {
+			fl__note_error();
+			FL_WARN("store could not rebuild a page at %p (%d)",
+				(void *)(r->base + (pg + i) * PS), rc);
+			if (i == 0)
+				return -1;
+			n = i;
+			break;
+		}
+	}
+	int frc = P.eng->fill_copy(r, pg, n, P.bounce);
+	if (frc < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct fl_page *p = &r->pages[pg + i];
+		if (frc > 0)
+			p->meta |= FL_PG_PINNED;
+		fl_store_drop(P.store, &p->ref);
+		p->meta |= (i == 0) ? FL_PG_REF : FL_PG_PREFILLED;
+		fl__page_move(r, p, FL_PG_RESIDENT);
+	}
+	r->ra_next = pg + n;
+	P.faults[first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS]++;
+	note_fault(r, first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS, n);
+	P.readahead += n - 1;
+	fl__note_used();
+	return 0;
+}
+
+int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
+{
+	uint64_t t0 = fl_mono_ns();
+	fl_lock(&P.lock);
+	if (fi)
+		fi->resolved = 0;
+	cur_fault = fi;
+	struct fl_region *r = fl__region_lookup(addr);
+	int rc = 0;
+	for (;;) {
+		if (!r) {
+			cur_fault = NULL;
+			fl_unlock(&P.lock);
+			return 1;
+		}
+		size_t pg = (addr - r->base) >> FL_PAGE_SHIFT;
+		struct fl_page *p = &r->pages[pg];
+		int prot = fl__pg_prot(p);
+		if (!(prot & PROT_READ) || (write && !(prot & PROT_WRITE))) {
+			/* The program's own protection says no: its fault. */
+			cur_fault = NULL;
+			fl_unlock(&P.lock);
+			return 1;
+		}
+		if (p->meta & FL_PG_BUSY) {
+			r = fl__region_wait_busy(addr);
+			cur_fault = fi; /* another fault may have run meanwhile */
+			continue;
+		}
+		switch (fl__pg_state(p)) {
+		case FL_PG_UNTOUCHED:
+			rc = resolve_untouched(r, pg, write);
+			break;
+		case FL_PG_INACTIVE:
+			rc = resolve_inactive(r, pg);
+			break;
+		case FL_PG_COMPRESSED:
+		case FL_PG_SAME:
+			rc = resolve_stored(r, pg);
+			break;
+		default:
+			/* Already resident: another thread's fault won the race. */
+			p->meta |= FL_PG_REF;
+			P.eng->wake(addr & ~(uintptr_t)(PS - 1), PS);
+			break;
+		}
+		break;
+	}
+	if (rc != 0)
+		fl__note_error();
+	uint64_t t1 = fl_mono_ns();
+	P.fault_ns += t1 - t0;
+	cur_fault = NULL;
+	if (fi) {
+		fi->t_ns = t1;
+		fi->latency_ns = t1 - t0 > UINT32_MAX ? UINT32_MAX : (uint32_t)(t1 - t0);
+	}
+	fl__reclaim_update_pressure(t1);
+	fl_unlock(&P.lock);
+	return rc;
+}

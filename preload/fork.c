@@ -1,0 +1,153 @@
+/*
+ * fork: a child keeps every byte of managed memory.  Before the fork every
+ * page out of the program's view is brought back, with the pager lock held
+ * across it so the child's tables are a consistent snapshot; in the child
+ * the shim's threads and (for userfaultfd) the registrations are gone, and
+ * the engine re-arms at the child's next call into the pager, when it may
+ * allocate again.
+ */
+#include "pager_int.h"
+
+#include <errno.h>
+
+#include "log.h"
+#include "mem.h"
+
+/*
+ * Put every page of r that is out of the program's view back into it,
+ * whatever the budget says (lock held, evictor idle).  A page that cannot
+ * come back is counted as an error and stays where it is.
+ */
+void fl__fork_bring_back(struct fl_region *r)
+{
+	for (size_t i = 0; i < r->npages; i++) {
+		struct fl_page *p = &r->pages[i];
+		unsigned st = fl__pg_state(p);
+		int rc;
+		if (st == FL_PG_INACTIVE) {
+			rc = P.eng->give(r, i, p->slot);
+		} else if (st == FL_PG_COMPRESSED || st == FL_PG_SAME) {
+			rc = fl_store_get(P.ctx_fault, &p->ref, P.bounce) == 0
+				     ? P.eng->fill_copy(r, i, 1, P.bounce)
+				     : -1;
+			if (rc >= 0)
+				fl_store_drop(P.store, &p->ref);
+		} else {
+			continue;
+		}
+		if (rc < 0) {
+			fl__note_error();
+			continue;
+		}
+		p->slot = 0;
+		if (rc > 0)
+			p->meta |= FL_PG_PINNED;
+		fl__page_move(r, p, FL_PG_RESIDENT);
+	}
+}
+
+/*
+ * Before fork: every page that is not in the program's view is brought
+ * back, so the child inherits all managed bytes as ordinary memory and
+ * nothing it touches can read as zeros before it re-arms.  The lock is held
+ * across the fork so the child's tables are a consistent snapshot.
+ */
+void fl_pager_fork_prepare(void)
+{
+	if (!P.running)
+		return;
+	fl_lock(&P.lock);
+	fl__reclaim_wait_idle();
+	for (size_t k = 0; k < P.nregions; k++)
+		fl__fork_bring_back(P.sorted[k]);
+	fl__note_used();
+	FL_ASSERT(fl__region_counts_ok());
+}
+
+void fl_pager_fork_parent(void)
+{
+	if (!P.running)
+		return;
+	fl_unlock(&P.lock);
+	fl__reclaim_wake();
+}
+
+/*
+ * In the child: the shim's threads are gone and, for userfaultfd, so is
+ * every registration (all pages are present, so nothing is lost).  Only
+ * async-signal-safe work here; the engine is restarted at the next call
+ * into the pager (rearm_if_needed), when malloc is safe again.
+ */
+void fl_pager_fork_child(void)
+{
+	if (!P.running)
+		return;
+	P.lock.v = 0;
+	P.evictor_started = 0;
+	P.evict_seq = 0;
+	P.busy = 0;
+	P.eng->forget();
+	if (P.kind == FL_ENGINE_SIGNAL) {
+		/* The SIGSEGV handler came along: regions keep working. */
+		P.rearm_pending = 1; /* only the evictor to restart */
+		return;
+	}
+	P.running = 0;
+	P.rearm_pending = 1;
+}
+
+void fl__fork_rearm(void)
+{
+	if (!__atomic_load_n(&P.rearm_pending, __ATOMIC_ACQUIRE))
+		return;
+	fl_lock(&P.lock);
+	if (!P.rearm_pending) {
+		fl_unlock(&P.lock);
+		return;
+	}
+	/* rearm_pending stays set until the engine runs again (it is cleared
+	 * under the lock, below): the fault log reads it without the lock to
+	 * know that this child's regions and engine are real. */
+	fl__in_shim++;
+	if (P.kind != FL_ENGINE_SIGNAL) {
+		char err[256];
+		size_t stash = P.budget ? P.budget + 64 : 64;
+		if (P.eng->start(stash, &P.caps, err, sizeof err) != 0) {
+			/* Stay unmanaged: every page is plain memory already. */
+			FL_WARN("forked child could not re-arm the pager (%s); it runs unmanaged", err);
+			for (size_t k = 0; k < P.nregions; k++) {
+				fl__mem_free(P.sorted[k]->pages, P.sorted[k]->pages_bytes);
+				P.sorted[k]->pages = NULL;
+			}
+			P.nregions = 0;
+			P.degraded = 1;
+			__atomic_store_n(&P.rearm_pending, 0, __ATOMIC_RELEASE);
+			fl_unlock(&P.lock);
+			fl__in_shim--;
+			return;
+		}
+		/* The parent's FIFO names pages that are all resident now. */
+		P.inq_len = 0;
+		P.inq_head = 0;
+		for (size_t k = 0; k < P.nregions; k++) {
+			struct fl_region *r = P.sorted[k];
+			if (P.eng->region_adopt(r) != 0) {
+				FL_WARN("forked child could not re-register a region: %s",
+					fl__errname(errno));
+				fl__note_error();
+				/* Unregistered: plain memory; forget it. */
+				for (size_t i = 0; i < r->npages; i++)
+					fl__page_forget(r, i);
+				fl__region_free(r);
+				k--;
+				continue;
+			}
+			fl__region_adopt_states(r);
+		}
+		P.running = 1;
+	}
+	__atomic_store_n(&P.rearm_pending, 0, __ATOMIC_RELEASE);
+	fl_unlock(&P.lock);
+	fl__reclaim_start();
+	fl__in_shim--;
+}

@@ -1,0 +1,387 @@
+/*
+ * Reclaim: holding the budget.  The clock walks resident pages and moves
+ * the unreferenced ones out to INACTIVE (no copy: the next touch is a
+ * cheap soft fault); the inactive FIFO hands the oldest of those to
+ * compression, by the evictor thread between its watermarks, or directly
+ * by a fault that finds no room (make_room).  Memory pressure (NORMAL,
+ * WARN, CRITICAL) is derived here from the headroom left.
+ */
+#include "pager_int.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "events.h"
+#include "log.h"
+
+#define PS FL_PAGE_SIZE
+#define CLOCK_SCAN_MAX 8192u  /* pages looked at per lock hold */
+
+static void set_pressure(enum fl_pressure p)
+{
+	P.pressure = p;
+	if (p > P.pressure_peak)
+		P.pressure_peak = p;
+}
+
+/* now: the caller's clock reading, so a fault reads the clock once. */
+void fl__reclaim_update_pressure(uint64_t now)
+{
+	if (!P.budget) {
+		P.pressure = FL_PRESSURE_NORMAL;
+		return;
+	}
+	uint64_t used = fl__used_pages();
+	uint64_t free_pages = used >= P.budget ? 0 : P.budget - used;
+	if (P.critical_until_ns && now < P.critical_until_ns)
+		set_pressure(FL_PRESSURE_CRITICAL);
+	else if (free_pages < P.low_free)
+		set_pressure(FL_PRESSURE_WARN);
+	else
+		set_pressure(FL_PRESSURE_NORMAL);
+}
+
+static void mark_critical(void)
+{
+	P.critical_until_ns = fl_mono_ns() + 200000000ull;
+	set_pressure(FL_PRESSURE_CRITICAL);
+}
+
+void fl__reclaim_wake(void)
+{
+	if (!P.evictor_started)
+		return;
+	__atomic_add_fetch(&P.evict_seq, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &P.evict_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void fl__reclaim_inq_push(struct fl_region *r, size_t pg, uint32_t slot)
+{
+	if (P.inq_len == P.inq_cap) {
+		/* Full of stale entries: drop the oldest (its page is re-checked
+		 * anyway, and a live inactive page still gets found by reclaim's
+		 * fallback scan). */
+		P.inq_head = (P.inq_head + 1) % P.inq_cap;
+		P.inq_len--;
+	}
+	struct inq_entry *e = &P.inq[(P.inq_head + P.inq_len) % P.inq_cap];
+	e->id = r->id;
+	e->gen = r->gen;
+	e->slot = slot;
+	e->pg = pg;
+	P.inq_len++;
+}
+
+/* Pop the oldest still-valid inactive page.  Returns 0 if none. */
+static int inq_pop(struct fl_region **rp, size_t *pgp)
+{
+	while (P.inq_len) {
+		struct inq_entry e = P.inq[P.inq_head];
+		P.inq_head = (P.inq_head + 1) % P.inq_cap;
+		P.inq_len--;
+		if (e.id >= MAX_REGIONS)
+			continue;
+		struct fl_region *r = &P.pool[e.id];
+		if (r->gen != e.gen || !r->pages || e.pg >= r->npages)
+			continue;
+		struct fl_page *p = &r->pages[e.pg];
+		if (fl__pg_state(p) != FL_PG_INACTIVE || (p->meta & FL_PG_BUSY) || p->slot != e.slot)
+			continue;
+		*rp = r;
+		*pgp = e.pg;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Move one unreferenced resident page to INACTIVE, giving referenced ones a
+ * second chance.  force: ignore reference bits (after a full pass found
+ * nothing).  Returns 1 if a page was deactivated.
+ */
+static int clock_deactivate_one(int force, size_t *scanned)
+{
+	while (*scanned < CLOCK_SCAN_MAX && P.nregions) {
+		if (P.hand_region >= P.nregions) {
+			P.hand_region = 0;
+			P.hand_page = 0;
+		}
+		struct fl_region *r = P.sorted[P.hand_region];
+		if (P.hand_page >= r->npages || r->n_resident == 0) {
+			P.hand_region++;
+			P.hand_page = 0;
+			(*scanned)++;
+			continue;
+		}
+		size_t pg = P.hand_page++;
+		(*scanned)++;
+		struct fl_page *p = &r->pages[pg];
+		if (fl__pg_state(p) != FL_PG_RESIDENT || (p->meta & (FL_PG_BUSY | FL_PG_PINNED)) ||
+		    (p->meta & FL_PG_PROT_MASK))
+			continue;
+		if ((p->meta & FL_PG_REF) && !force) {
+			p->meta &= ~FL_PG_REF;
+			continue;
+		}
+		uint32_t slot;
+		if (P.eng->take(r, pg, &slot) != 0) {
+			fl__note_error();
+			FL_WARN("could not move a page out (%s); it stays resident", fl__errname(errno));
+			p->meta |= FL_PG_REF;
+			continue;
+		}
+		p->meta &= ~(FL_PG_REF | FL_PG_PREFILLED);
+		p->slot = slot;
+		fl__page_move(r, p, FL_PG_INACTIVE);
+		fl__reclaim_inq_push(r, pg, slot);
+		P.deactivated++;
+		return 1;
+	}
+	return 0;
+}
+
+static void refill_inactive(size_t want)
+{
+	size_t scanned = 0;
+	size_t got = 0;
+	while (got < want && P.resident && scanned < CLOCK_SCAN_MAX) {
+		if (clock_deactivate_one(0, &scanned))
+			got++;
+	}
+}
+
+/* Store an inactive page's contents; the caller holds what it needs. */
+static void finish_compress(struct fl_region *r, size_t pg, struct fl_store_ref *ref)
+{
+	struct fl_page *p = &r->pages[pg];
+	P.eng->release(r, pg, p->slot);
+	p->slot = 0;
+	p->ref = *ref;
+	p->meta &= ~(FL_PG_BUSY | FL_PG_REF | FL_PG_PREFILLED);
+	fl__page_move(r, p, ref->kind == FL_STORE_SAME ? FL_PG_SAME : FL_PG_COMPRESSED);
+	P.evicted++;
+}
+
+/*
+ * Evict one page with the lock held (direct reclaim): the oldest inactive
+ * page, or, when there is none, one the clock picks.  Returns 1 if a page
+ * left memory.
+ */
+static int reclaim_one_locked(void)
+{
+	struct fl_region *r;
+	size_t pg;
+	if (!inq_pop(&r, &pg)) {
+		size_t scanned = 0;
+		if (!clock_deactivate_one(0, &scanned)) {
+			scanned = 0;
+			if (!clock_deactivate_one(1, &scanned))
+				return 0;
+		}
+		if (!inq_pop(&r, &pg))
+			return 0;
+	}
+	struct fl_page *p = &r->pages[pg];
+	struct fl_store_ref ref;
+	const void *src = P.eng->peek(r, pg, p->slot, P.scratch + EVICT_BATCH * PS);
+	int rc = src ? fl_store_put(P.ctx_fault, src, &ref) : FL_STORE_EINVAL;
+	if (rc != 0) {
+		/* Store full or broken: the page stays inactive, in memory. */
+		fl__reclaim_inq_push(r, pg, p->slot);
+		if (!P.store_full)
+			FL_WARN("compressed store refused a page (%d): budget cannot be held", rc);
+		P.store_full = 1;
+		mark_critical();
+		return 0;
+	}
+	finish_compress(r, pg, &ref);
+	return 1;
+}
+
+/*
+ * Make room for n more pages under the budget, evicting for the first
+ * `must` of them (the faulting page and, for a sequential stream, the
+ * whole window: a round trip costs more than the compressions) and
+ * trimming the rest to what fits.  Returns how many of the n fit (at least
+ * 1: the faulting page is always served, even over budget).
+ */
+size_t fl__reclaim_make_room(size_t n, size_t must)
+{
+	if (!P.budget)
+		return n;
+	/* A window is never worth evicting a quarter of the budget for. */
+	size_t cap = P.budget / 4 ? P.budget / 4 : 1;
+	if (must > cap)
+		must = cap;
+	if (must < 1)
+		must = 1;
+	if (must > n)
+		must = n;
+	int reclaimed = 0;
+	while (fl__used_pages() + must > P.budget) {
+		if (!reclaim_one_locked())
+			break;
+		reclaimed = 1;
+	}
+	if (fl__used_pages() + n > P.budget) {
+		size_t room = fl__used_pages() < P.budget ? P.budget - fl__used_pages() : 0;
+		n = room > must ? room : must;
+	}
+	if (reclaimed)
+		P.direct_reclaims++;
+	if (reclaimed || fl__used_pages() + n > P.budget)
+		mark_critical();
+	if (fl__used_pages() + n + P.low_free > P.budget)
+		fl__reclaim_wake();
+	return n ? n : 1;
+}
+
+/* Wait until the evictor holds no page BUSY. */
+void fl__reclaim_wait_idle(void)
+{
+	while (P.busy)
+		fl__pager_yield_lock();
+}
+
+static int evict_batch(void)
+{
+	struct {
+		struct fl_region *r;
+		size_t pg;
+		const void *src;
+		struct fl_store_ref ref;
+		int rc;
+	} b[EVICT_BATCH];
+	size_t n = 0;
+
+	fl_lock(&P.lock);
+	if (P.inactive < P.inactive_target + EVICT_BATCH)
+		refill_inactive(P.inactive_target + EVICT_BATCH - P.inactive);
+	while (n < EVICT_BATCH) {
+		struct fl_region *r;
+		size_t pg;
+		if (!inq_pop(&r, &pg))
+			break;
+		struct fl_page *p = &r->pages[pg];
+		p->meta |= FL_PG_BUSY;
+		P.busy++;
+		b[n].r = r;
+		b[n].pg = pg;
+		b[n].src = P.eng->peek(r, pg, p->slot, P.scratch + n * PS);
+		n++;
+	}
+	fl_unlock(&P.lock);
+	if (!n)
+		return 0;
+
+	for (size_t i = 0; i < n; i++)
+		b[i].rc = b[i].src ? fl_store_put(P.ctx_evict, b[i].src, &b[i].ref) : FL_STORE_EINVAL;
+
+	int done = 0;
+	fl_lock(&P.lock);
+	for (size_t i = 0; i < n; i++) {
+		struct fl_page *p = &b[i].r->pages[b[i].pg];
+		P.busy--;
+		if (b[i].rc == 0) {
+			finish_compress(b[i].r, b[i].pg, &b[i].ref);
+			done++;
+		} else {
+			p->meta &= ~FL_PG_BUSY;
+			fl__reclaim_inq_push(b[i].r, b[i].pg, p->slot);
+			if (!P.store_full)
+				FL_WARN("compressed store refused a page (%d): budget cannot be held",
+					b[i].rc);
+			P.store_full = 1;
+			mark_critical();
+		}
+	}
+	fl__reclaim_update_pressure(fl_mono_ns());
+	fl_unlock(&P.lock);
+	return done;
+}
+
+static void *evictor_main(void *arg)
+{
+	(void)arg;
+	fl__events_own_thread((uintptr_t)evictor_main);
+	int evicting = 0; /* hysteresis: between the watermarks */
+	while (!__atomic_load_n(&P.evictor_stop, __ATOMIC_ACQUIRE)) {
+		int seq = __atomic_load_n(&P.evict_seq, __ATOMIC_ACQUIRE);
+		fl_lock(&P.lock);
+		uint64_t used = fl__used_pages();
+		int full = P.store_full;
+		fl_unlock(&P.lock);
+		if (!evicting && used + P.low_free > P.budget)
+			evicting = 1;
+		if (evicting && used + P.high_free <= P.budget)
+			evicting = 0;
+		if (evicting && !full) {
+			if (evict_batch() > 0)
+				continue;
+			evicting = 0;
+		}
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		syscall(SYS_futex, &P.evict_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+		if (full) {
+			/* Drops may have made room: try again now and then. */
+			fl_lock(&P.lock);
+			P.store_full = 0;
+			fl_unlock(&P.lock);
+		}
+	}
+	return NULL;
+}
+
+void fl__reclaim_start(void)
+{
+	if (!P.budget || !P.caps.can_evict || P.evictor_started)
+		return;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	P.evictor_stop = 0;
+	if (pthread_create(&P.evictor, NULL, evictor_main, NULL) == 0)
+		P.evictor_started = 1;
+	else
+		FL_WARN("cannot start the evictor; faults will reclaim directly");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+long fl_pager_reclaim(uint64_t target)
+{
+	if (!P.running || !P.caps.can_evict)
+		return -1;
+	long n = 0;
+	sigset_t oldmask;
+	fl__pager_api_lock(&oldmask);
+	while (fl__used_pages() > target) {
+		if (reclaim_one_locked()) {
+			n++;
+			continue;
+		}
+		if (!P.busy || P.store_full)
+			break;
+		/* The evictor holds some pages: let it finish them. */
+		fl__pager_api_unlock(&oldmask);
+		sched_yield();
+		fl__pager_api_lock(&oldmask);
+	}
+	FL_ASSERT(fl__region_counts_ok());
+	fl__pager_api_unlock(&oldmask);
+	return n;
+}
+
+void fl__reclaim_stop(void)
+{
+	if (!P.evictor_started)
+		return;
+	__atomic_store_n(&P.evictor_stop, 1, __ATOMIC_RELEASE);
+	fl__reclaim_wake();
+	pthread_join(P.evictor, NULL);
+	fl__events_own_thread_gone((uintptr_t)evictor_main);
+	P.evictor_started = 0;
+}
