@@ -24,39 +24,6 @@
 
 struct fl_pager fl__pager = {.lock = FL_LOCK_INIT};
 
-/* Let the evictor (or whoever holds a page BUSY) run, then take the lock
- * again: everything read under the lock before must be looked up anew. */
-void fl__pager_yield_lock(void)
-{
-	fl_unlock(&P.lock);
-	sched_yield();
-	fl_lock(&P.lock);
-}
-
-/*
- * With the signal engine, faults are resolved under P.lock in the faulting
- * thread.  A program thread inside an API call holds P.lock; a signal
- * handler of the program's that touched managed memory there would wait for
- * itself.  So API calls block signals while they hold the lock.
- */
-void fl__pager_api_lock(sigset_t *old)
-{
-	if (P.kind == FL_ENGINE_SIGNAL) {
-		sigset_t all;
-		sigfillset(&all);
-		sigdelset(&all, SIGSEGV);
-		pthread_sigmask(SIG_SETMASK, &all, old);
-	}
-	fl_lock(&P.lock);
-}
-
-void fl__pager_api_unlock(sigset_t *old)
-{
-	fl_unlock(&P.lock);
-	if (P.kind == FL_ENGINE_SIGNAL)
-		pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
 void fl_pager_config_default(struct fl_pager_config *cfg)
 {
 	struct fl_settings st;

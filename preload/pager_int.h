@@ -20,6 +20,7 @@
 #define FL_PAGER_INT_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -209,15 +210,41 @@ static inline void fl__note_used(void)
 		P.peak = u;
 }
 
-/* ---- pager.c: locking ------------------------------------------------- */
+/* ---- the pager lock ------------------------------------------------------ */
 
 /* Let the evictor (or whoever holds a page BUSY) run, then take the lock
  * again: everything read under the lock before must be looked up anew. */
-void fl__pager_yield_lock(void);
-/* P.lock for an API call, with the program's signals blocked while the
- * signal engine runs (see pager.c). */
-void fl__pager_api_lock(sigset_t *old);
-void fl__pager_api_unlock(sigset_t *old);
+static inline void fl__pager_yield_lock(void)
+{
+	fl_unlock(&P.lock);
+	sched_yield();
+	fl_lock(&P.lock);
+}
+
+/*
+ * P.lock for an API call.  With the signal engine, faults are resolved
+ * under P.lock in the faulting thread: a program thread inside an API
+ * call holds P.lock, and a signal handler of the program's that touched
+ * managed memory there would wait for itself.  So API calls block signals
+ * while they hold the lock.
+ */
+static inline void fl__pager_api_lock(sigset_t *old)
+{
+	if (P.kind == FL_ENGINE_SIGNAL) {
+		sigset_t all;
+		sigfillset(&all);
+		sigdelset(&all, SIGSEGV);
+		pthread_sigmask(SIG_SETMASK, &all, old);
+	}
+	fl_lock(&P.lock);
+}
+
+static inline void fl__pager_api_unlock(sigset_t *old)
+{
+	fl_unlock(&P.lock);
+	if (P.kind == FL_ENGINE_SIGNAL)
+		pthread_sigmask(SIG_SETMASK, old, NULL);
+}
 
 /* ---- page.c: one page's state ------------------------------------------ */
 
@@ -273,7 +300,6 @@ struct fl_page *fl__region_table_slice(struct fl_region *r, size_t from, size_t 
  * split or a trim). */
 void fl__region_recount(struct fl_region *r);
 /* Page indexes changed: old FIFO entries are stale, queue the pages again. */
-void fl__region_requeue_inactive(struct fl_region *r);
 /* Rebuild page states of an adopted range from what is present. */
 void fl__region_adopt_states(struct fl_region *r);
 
@@ -305,6 +331,8 @@ int fl__region_counts_ok(void);
 size_t fl__reclaim_make_room(size_t n, size_t must);
 /* Queue an inactive page for compression. */
 void fl__reclaim_inq_push(struct fl_region *r, size_t pg, uint32_t slot);
+/* r's page indexes changed: its queued entries are stale, queue its inactive pages again. */
+void fl__reclaim_requeue(struct fl_region *r);
 /* Pressure from the budget's headroom (now: the caller's clock reading). */
 void fl__reclaim_update_pressure(uint64_t now);
 /* Wait until the evictor holds no page BUSY (may drop the lock). */

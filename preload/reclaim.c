@@ -76,6 +76,15 @@ void fl__reclaim_inq_push(struct fl_region *r, size_t pg, uint32_t slot)
 	P.inq_len++;
 }
 
+/* Page indexes changed: old FIFO entries are stale, queue the pages again. */
+void fl__reclaim_requeue(struct fl_region *r)
+{
+	r->gen++;
+	for (size_t i = 0; i < r->npages; i++)
+		if (fl__pg_state(&r->pages[i]) == FL_PG_INACTIVE)
+			fl__reclaim_inq_push(r, i, r->pages[i].slot);
+}
+
 /* Pop the oldest still-valid inactive page.  Returns 0 if none. */
 static int inq_pop(struct fl_region **rp, size_t *pgp)
 {

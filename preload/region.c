@@ -175,15 +175,6 @@ void fl__region_recount(struct fl_region *r)
 	}
 }
 
-/* Page indexes changed: old FIFO entries are stale, queue the pages again. */
-void fl__region_requeue_inactive(struct fl_region *r)
-{
-	r->gen++;
-	for (size_t i = 0; i < r->npages; i++)
-		if (fl__pg_state(&r->pages[i]) == FL_PG_INACTIVE)
-			fl__reclaim_inq_push(r, i, r->pages[i].slot);
-}
-
 /* A new table holding pages [from, from + n) of r's table. */
 struct fl_page *fl__region_table_slice(struct fl_region *r, size_t from, size_t n, size_t *bytes)
 {

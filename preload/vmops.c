@@ -76,7 +76,7 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 			r->len = r->npages * PS;
 			P.managed_pages -= p1;
 			fl__region_recount(r);
-			fl__region_requeue_inactive(r);
+			fl__reclaim_requeue(r);
 			r->fa_next = r->fa_low = r->ra_next = 0;
 			FL_ASSERT(fl__region_ok(r));
 			fl__region_announce(FL_WIRE_REGION_UPDATE, r);
@@ -106,8 +106,8 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 			fl__region_recount(r);
 			fl__region_recount(tail);
 			fl__region_insert(tail);
-			fl__region_requeue_inactive(tail);
-			fl__region_requeue_inactive(r);
+			fl__reclaim_requeue(tail);
+			fl__reclaim_requeue(r);
 			FL_ASSERT(fl__region_ok(r));
 			fl__region_announce(FL_WIRE_REGION_UPDATE, r);
 			fl__region_announce(FL_WIRE_REGION_CREATE, tail);

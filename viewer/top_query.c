@@ -31,7 +31,7 @@
 
 #include "idmap.h"
 #include "schema.h"
-#include "state.h"
+#include "state_read.h"
 #include "vmmap_data.h"
 
 /* ------------------------------------------------- running totals map */

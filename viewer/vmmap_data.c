@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "faultline/faultline.h"
-#include "state.h"
+#include "state_read.h"
 
 /* PROT_NONE anonymous memory up to this size is a guard, larger a reservation. */
 #define GUARD_MAX (1024u * 1024u)

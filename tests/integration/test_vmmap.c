@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "runprog.h"
-#include "state.h"
+#include "state_read.h"
 #include "vmmap_layout.h"
 
 struct cli_result {

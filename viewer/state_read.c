@@ -3,7 +3,7 @@
  * open it read-only, copy it out under its sequence lock, and refuse a
  * file that is not one, is of another version, or outlived its process.
  */
-#include "state.h"
+#include "state_read.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,8 +2,8 @@
  * Reading a preloaded process's published state
  * (include/faultline/state.h) from outside it.
  */
-#ifndef FL_VIEWER_STATE_H
-#define FL_VIEWER_STATE_H
+#ifndef FL_VIEWER_STATE_READ_H
+#define FL_VIEWER_STATE_READ_H
 
 #include <stddef.h>
 #include <sys/types.h>
