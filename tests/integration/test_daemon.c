@@ -97,6 +97,14 @@ TestSuite(daemon, .init = make_dir, .fini = remove_dir, .timeout = 120);
  */
 static int start_as(struct daemon *d, uid_t uid, const char *db, const char *const extra[])
 {
+	/* Another user runs a copy it can reach: the checkout may be closed to it. */
+	char *shared = NULL;
+	if (uid) {
+		char why[256];
+		shared = test_bin_shared("faultlined", why, sizeof why);
+		if (!shared)
+			cr_skip_test("no copy of faultlined for uid %u to run: %s", (unsigned)uid, why);
+	}
 	int pfd[2];
 	cr_assert_eq(pipe(pfd), 0);
 	pid_t pid = fork();
@@ -111,7 +119,8 @@ static int start_as(struct daemon *d, uid_t uid, const char *db, const char *con
 			_exit(125);
 		char fdarg[16];
 		snprintf(fdarg, sizeof fdarg, "%d", pfd[1]);
-		const char *argv[32] = {test_bin("faultlined"), "--socket", d->sock, "--db", db, "--ready-fd", fdarg};
+		const char *argv[32] = {shared ? shared : test_bin("faultlined"), "--socket", d->sock, "--db", db,
+					"--ready-fd", fdarg};
 		int n = 7;
 		for (int i = 0; extra && extra[i] && n < 31; i++)
 			argv[n++] = extra[i];
@@ -125,6 +134,7 @@ static int start_as(struct daemon *d, uid_t uid, const char *db, const char *con
 	int r = poll(&p, 1, 30000);
 	ssize_t n = r > 0 ? read(pfd[0], buf, sizeof buf) : -1;
 	close(pfd[0]);
+	test_bin_shared_remove(shared); /* ready or gone: exec'd, or never will */
 	if (n == 6 && memcmp(buf, "ready\n", 6) == 0) {
 		d->pid = pid;
 		return 0;
