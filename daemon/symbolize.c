@@ -100,6 +100,9 @@ struct fl_symbolizer {
 	struct sym_file files[SYM_MAX_FILES];
 	int nfiles;
 	uint64_t clock;
+	/* What files age by (fl_sym_set_clock); NULL: the coarse monotonic clock. */
+	uint64_t (*now)(void *arg);
+	void *now_arg;
 	/* The scope walk's result, reused between calls: subprogram and
 	 * inlined-subroutine DIEs containing the address, outermost first. */
 	Dwarf_Die *chain;
@@ -140,10 +143,12 @@ static uint64_t hash_path(const char *p)
 	return h;
 }
 
-static long long now_ns(void)
+static long long now_ns(const struct fl_symbolizer *s)
 {
-	struct timespec ts;
+	if (s->now)
+		return (long long)s->now(s->now_arg);
 	/* The coarse clock is a vDSO read: cheap enough to call per address. */
+	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
@@ -168,7 +173,7 @@ static void file_close(struct sym_file *f)
 	memset(f, 0, sizeof *f);
 }
 
-static int file_open(struct sym_file *f, const char *path, char *err, size_t errlen)
+static int file_open(const struct fl_symbolizer *s, struct sym_file *f, const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -243,7 +248,7 @@ static int file_open(struct sym_file *f, const char *path, char *err, size_t err
 	f->ino = st.st_ino;
 	f->size = st.st_size;
 	f->mtime = st.st_mtim;
-	f->checked_ns = now_ns();
+	f->checked_ns = now_ns(s);
 	return 0;
 }
 
@@ -324,7 +329,7 @@ static struct sym_file *file_get(struct fl_symbolizer *s, const char *path, cons
 	}
 	struct sym_file *f = match;
 	if (!f && newest) {
-		long long t = now_ns();
+		long long t = now_ns(s);
 		if (!idlen && t - newest->checked_ns < SYM_RECHECK_NS) {
 			f = newest;
 		} else {
@@ -337,7 +342,7 @@ static struct sym_file *file_get(struct fl_symbolizer *s, const char *path, cons
 			 * which is kept if the new one cannot be opened (a
 			 * deleted file: what was there is the best guess). */
 			struct sym_file tmp;
-			if (file_open(&tmp, path, NULL, 0) == 0) {
+			if (file_open(s, &tmp, path, NULL, 0) == 0) {
 				file_close(newest);
 				*newest = tmp;
 			}
@@ -346,7 +351,7 @@ static struct sym_file *file_get(struct fl_symbolizer *s, const char *path, cons
 	}
 	if (!f) {
 		f = file_slot(s);
-		if (file_open(f, path, err, errlen) != 0) {
+		if (file_open(s, f, path, err, errlen) != 0) {
 			file_unslot(s, f);
 			return NULL;
 		}
@@ -361,6 +366,12 @@ struct fl_symbolizer *fl_sym_new(void)
 	 * dwfl_begin does it, but say so rather than depend on that. */
 	elf_version(EV_CURRENT);
 	return calloc(1, sizeof(struct fl_symbolizer));
+}
+
+void fl_sym_set_clock(struct fl_symbolizer *s, uint64_t (*now)(void *arg), void *arg)
+{
+	s->now = now;
+	s->now_arg = now ? arg : NULL;
 }
 
 void fl_sym_free(struct fl_symbolizer *s)

@@ -36,6 +36,15 @@ struct fl_symbolizer;
 /* A symbolizer with no files open, or NULL when out of memory. */
 struct fl_symbolizer *fl_sym_new(void);
 
+/*
+ * The clock the symbolizer ages its open files by: now(arg) returns
+ * monotonic nanoseconds.  It decides when a file named without a build id
+ * is compared with the disk again (at most once a second).  By default,
+ * and after now == NULL, it is CLOCK_MONOTONIC_COARSE; tests set a clock
+ * of their own and advance it instead of sleeping.  now must not go back.
+ */
+void fl_sym_set_clock(struct fl_symbolizer *s, uint64_t (*now)(void *arg), void *arg);
+
 /* Closes every file the symbolizer holds and frees it.  NULL is a no-op. */
 void fl_sym_free(struct fl_symbolizer *s);
 

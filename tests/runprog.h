@@ -32,6 +32,19 @@ char *preload_env(void);
  */
 const char *test_bin(const char *name);
 
+/*
+ * A copy of test_bin(name) that any user can run, for tests that run it as
+ * another user (nobody): the checkout may sit where only its owner can
+ * enter (a clone under /root, a `mktemp -d`).  The copy is made in a new
+ * 0755 directory under /tmp, itself 0755; faultline and faultlined need
+ * only system libraries (ldd), nothing from the checkout.  Returns its
+ * path (malloc'd), or NULL with the reason in why when it cannot be made
+ * (the caller skips).  test_bin_shared_remove deletes the copy, its
+ * directory and the path; the program may still be running.
+ */
+char *test_bin_shared(const char *name, char *why, size_t whylen);
+void test_bin_shared_remove(char *path);
+
 /* The last len-1 bytes of r's stderr into buf (NUL-terminated). */
 void run_err_tail(const struct run_result *r, char *buf, size_t len);
 

@@ -2,11 +2,14 @@
 #include "runprog.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,4 +96,72 @@ const char *test_bin(const char *name)
 __attribute__((constructor)) static void no_fault_log_by_default(void)
 {
 	setenv("FAULTLINE_SOCKET", "none", 0);
+}
+
+char *test_bin_shared(const char *name, char *why, size_t whylen)
+{
+	const char *from = test_bin(name);
+	char dir[] = "/tmp/fl-bin-XXXXXX";
+	if (!mkdtemp(dir)) {
+		snprintf(why, whylen, "mkdtemp %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	char *to = NULL;
+	int in = -1, out = -1, ok = 0;
+	if (asprintf(&to, "%s/%s", dir, name) < 0) {
+		to = NULL;
+		snprintf(why, whylen, "out of memory");
+		goto done;
+	}
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		snprintf(why, whylen, "%s: %s", from, strerror(errno));
+		goto done;
+	}
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+	if (out < 0) {
+		snprintf(why, whylen, "%s: %s", to, strerror(errno));
+		goto done;
+	}
+	char buf[65536];
+	ssize_t k;
+	while ((k = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)k) != k) {
+			snprintf(why, whylen, "writing %s: %s", to, strerror(errno));
+			goto done;
+		}
+	if (k < 0) {
+		snprintf(why, whylen, "reading %s: %s", from, strerror(errno));
+		goto done;
+	}
+	/* Modes set outright: the umask does not narrow them. */
+	if (fchmod(out, 0755) != 0 || chmod(dir, 0755) != 0) {
+		snprintf(why, whylen, "chmod in %s: %s", dir, strerror(errno));
+		goto done;
+	}
+	ok = 1;
+done:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) != 0 && ok) {
+		snprintf(why, whylen, "writing %s: %s", to, strerror(errno));
+		ok = 0;
+	}
+	if (!ok) {
+		if (to)
+			unlink(to);
+		rmdir(dir);
+		free(to);
+		return NULL;
+	}
+	return to;
+}
+
+void test_bin_shared_remove(char *path)
+{
+	if (!path)
+		return;
+	unlink(path);
+	rmdir(dirname(path)); /* path is freed next: dirname may write into it */
+	free(path);
 }

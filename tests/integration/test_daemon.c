@@ -37,6 +37,7 @@
 #include "faultline/faultline.h"
 #include "faultline/wire.h"
 #include "runprog.h"
+#include "wait.h"
 
 /* The HELLO instant every test uses: real = START_REAL + (mono - START_MONO). */
 #define START_REAL 1700000000000000000ull
@@ -96,6 +97,14 @@ TestSuite(daemon, .init = make_dir, .fini = remove_dir, .timeout = 120);
  */
 static int start_as(struct daemon *d, uid_t uid, const char *db, const char *const extra[])
 {
+	/* Another user runs a copy it can reach: the checkout may be closed to it. */
+	char *shared = NULL;
+	if (uid) {
+		char why[256];
+		shared = test_bin_shared("faultlined", why, sizeof why);
+		if (!shared)
+			cr_skip_test("no copy of faultlined for uid %u to run: %s", (unsigned)uid, why);
+	}
 	int pfd[2];
 	cr_assert_eq(pipe(pfd), 0);
 	pid_t pid = fork();
@@ -110,7 +119,8 @@ static int start_as(struct daemon *d, uid_t uid, const char *db, const char *con
 			_exit(125);
 		char fdarg[16];
 		snprintf(fdarg, sizeof fdarg, "%d", pfd[1]);
-		const char *argv[32] = {test_bin("faultlined"), "--socket", d->sock, "--db", db, "--ready-fd", fdarg};
+		const char *argv[32] = {shared ? shared : test_bin("faultlined"), "--socket", d->sock, "--db", db,
+					"--ready-fd", fdarg};
 		int n = 7;
 		for (int i = 0; extra && extra[i] && n < 31; i++)
 			argv[n++] = extra[i];
@@ -124,6 +134,7 @@ static int start_as(struct daemon *d, uid_t uid, const char *db, const char *con
 	int r = poll(&p, 1, 30000);
 	ssize_t n = r > 0 ? read(pfd[0], buf, sizeof buf) : -1;
 	close(pfd[0]);
+	test_bin_shared_remove(shared); /* ready or gone: exec'd, or never will */
 	if (n == 6 && memcmp(buf, "ready\n", 6) == 0) {
 		d->pid = pid;
 		return 0;
@@ -142,22 +153,32 @@ static void start(const char *const extra[])
 	cr_assert_eq(rc, 0, "faultlined did not start (status %d)", rc);
 }
 
+struct reaped {
+	pid_t pid;
+	int status;
+};
+
+static int reap(void *arg)
+{
+	struct reaped *r = arg;
+	return waitpid(r->pid, &r->status, WNOHANG) != 0;
+}
+
 /* SIGTERM and wait; the exit status (128+n for signal n). */
 static int stop(void)
 {
 	cr_assert_gt(D.pid, 0);
 	kill(D.pid, SIGTERM);
+	struct reaped r = {.pid = D.pid};
 	int st = 0;
-	pid_t r = 0;
-	for (int i = 0; i < 6000 && (r = waitpid(D.pid, &st, WNOHANG)) == 0; i++)
-		usleep(10000);
-	if (r == 0) {
+	if (!fl_test_poll(reap, &r, 60000)) {
 		kill(D.pid, SIGKILL);
 		waitpid(D.pid, &st, 0);
 		D.pid = 0;
 		cr_assert_fail("faultlined did not exit within 60 s of SIGTERM");
 	}
 	D.pid = 0;
+	st = r.status;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -172,14 +193,24 @@ static char *read_log(void)
 	return buf;
 }
 
+static int log_has(void *needle)
+{
+	return strstr(read_log(), needle) != NULL;
+}
+
 static int wait_log(const char *needle, int ms)
 {
-	for (int i = 0; i <= ms / 20; i++) {
-		if (strstr(read_log(), needle))
-			return 1;
-		usleep(20000);
-	}
-	return 0;
+	return fl_test_poll(log_has, (void *)needle, ms);
+}
+
+/* Start with this: the daemon logs each connection it closes. */
+static const char *const log_debug[] = {"--log", "debug", NULL};
+
+/* Until the daemon (started with log_debug) has closed n connections on
+ * their peer's hang-up, in its event loop: not in the drain at SIGTERM. */
+static void wait_closed(int n)
+{
+	fl_test_wait_text(D.log, "closed after", n, FL_WAIT_MS);
 }
 
 /* ---- speaking the protocol ---- */
@@ -353,18 +384,25 @@ static const char *q_text(sqlite3 *db, const char *fmt, ...)
 }
 
 /* Poll (the daemon commits at least every 250 ms) until the query gives want. */
+struct int_wait {
+	const char *sql;
+	int64_t want, got;
+};
+
+static int int_is(void *arg)
+{
+	struct int_wait *w = arg;
+	sqlite3 *db = db_open();
+	w->got = q_int(db, "%s", w->sql);
+	sqlite3_close(db);
+	return w->got == w->want;
+}
+
 static int64_t wait_int(int64_t want, int ms, const char *sql)
 {
-	int64_t v = NO_ROW;
-	for (int i = 0; i <= ms / 50; i++) {
-		sqlite3 *db = db_open();
-		v = q_int(db, "%s", sql);
-		sqlite3_close(db);
-		if (v == want)
-			break;
-		usleep(50000);
-	}
-	return v;
+	struct int_wait w = {.sql = sql, .want = want, .got = NO_ROW};
+	fl_test_poll(int_is, &w, ms);
+	return w.got;
 }
 
 /* ---- tests ---- */
@@ -709,7 +747,7 @@ Test(daemon, processes_left_running_by_a_dead_daemon_are_vanished_at_start)
 
 Test(daemon, goodbye_and_exit_statuses)
 {
-	start(NULL);
+	start(log_debug);
 	/* A goodbye tells how: signalled 9. */
 	int a = peer();
 	send_hello(a, 201);
@@ -737,7 +775,7 @@ Test(daemon, goodbye_and_exit_statuses)
 	cr_assert_eq(wait_int(1, 5000, "SELECT count(*) FROM processes WHERE pid = 202 AND how = 'exited'"), 1);
 	/* Its connection closing afterwards does not make it vanished. */
 	close(b);
-	usleep(100000);
+	wait_closed(5); /* a, c, e, ctl and b */
 	cr_assert_eq(stop(), 0);
 	sqlite3 *db = db_open();
 	cr_expect_str_eq(q_text(db, "SELECT how || ' ' || exit_status FROM processes WHERE pid = 201"), "signalled 9");
@@ -750,7 +788,7 @@ Test(daemon, goodbye_and_exit_statuses)
 
 Test(daemon, an_exit_report_read_before_the_processes_hello_still_applies)
 {
-	start(NULL);
+	start(log_debug);
 	/* The launcher's report wins the race with the process's own data. */
 	int ctl = peer();
 	send_exit(ctl, 321, FL_WIRE_END_SIGNALLED, 9);
@@ -760,7 +798,7 @@ Test(daemon, an_exit_report_read_before_the_processes_hello_still_applies)
 	send_faults(fd, 0, 5, 0, 0);
 	close(fd); /* killed: no goodbye */
 	close(ctl);
-	usleep(100000);
+	wait_closed(2);
 	cr_assert_eq(stop(), 0);
 	sqlite3 *db = db_open();
 	cr_expect_str_eq(q_text(db, "SELECT how || ' ' || exit_status FROM processes WHERE pid = 321"), "signalled 9");

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "runprog.h"
+#include "wait.h"
 
 #define FAULTER "build/tests/progs/faulter"
 
@@ -187,12 +188,14 @@ static void counts_and_hottest_stack(const char *engine)
 	long long stack = q1(h, "select s.id from faults f join stacks s on s.process = f.process and "
 				"s.stack_id = f.stack where f.stack != 0 group by s.id order by count(*) desc limit 1");
 	cr_assert_gt(stack, 0, "no stacks logged");
-	/* Symbolization runs off the hot path: give it a moment. */
+	/* Symbolization runs off the hot path: until the stack has been
+	 * through it (all its frames are named in one commit). */
 	char sql[512];
+	snprintf(sql, sizeof sql, "select count(*) from frames where stack=%lld and depth=0 and symbolized != 0",
+		 stack);
+	fl_test_wait_sql(db, sql, 1, 1, FL_WAIT_MS);
 	snprintf(sql, sizeof sql,
 		 "select function from frames where stack=%lld and depth=0 order by inline_depth desc limit 1", stack);
-	for (int i = 0; i < 100 && !qs(h, sql)[0]; i++)
-		usleep(50000);
 	cr_expect_str_eq(qs(h, sql), "write_pages");
 	snprintf(sql, sizeof sql,
 		 "select line from frames where stack=%lld and depth=0 order by inline_depth desc limit 1", stack);
@@ -332,17 +335,18 @@ Test(faultlog, sigkilled_program_is_vanished_and_others_are_served, .timeout = 1
 		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 		check_stdout(out[i], "checksum ok");
 	}
-	/* The hanging one has done its work once it printed. */
-	for (int i = 0; i < 200; i++) {
-		struct stat sb;
-		if (stat(out[0], &sb) == 0 && sb.st_size > 0)
-			break;
-		usleep(20000);
-	}
-	usleep(300000); /* its last events reach the daemon */
+	/* The hanging one has done its work once it printed, and its
+	 * faults have reached the daemon once they are in the database. */
+	fl_test_wait_file(out[0], 1, FL_WAIT_MS);
+	char sql[200];
+	snprintf(sql, sizeof sql, "select count(*) from faults where process=(select id from processes where pid=%d)",
+		 (int)p[0]);
+	fl_test_wait_sql(db, sql, 800, 1, FL_WAIT_MS);
 	kill(p[0], SIGKILL);
 	waitpid(p[0], NULL, 0);
-	usleep(300000);
+	/* The daemon has seen its connection end without a goodbye. */
+	snprintf(sql, sizeof sql, "select count(*) from processes where how='vanished' and pid=%d", (int)p[0]);
+	fl_test_wait_sql(db, sql, 1, 0, FL_WAIT_MS);
 	stop_daemon(d);
 	sqlite3 *h = open_db();
 	cr_expect_eq(q1(h, "select count(*) from processes"), 3);
@@ -361,16 +365,28 @@ Test(faultlog, sigkilled_program_is_vanished_and_others_are_served, .timeout = 1
 }
 
 /* Until faulter creates dir/name (its gate); fails the test if it ends. */
+struct gate {
+	pid_t p;
+	const char *path;
+	int ended, status;
+};
+
+static int gate_reached(void *arg)
+{
+	struct gate *g = arg;
+	if (access(g->path, F_OK) == 0)
+		return 1;
+	g->ended = waitpid(g->p, &g->status, WNOHANG) != 0;
+	return g->ended;
+}
+
 static void gate_wait(pid_t p, const char *name)
 {
 	char path[400];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	for (int i = 0; i < 6000 && access(path, F_OK) != 0; i++) {
-		int st;
-		cr_assert_eq(waitpid(p, &st, WNOHANG), 0, "faulter ended (status %d) before %s", st, name);
-		usleep(10000);
-	}
-	cr_assert_eq(access(path, F_OK), 0, "faulter never reached %s", name);
+	struct gate g = {.p = p, .path = path};
+	fl_test_wait_until(gate_reached, &g, 60000, "faulter to reach %s", name);
+	cr_assert(!g.ended, "faulter ended (status %d) before %s", g.status, name);
 }
 
 static void gate_open(const char *name)
@@ -394,10 +410,7 @@ static long long q1_db(const char *sql)
 /* Until the query says at least want (the daemon commits within 250 ms). */
 static void wait_rows(const char *sql, long long want)
 {
-	long long v = -1;
-	for (int i = 0; i < 1000 && (v = q1_db(sql)) < want; i++)
-		usleep(10000);
-	cr_assert_geq(v, want, "%s: %lld, waited for %lld", sql, v, want);
+	fl_test_wait_sql(db, sql, want, 1, FL_WAIT_MS);
 }
 
 Test(faultlog, daemon_killed_and_restarted_mid_run, .timeout = 120)

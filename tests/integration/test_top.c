@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "runprog.h"
+#include "wait.h"
 
 #define FAULTER "build/tests/progs/faulter"
 
@@ -137,24 +138,23 @@ static int has_color(const char *t)
 	return 0;
 }
 
-static long long ms_now(void)
+struct pane_wait {
+	const char *text;
+	int present;
+};
+
+static int pane_is(void *arg)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ll + ts.tv_nsec / 1000000;
+	struct pane_wait *w = arg;
+	capture();
+	return (strstr(pane, w->text) != NULL) == w->present;
 }
 
 /* Poll the pane until it shows text (present) or no longer does; 1 if so within ms. */
 static int wait_pane(const char *text, int present, int ms)
 {
-	long long end = ms_now() + ms;
-	do {
-		capture();
-		if ((strstr(pane, text) != NULL) == present)
-			return 1;
-		usleep(50000);
-	} while (ms_now() < end);
-	return 0;
+	struct pane_wait w = {.text = text, .present = present};
+	return fl_test_poll(pane_is, &w, ms);
 }
 
 #define SHOWS(text) cr_assert(wait_pane(text, 1, 10000), "the pane never showed '%s':\n%s", text, pane)
@@ -245,6 +245,14 @@ static long long q1(const char *sql)
 	return v;
 }
 
+/* Whether faulter's regions, samples and a stack have been stored. */
+static int run_stored(void *arg)
+{
+	(void)arg;
+	return q1("select count(*) from regions") >= 2 && q1("select count(*) from samples") >= 3 &&
+	       q1("select count(*) from stack_faults") >= 1;
+}
+
 /*
  * faulter under `faultline run` with its own daemon and database, left
  * running (--hang) once it has written its pages; returns faulter's pid
@@ -265,15 +273,8 @@ static int start_faulter(void)
 		      "--", FAULTER, "3000", "--hang", (char *)NULL);
 		_exit(127);
 	}
-	long long end = ms_now() + 20000;
-	while (ms_now() < end) {
-		if (q1("select count(*) from regions") >= 2 && q1("select count(*) from samples") >= 3 &&
-		    q1("select count(*) from stack_faults") >= 1)
-			return (int)q1("select pid from processes");
-		usleep(50000);
-	}
-	cr_assert_fail("faulter's run never reached the database %s", db);
-	return 0;
+	cr_assert(fl_test_poll(run_stored, NULL, 20000), "faulter's run never reached the database %s", db);
+	return (int)q1("select pid from processes");
 }
 
 /* End faulter: the launcher passes SIGTERM on, reports how it ended, and stops its daemon. */
@@ -477,7 +478,8 @@ Test(top, live_process_region_table_and_keys, .timeout = 180)
 static void finished_run(void)
 {
 	start_faulter();
-	usleep(300000); /* a few more samples */
+	/* A few more samples stored. */
+	fl_test_wait_sql(db, "select count(*) from samples", q1("select count(*) from samples") + 3, 1, FL_WAIT_MS);
 	stop_faulter();
 	cr_assert_eq(q1("select count(*) from processes where how = 'signalled'"), 1);
 }
@@ -520,36 +522,38 @@ Test(top, replay_steps_through_a_finished_run, .timeout = 120)
 	remove_dir();
 }
 
-static pid_t top_pid(void)
+/* The pane's shell wrote its pid; top is its only child. */
+static int top_child(void *arg)
 {
+	pid_t *top = arg;
 	char path[160];
 	snprintf(path, sizeof path, "%s/sh.pid", dir);
-	long long end = ms_now() + 10000;
-	/* The pane's shell wrote its pid; top is its only child. */
-	while (ms_now() < end) {
-		FILE *f = fopen(path, "r");
-		int sh = 0;
-		if (f) {
-			if (fscanf(f, "%d", &sh) != 1)
-				sh = 0;
-			fclose(f);
-		}
-		if (sh > 0) {
-			char cp[96], buf[256] = "";
-			snprintf(cp, sizeof cp, "/proc/%d/task/%d/children", sh, sh);
-			f = fopen(cp, "r");
-			if (f) {
-				if (!fgets(buf, sizeof buf, f))
-					buf[0] = 0;
-				fclose(f);
-			}
-			if (atoi(buf) > 0)
-				return atoi(buf);
-		}
-		usleep(50000);
+	FILE *f = fopen(path, "r");
+	int sh = 0;
+	if (f) {
+		if (fscanf(f, "%d", &sh) != 1)
+			sh = 0;
+		fclose(f);
 	}
-	cr_assert_fail("top's pid not found");
-	return 0;
+	if (sh <= 0)
+		return 0;
+	char cp[96], buf[256] = "";
+	snprintf(cp, sizeof cp, "/proc/%d/task/%d/children", sh, sh);
+	f = fopen(cp, "r");
+	if (f) {
+		if (!fgets(buf, sizeof buf, f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	*top = atoi(buf);
+	return *top > 0;
+}
+
+static pid_t top_pid(void)
+{
+	pid_t t = 0;
+	cr_assert(fl_test_poll(top_child, &t, 10000), "top's pid not found");
+	return t;
 }
 
 Test(top, signals_restore_the_terminal, .timeout = 120)
@@ -605,6 +609,65 @@ Test(top, too_small_waits_for_a_resize_and_no_color, .timeout = 120)
 	SHOWS("EXIT=1");
 	cr_expect(strstr(pane, "faultline top: terminal too small: need 80x24, have 60x20"), "%s", pane);
 	stop_tmux();
+	remove_dir();
+}
+
+/*
+ * Not ours: pid 1, looked at by another user.  As root that is nobody,
+ * running a copy of faultline outside the checkout (which nobody may be
+ * unable to reach); otherwise ourselves, when pid 1 is someone else's.
+ */
+Test(top, a_process_that_is_not_ours_is_refused, .timeout = 60)
+{
+	struct stat sb;
+	cr_assert_eq(stat("/proc/1", &sb), 0);
+	char *shared = NULL;
+	const char *bin;
+	int as = -1;
+	if (geteuid() == 0) {
+		char why[256];
+		shared = test_bin_shared("faultline", why, sizeof why);
+		if (!shared)
+			cr_skip_test("no copy of faultline for nobody to run: %s", why);
+		bin = shared;
+		as = 65534;
+	} else if (sb.st_uid != geteuid()) {
+		bin = test_bin("faultline");
+	} else {
+		cr_skip_test("pid 1 is ours and we cannot become another user (not root)");
+	}
+	make_dir();
+	char errp[160];
+	snprintf(errp, sizeof errp, "%s/other.err", dir);
+	pid_t c = fork();
+	cr_assert_geq(c, 0);
+	if (c == 0) {
+		int fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+		if (fd < 0 || dup2(fd, 2) < 0 || chdir("/") != 0)
+			_exit(120);
+		if (as >= 0 && (setgid((gid_t)as) != 0 || setuid((uid_t)as) != 0))
+			_exit(120);
+		int nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		execl(bin, "faultline", "top", "--pid", "1", "--once", (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	pid_t w = waitpid(c, &st, 0);
+	char ran[512];
+	snprintf(ran, sizeof ran, "%s as uid %d", bin, as);
+	test_bin_shared_remove(shared);
+	cr_assert_eq(w, c);
+	char buf[512] = "";
+	FILE *f = fopen(errp, "r");
+	if (f) {
+		size_t k = fread(buf, 1, sizeof buf - 1, f);
+		buf[k] = 0;
+		fclose(f);
+	}
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d (%s): %s", st, ran, buf);
+	cr_expect(strstr(buf, "process 1 is not yours to inspect"), "%s", buf);
 	remove_dir();
 }
 
@@ -696,39 +759,6 @@ Test(top, bad_input, .timeout = 60)
 	top_cmd(&r, "--pid", pid, NULL, NULL);
 	cr_expect_eq(r.status, 2, "%s", r.err);
 	cr_expect(strstr(r.err, "standard input is not a terminal"), "%s", r.err);
-
-	/* Not ours: pid 1, looked at by nobody. */
-	if (getuid() == 0) {
-		char *bin = realpath(test_bin("faultline"), NULL);
-		cr_assert_not_null(bin);
-		pid_t c = fork();
-		cr_assert_geq(c, 0);
-		if (c == 0) {
-			char err[160];
-			snprintf(err, sizeof err, "%s/nobody.err", dir);
-			int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-			if (fd < 0 || dup2(fd, 2) < 0 || chdir("/") != 0 || setgid(65534) != 0 || setuid(65534) != 0)
-				_exit(120);
-			int nul = open("/dev/null", O_RDWR);
-			dup2(nul, 0);
-			dup2(nul, 1);
-			execl(bin, "faultline", "top", "--pid", "1", "--once", (char *)NULL);
-			_exit(127);
-		}
-		int st;
-		waitpid(c, &st, 0);
-		free(bin);
-		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
-		char errp[160], buf[512] = "";
-		snprintf(errp, sizeof errp, "%s/nobody.err", dir);
-		f = fopen(errp, "r");
-		if (f) {
-			size_t k = fread(buf, 1, sizeof buf - 1, f);
-			buf[k] = 0;
-			fclose(f);
-		}
-		cr_expect(strstr(buf, "process 1 is not yours to inspect"), "%s", buf);
-	}
 
 	/* --help says what top does and lists every option. */
 	top_cmd(&r, "--help", NULL, NULL, NULL);

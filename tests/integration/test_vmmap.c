@@ -23,6 +23,7 @@
 #include "runprog.h"
 #include "state_read.h"
 #include "vmmap_layout.h"
+#include "wait.h"
 
 struct cli_result {
 	int status;
@@ -43,10 +44,18 @@ static void slurp_into(const char *path, char *buf, size_t len)
 	unlink(path);
 }
 
-/* Run `faultline vmmap ARGS...` (as user uid when uid >= 0). */
+/* Run `faultline vmmap ARGS...` (as user uid when uid >= 0: a copy of
+ * faultline that user can reach, or the test is skipped). */
 static void vmmap(struct cli_result *r, int uid, char *const args[])
 {
-	char *argv[16] = {(char *)test_bin("faultline"), "vmmap"};
+	char *shared = NULL;
+	if (uid >= 0) {
+		char why[256];
+		shared = test_bin_shared("faultline", why, sizeof why);
+		if (!shared)
+			cr_skip_test("no copy of faultline for uid %d to run: %s", uid, why);
+	}
+	char *argv[16] = {shared ? shared : (char *)test_bin("faultline"), "vmmap"};
 	size_t n = 2;
 	for (size_t i = 0; args[i] && n < 15; i++)
 		argv[n++] = args[i];
@@ -67,11 +76,28 @@ static void vmmap(struct cli_result *r, int uid, char *const args[])
 	close(fo);
 	close(fe);
 	int st;
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	pid_t w = waitpid(pid, &st, 0);
+	test_bin_shared_remove(shared);
+	cr_assert_eq(w, pid);
 	cr_assert(WIFEXITED(st), "faultline vmmap died: signal %d", WTERMSIG(st));
 	r->status = WEXITSTATUS(st);
 	slurp_into(out, r->out, sizeof r->out);
 	slurp_into(err, r->err, sizeof r->err);
+}
+
+struct execd {
+	pid_t pid;
+	char self[512];
+};
+
+/* Whether pid runs another program than this one (it has exec'd). */
+static int has_execd(void *arg)
+{
+	struct execd *e = arg;
+	char exe[64], target[512];
+	snprintf(exe, sizeof exe, "/proc/%d/exe", (int)e->pid);
+	ssize_t l = readlink(exe, target, sizeof target - 1);
+	return l > 0 && (target[l] = 0, strcmp(target, e->self) != 0);
 }
 
 /* A child running argv with env added; when ready is set, wait for that
@@ -109,17 +135,11 @@ static pid_t spawn(char *const argv[], char *const env[], const char *ready)
 		}
 	} else {
 		/* Until it has become the program (no longer a copy of us). */
-		char exe[64], self[512], target[512];
-		ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+		struct execd e = {.pid = pid};
+		ssize_t sl = readlink("/proc/self/exe", e.self, sizeof e.self - 1);
 		cr_assert_gt(sl, 0);
-		self[sl] = 0;
-		snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
-		for (int i = 0; i < 5000; i++) {
-			ssize_t l = readlink(exe, target, sizeof target - 1);
-			if (l > 0 && (target[l] = 0, strcmp(target, self) != 0))
-				break;
-			usleep(1000);
-		}
+		e.self[sl] = 0;
+		fl_test_wait_until(has_execd, &e, FL_WAIT_MS, "process %d to exec %s", (int)pid, argv[0]);
 	}
 	close(p[0]);
 	return pid;
@@ -311,6 +331,21 @@ static void settled_state(pid_t pid, struct fl_state *st)
 	cr_assert_eq(same, 3, "the state of %d did not settle (%s)", (int)pid, err);
 }
 
+struct rewrites {
+	pid_t pid;
+	struct fl_state *st;
+	uint64_t from; /* seq when counting began */
+	char err[256];
+};
+
+/* Whether the state file was rewritten twice since w->from (each write
+ * adds 2 to seq); leaves the newest copy in w->st. */
+static int rewritten_twice(void *arg)
+{
+	struct rewrites *w = arg;
+	return fl_state_read(w->pid, w->st, w->err, sizeof w->err) == 0 && w->st->seq >= w->from + 4;
+}
+
 Test(vmmap_cli, a_preloaded_process_agrees_with_smaps_and_the_shim, .timeout = 120)
 {
 	char *argv[] = {"build/tests/progs/holder", "4", "4", "4", NULL};
@@ -328,11 +363,15 @@ Test(vmmap_cli, a_preloaded_process_agrees_with_smaps_and_the_shim, .timeout = 1
 		char *json_args[] = {"--json", spid, NULL};
 		vmmap(&R, -1, json_args);
 		uint64_t rss = smaps_sum(pid, "Rss", NULL);
-		/* Two samples on: the shim writes its counters, then its
-		 * regions, while the pager runs; one copy can be torn by a
-		 * page in flight, the next shows it. */
-		usleep(2500 * s1.sample_ms);
+		/* Two samples on from what vmmap read: the shim writes its
+		 * counters, then its regions, while the pager runs; one copy
+		 * can be torn by a page in flight, the next shows it. */
+		struct rewrites w = {.pid = pid, .st = &s2};
 		cr_assert_eq(fl_state_read(pid, &s2, serr, sizeof serr), 0, "%s", serr);
+		w.from = s2.seq;
+		cr_assert(fl_test_poll(rewritten_twice, &w, FL_WAIT_MS),
+			  "the shim of %d did not rewrite its state twice (seq %llu, then %llu) %s", (int)pid,
+			  (unsigned long long)w.from, (unsigned long long)s2.seq, w.err);
 		cr_assert_eq(R.status, 0, "%s", R.err);
 		cr_expect_str_eq(R.err, "");
 		if (s1.stats.compressed_bytes != s2.stats.compressed_bytes ||
@@ -433,7 +472,7 @@ Test(vmmap_cli, bad_input_gets_one_clear_line_and_a_status)
 	cr_assert_geq(z, 0);
 	if (z == 0)
 		_exit(0);
-	usleep(100000);
+	fl_test_wait_child(z, 0, FL_WAIT_MS); /* ended, not reaped */
 	char sz[16];
 	snprintf(sz, sizeof sz, "%d", (int)z);
 	char *zz[] = {sz, NULL};
