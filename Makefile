@@ -165,10 +165,11 @@ $(TESTS): $(TEST_OBJ) $(VIEWER_A) $(DAEMON_A) $(LIB_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(VIEWER_A) $(DAEMON_A) $(LIB_A) $(COMMON_A) -lcriterion $(DAEMON_LIBS) $(CLI_LIBS) $(LIBS)
 
-# Programs the integration tests run under the shim: plain programs.
-$(BUILD)/tests/progs/%: tests/progs/%.c
+# Programs the integration tests run under the shim: plain programs
+# (movecheck takes the kernel's userfaultfd definitions from preload/uffd_compat.h).
+$(BUILD)/tests/progs/%: tests/progs/%.c $(wildcard preload/uffd_compat.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Ipreload $(LDFLAGS) -o $@ $<
 
 $(BUILD)/bench/%: bench/%.c $(LIB_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
