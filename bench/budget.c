@@ -271,9 +271,15 @@ int main(int argc, char **argv)
 	size_t cpages = cluster / PS, nclusters = wset / cluster;
 
 	if (pager) {
-		struct fl_pager_config cfg;
+		/* FAULTLINE_* settings from the environment apply, as under the shim. */
+		struct fl_settings st;
 		char err[256];
-		fl_pager_config_default(&cfg);
+		fl_settings_default(&st);
+		if (fl_settings_from_env(&st, environ, err, sizeof err) != 0) {
+			fprintf(stderr, "budget: %s\n", err);
+			return 1;
+		}
+		struct fl_pager_config cfg = st.pager;
 		cfg.budget_bytes = budget;
 		if (fl_pager_init(&cfg, err, sizeof err) != 0) {
 			fprintf(stderr, "budget: the pager did not start: %s\n", err);

@@ -290,9 +290,16 @@ static void warm_up(size_t len)
 
 static int start_pager(uint64_t budget)
 {
-	struct fl_pager_config cfg;
+	/* FAULTLINE_* settings from the environment apply, as under the shim
+	 * (FAULTLINE_HANDLERS=1 measures a single handler). */
+	struct fl_settings st;
 	char err[256];
-	fl_pager_config_default(&cfg);
+	fl_settings_default(&st);
+	if (fl_settings_from_env(&st, environ, err, sizeof err) != 0) {
+		printf("skipped: %s\n", err);
+		return -1;
+	}
+	struct fl_pager_config cfg = st.pager;
 	cfg.budget_bytes = budget;
 	if (fl_pager_init(&cfg, err, sizeof err) != 0) {
 		printf("skipped: the pager did not start: %s\n", err);

@@ -20,6 +20,7 @@ static const struct fl_opt_word log_levels[] = {
 	{"quiet", FL_LOG_QUIET}, {"warn", FL_LOG_WARN}, {"info", FL_LOG_INFO},
 	{"debug", FL_LOG_DEBUG}, {NULL, 0}};
 static const struct fl_opt_word stack_words[] = {{"all", 1}, {"off", 0}, {NULL, 0}};
+static const struct fl_opt_word handler_words[] = {{"auto", 0}, {NULL, 0}};
 
 const struct fl_option fl_options[] = {
 	{.name = "BUDGET", .kind = FL_OPT_SIZE, .dflt = "none", .lo = 0, .field = F(pager.budget_bytes),
@@ -47,7 +48,12 @@ const struct fl_option fl_options[] = {
 	 .help = "Most pages brought back per refault when refaults are sequential (1 turns readahead off)."},
 	{.name = "SPIN_US", .kind = FL_OPT_INT, .dflt = "0", .lo = 0, .hi = 10000, .unit = "microseconds",
 	 .field = F(pager.spin_us), .launcher = 1,
-	 .help = "How long the fault handler polls for the next fault before sleeping (trades CPU for latency)."},
+	 .help = "How long a fault handler polls for the next fault before sleeping (trades CPU for latency)."},
+	{.name = "HANDLERS", .kind = FL_OPT_ENUM, .dflt = "auto", .lo = 1, .hi = 8, .unit = "at most N handlers",
+	 .words = handler_words, .number = FL_OPT_OR_NUMBER, .field = F(pager.handlers), .launcher = 1,
+	 .help = "Fault handler threads of the uffd engine: auto is one per CPU the program may run on (up to 8), "
+		 "each pinned to its CPU, so that a fault is served on the faulting thread's own CPU without "
+		 "waking another; 1 is a single unpinned handler."},
 	/* One fault in 8: the sampled stacks still rank the hot paths, at
 	 * about a third of the cost of a stack per fault (bench/faultlog.py). */
 	{.name = "STACKS", .kind = FL_OPT_ENUM, .dflt = "8", .lo = 1, .hi = 1000000, .unit = "one fault in N",

@@ -36,6 +36,7 @@ struct fl_pager_config {
 	unsigned fault_around_max;     /* pages; 1 disables */
 	unsigned readahead_max;        /* pages; 1 disables */
 	unsigned spin_us;              /* handler polls this long before sleeping */
+	unsigned handlers;             /* uffd fault handlers at most; 0: one per CPU */
 	enum fl_log_level log_level;
 };
 

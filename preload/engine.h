@@ -141,7 +141,9 @@ int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi);
  */
 int fl__pager_fill_ahead(void);
 
-/* How long the uffd handler polls before sleeping (set before start). */
+/* How long the uffd handlers poll before sleeping, and how many there are
+ * at most (0: one per CPU); set before start. */
 extern unsigned fl__uffd_spin_us;
+extern unsigned fl__uffd_handlers;
 
 #endif

@@ -88,7 +88,7 @@ static struct {
  * the log says whose memory it was.  Outside E: filled before and
  * regardless of fl__events_init.
  */
-#define OWN_MAX 8
+#define OWN_MAX 16 /* up to 8 fault handlers, the evictor, the emitter */
 static struct {
 	int32_t tid;
 	uint64_t pc;

@@ -4,7 +4,11 @@
  * and failure injection through the system-call table.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -787,3 +791,128 @@ Test(pager, illegal_page_edge_asserts, .signal = SIGABRT)
 	fl__page_move(&r, &pages[0], FL_PG_COMPRESSED);
 }
 #endif
+
+/* Threads of this process pinned to exactly one CPU, as a CPU mask. */
+static unsigned long long pinned_threads_cpus(int *count)
+{
+	unsigned long long cpus = 0;
+	*count = 0;
+	DIR *d = opendir("/proc/self/task");
+	cr_assert_not_null(d);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], line[256];
+		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof line, f)) {
+			int c;
+			char rest;
+			if (sscanf(line, "Cpus_allowed_list:\t%d%c", &c, &rest) == 2 && rest == '\n' && c < 64) {
+				cpus |= 1ull << c;
+				++*count;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return cpus;
+}
+
+struct cpu_worker {
+	int cpu;
+	unsigned char *m;
+	size_t n;
+	size_t bad;
+};
+
+static void *cpu_worker_main(void *arg)
+{
+	struct cpu_worker *w = arg;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(w->cpu, &one);
+	sched_setaffinity(0, sizeof one, &one);
+	for (unsigned gen = 1; gen <= 2; gen++) {
+		fill_range(w->m, 0, w->n, DATA_TEXT, gen + (unsigned)w->cpu * 7);
+		w->bad += check_range(w->m, 0, w->n, DATA_TEXT, gen + (unsigned)w->cpu * 7);
+	}
+	return NULL;
+}
+
+/*
+ * uffd: one handler per CPU, each pinned to its CPU, so a fault is served
+ * where it was taken; threads faulting on every CPU under a budget read
+ * back what they wrote.
+ */
+Test(pager, a_pinned_handler_serves_each_cpu)
+{
+	cpu_set_t set;
+	cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+	int ncpu = CPU_COUNT(&set);
+	if (ncpu < 2)
+		cr_skip_test("one CPU: a single unpinned handler");
+	int before;
+	unsigned long long pinned_before = pinned_threads_cpus(&before);
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 2u << 20), 0);
+	int want = ncpu < 8 ? ncpu : 8;
+	char expect[64];
+	snprintf(expect, sizeof expect, "%d fault handlers, each pinned to a CPU", want);
+	cr_expect(strstr(fl_pager_engine_reason(), expect), "%s", fl_pager_engine_reason());
+	int after;
+	unsigned long long pinned = pinned_threads_cpus(&after) & ~pinned_before;
+	cr_expect_eq(after - before, want, "%d threads pinned to one CPU", after - before);
+	for (int c = 0, k = 0; c < 64 && k < want; c++)
+		if (CPU_ISSET(c, &set)) {
+			cr_expect(pinned & (1ull << c), "no handler pinned to CPU %d", c);
+			k++;
+		}
+
+	struct cpu_worker w[8];
+	pthread_t t[8];
+	int nw = 0;
+	for (int c = 0; c < CPU_SETSIZE && nw < want; c++) {
+		if (!CPU_ISSET(c, &set))
+			continue;
+		w[nw] = (struct cpu_worker){.cpu = c, .n = 2048};
+		w[nw].m = fl_pager_map(w[nw].n * TPS);
+		cr_assert_not_null(w[nw].m);
+		cr_assert_eq(pthread_create(&t[nw], NULL, cpu_worker_main, &w[nw]), 0);
+		nw++;
+	}
+	for (int i = 0; i < nw; i++) {
+		pthread_join(t[i], NULL);
+		cr_expect_eq(w[i].bad, 0, "CPU %d: %zu pages read back wrong", w[i].cpu, w[i].bad);
+	}
+	struct fl_stats s = stats();
+	cr_expect_gt(s.faults[FL_FAULT_DECOMPRESS] + s.faults[FL_FAULT_SOFT], 0, "nothing came back from eviction");
+	fl_pager_shutdown();
+	int left;
+	pinned_threads_cpus(&left);
+	cr_expect_eq(left, before, "the handlers are gone after shutdown");
+}
+
+/* HANDLERS=1: one handler, not pinned. */
+Test(pager, one_handler_when_asked)
+{
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	c.engine = FL_ENGINE_CHOICE_UFFD;
+	c.handlers = 1;
+	char err[256];
+	int before, after;
+	pinned_threads_cpus(&before);
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0, "%s", err);
+	cr_expect(strstr(fl_pager_engine_reason(), "; 1 fault handler") &&
+			  !strstr(fl_pager_engine_reason(), "pinned"),
+		  "%s", fl_pager_engine_reason());
+	pinned_threads_cpus(&after);
+	cr_expect_eq(after, before, "no handler is pinned");
+	unsigned char *m = fl_pager_map(64 * TPS);
+	fill_range(m, 0, 64, DATA_RANDOM, 3);
+	cr_expect_eq(check_range(m, 0, 64, DATA_RANDOM, 3), 0);
+	fl_pager_shutdown();
+}
