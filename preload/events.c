@@ -338,12 +338,15 @@ int fl__events_stack_begin(uint32_t tid)
 {
 	if (!E.on || !E.sig || own_entry(tid) || !want_stack())
 		return 0;
+	/* pend_next is a hint shared by the handlers (one per CPU): the
+	 * slot itself is taken by the compare-and-swap. */
+	uint32_t next = __atomic_load_n(&E.pend_next, __ATOMIC_RELAXED);
 	for (unsigned k = 0; k < NPEND; k++) {
-		uint32_t i = (E.pend_next + k) % NPEND;
+		uint32_t i = (next + k) % NPEND;
 		uint32_t z = PEND_FREE;
 		if (__atomic_compare_exchange_n(&E.pend[i].state, &z, PEND_RESERVED, 0, __ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED)) {
-			E.pend_next = i + 1;
+			__atomic_store_n(&E.pend_next, i + 1, __ATOMIC_RELAXED);
 			return (int)i + 1;
 		}
 	}
