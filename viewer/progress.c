@@ -11,11 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 static double now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return (double)fl_mono_ns() / 1e9;
 }
 
 void fl_progress_init(struct fl_progress *p, const char *cmd)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "top.h"
 #include "top_query.h"
@@ -100,9 +101,7 @@ struct app {
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(fl_mono_ns() / 1000000);
 }
 
 static void open_process(struct app *a, long long id, int pid)
