@@ -567,13 +567,6 @@ static void *handler_main(void *arg)
 {
 	struct handler *h = arg;
 	fl__events_own_thread((uintptr_t)handler_main);
-	if (h->cpu >= 0) {
-		cpu_set_t one;
-		CPU_ZERO(&one);
-		CPU_SET(h->cpu, &one);
-		if (sched_setaffinity(0, sizeof one, &one) != 0)
-			FL_INFO("fault handler: cannot pin to CPU %d: %s", h->cpu, fl__errname(errno));
-	}
 	struct uffd_msg msgs[MSG_BATCH];
 	uint64_t spin_until = 0;
 	for (;;) {
@@ -730,13 +723,23 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = 0;
-	for (int i = 0; i < want_handlers && rc == 0; i++) {
+	for (int i = 0; i < want_handlers; i++) {
 		struct handler *h = &U.handlers[i];
 		h->cpu = cpus[i];
 		h->ndeferred = 0;
 		rc = pthread_create(&h->thread, NULL, handler_main, h);
-		if (rc == 0)
-			U.nhandlers++;
+		if (rc != 0)
+			break;
+		U.nhandlers++;
+		/* Pinned before start returns (a syscall, no allocation). */
+		if (h->cpu >= 0) {
+			cpu_set_t one;
+			CPU_ZERO(&one);
+			CPU_SET(h->cpu, &one);
+			int prc = pthread_setaffinity_np(h->thread, sizeof one, &one);
+			if (prc != 0)
+				FL_INFO("fault handler: cannot pin to CPU %d: %s", h->cpu, fl__errname(prc));
+		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (U.nhandlers == 0) {
