@@ -3,9 +3,16 @@
 plain run, in one go (bench/run.sh runs it; `python3 bench/preload.py -h`).
 
 For each program (the ones tests/integration/test_programs.c checks for
-identical output): the plain run, the run under `faultline run` with no
-budget (target: at most 1.05x the plain time), and with the budget at 50%
-of the plain run's measured peak RSS.  Then a multithreaded malloc
+identical output, and perl building a hash): the plain run, the run under
+`faultline run` with no budget (target: at most 1.05x the plain time), and
+with the budget at 50% of the plain run's measured peak RSS (--fractions
+50,25 for more).  Beside each budget, the kernel's answer to the same
+problem: the program in a memory cgroup limited to the same budget plus
+--slack (default 24 MiB, for what the cgroup charges besides the
+program's anonymous memory: page cache of its binary and input, its page
+tables), swapping to zram (lz4), where the machine allows it (root, a
+zram device, a memory cgroup controller); a run the kernel OOM-kills is
+said so ("OOM" in that column).  Then a multithreaded malloc
 benchmark (bench/mallocbench.c): glibc malloc, the same program under the
 shim (jemalloc inside, extents managed, no budget), and preloaded Debian
 libjemalloc alone, which separates the allocator's effect from paging's.
@@ -59,23 +66,149 @@ select count(*), sum(a), max(b), min(b), avg(c) from t where a % 3 = 0;
 """
 
 
-def run_once(cmd, stdin=None, before=None):
+class Killed(Exception):
+    """The kernel's OOM killer ended the run."""
+
+
+def run_once(cmd, stdin=None, before=None, prefix=()):
     """Wall time and peak RSS (KiB, largest process of the tree) of one
     run.  bench/peakrss starts the program: measured from this (large)
-    process, a small program would inherit its peak RSS across exec."""
+    process, a small program would inherit its peak RSS across exec.
+    prefix: what runs it (the memory cgroup's entry)."""
     if before:
         before()
     fin = open(stdin, "rb") if stdin else subprocess.DEVNULL
     t0 = time.monotonic()
-    r = subprocess.run([PEAKRSS] + cmd, stdin=fin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r = subprocess.run(list(prefix) + [PEAKRSS] + cmd, stdin=fin, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
     secs = time.monotonic() - t0
     if stdin:
         fin.close()
     err = r.stderr.decode(errors="replace")
+    if prefix and r.returncode in (-9, 137, 128 + 9):
+        raise Killed()
     if r.returncode != 0:
         raise RuntimeError("%s failed with status %d: %s" % (" ".join(cmd[:4]), r.returncode, err[-300:]))
     peak = [l for l in err.splitlines() if l.startswith("peakrss: ")]
     return secs, int(peak[-1].split()[1]) if peak else 0
+
+
+class KernelSwap:
+    """zram0 (lz4) as swap of the highest priority and one memory cgroup
+    (v1, or v2 with the memory controller) that runs are put in, set up
+    once and put back by close().  Raises RuntimeError with the reason
+    when the machine does not allow it."""
+
+    ZRAM = "/sys/block/zram0"
+
+    def __init__(self, disksize):
+        self.cg = None
+        self.swap_on = False
+        self.v2_enabled = False
+        self.touched_zram = False
+        if os.geteuid() != 0:
+            raise RuntimeError("not root (zram, swapon and memory cgroups need root)")
+        if not os.path.isdir(self.ZRAM):
+            subprocess.run(["modprobe", "zram"], stderr=subprocess.DEVNULL)
+        if not os.path.isdir(self.ZRAM):
+            raise RuntimeError("no %s (the zram module is not loaded)" % self.ZRAM)
+        for t in ("mkswap", "swapon", "swapoff"):
+            if not shutil.which(t):
+                raise RuntimeError("%s is missing (Debian package util-linux)" % t)
+        if any(l.startswith("/dev/zram0 ") for l in open("/proc/swaps")):
+            raise RuntimeError("zram0 is already in use as swap")
+        if self._read("disksize") != "0":
+            raise RuntimeError("zram0 is already set up; not touching it")
+        if "lz4" not in self._read("comp_algorithm"):
+            raise RuntimeError("this zram has no lz4")
+        mounts = [l.split() for l in open("/proc/mounts")]
+        v1 = [m[1] for m in mounts if m[2] == "cgroup" and "memory" in m[3].split(",")]
+        if v1:
+            self.v, self.root = 1, v1[0]
+        else:
+            self.v, self.root = 2, None
+            for m in mounts:
+                if m[2] == "cgroup2" and "memory" in open(os.path.join(m[1], "cgroup.controllers")).read().split():
+                    self.root = m[1]
+                    break
+            if not self.root:
+                raise RuntimeError("no memory cgroup controller is mounted")
+        self.orig_alg = self._read("comp_algorithm").split("[")[1].split("]")[0]
+        try:
+            self.touched_zram = True
+            self._write("comp_algorithm", "lz4")
+            self._write("disksize", str(disksize))
+            subprocess.run(["mkswap", "/dev/zram0"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["swapon", "-p", "32767", "/dev/zram0"], check=True)
+            self.swap_on = True
+            cg = os.path.join(self.root, "faultline-preload.%d" % os.getpid())
+            if self.v == 2 and "memory" not in open(os.path.join(self.root, "cgroup.subtree_control")).read().split():
+                with open(os.path.join(self.root, "cgroup.subtree_control"), "w") as f:
+                    f.write("+memory")
+                self.v2_enabled = True
+            os.mkdir(cg)
+            self.cg = cg
+            if self.v == 1:
+                self._cg_write("memory.swappiness", "100", quiet=True)
+            else:
+                self._cg_write("memory.swap.max", "max", quiet=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            self.close()
+            raise RuntimeError("setting up zram swap and a memory cgroup: %s" % e)
+        self.prefix = ["bash", "-c", 'echo $$ >"$0/cgroup.procs" && exec "$@"', self.cg]
+
+    def _read(self, name):
+        with open(os.path.join(self.ZRAM, name)) as f:
+            return f.read().strip()
+
+    def _write(self, name, value):
+        with open(os.path.join(self.ZRAM, name), "w") as f:
+            f.write(value)
+
+    def _cg_write(self, name, value, quiet=False):
+        try:
+            with open(os.path.join(self.cg, name), "w") as f:
+                f.write(value)
+        except OSError:
+            if not quiet:
+                raise
+
+    def describe(self):
+        return ("zram0 lz4 swap, priority 32767; cgroup v%d (%s)" %
+                (self.v, "memory.limit_in_bytes, swappiness 100" if self.v == 1
+                 else "memory.max, memory.swap.max=max"))
+
+    def limit(self, nbytes):
+        self._cg_write("memory.limit_in_bytes" if self.v == 1 else "memory.max", str(nbytes))
+        if self.v == 1:
+            self._cg_write("memory.max_usage_in_bytes", "0", quiet=True)
+
+    def close(self):
+        if self.cg:
+            for _ in range(25):
+                try:
+                    os.rmdir(self.cg)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            self.cg = None
+        if self.v2_enabled:
+            try:
+                with open(os.path.join(self.root, "cgroup.subtree_control"), "w") as f:
+                    f.write("-memory")
+            except OSError:
+                pass
+            self.v2_enabled = False
+        if self.swap_on:
+            subprocess.run(["swapoff", "/dev/zram0"])
+            self.swap_on = False
+        if self.touched_zram:
+            try:
+                self._write("reset", "1")
+                self._write("comp_algorithm", self.orig_alg)
+            except OSError:
+                pass
+            self.touched_zram = False
 
 
 def median_runs(columns, reps):
@@ -83,40 +216,72 @@ def median_runs(columns, reps):
     times = {name: [] for name, _ in columns}
     for _ in range(reps):
         for name, thunk in columns:
-            times[name].append(thunk())
-    return {name: statistics.median(v) for name, v in times.items()}
+            try:
+                times[name].append(thunk())
+            except Killed:
+                times[name].append(None)
+    out = {}
+    for name, v in times.items():
+        done = [x for x in v if x is not None]
+        # A column the OOM killer ended even once has no time: say so.
+        out[name] = statistics.median(done) if len(done) == len(v) else "OOM %d/%d" % (len(v) - len(done), len(v))
+    return out
 
 
 def fmt_ratio(x, ref):
+    if isinstance(x, str) or isinstance(ref, str):
+        return "-"
     return "%.2fx" % (x / ref) if ref > 0 else "-"
 
 
-def program_table(programs, reps):
-    print("%-16s %9s %9s %7s %9s %7s %10s %10s" % (
-        "program", "plain s", "shim s", "ratio", "50% s", "ratio", "peak RSS", "budget"))
+def fmt_secs(x):
+    return x if isinstance(x, str) else "%.2f" % x
+
+
+def program_table(programs, reps, fractions, kernel, slack):
+    head = "%-16s %8s %8s %7s" % ("program", "plain s", "shim s", "ratio")
+    for p in fractions:
+        head += " %8s %7s" % ("%d%% s" % p, "/plain")
+        if kernel:
+            head += " %9s %7s" % ("kernel s", "fl/kern")
+    print(head + " %10s" % "peak RSS")
     failed = 0
     for name, cmd, stdin, before in programs:
         try:
             # The plain run's peak RSS sets the budget (one untimed warm-up run).
             _, peak_kb = run_once(cmd, stdin, before=before)
-            budget = "%dK" % max(peak_kb // 2, 64)
             # The fault log is off here (its cost is bench/faultlog.py's
             # to measure, and a private faultlined per run would add its
             # start and stop to every figure).
             shim = [LAUNCHER, "run", "-q", "--socket", "none", "--"] + cmd
-            under = [LAUNCHER, "run", "-q", "--socket", "none", "--budget", budget, "--"] + cmd
-            m = median_runs([
+            cols = [
                 ("plain", lambda: run_once(cmd, stdin, before=before)[0]),
                 ("shim", lambda: run_once(shim, stdin, before=before)[0]),
-                ("budget", lambda: run_once(under, stdin, before=before)[0]),
-            ], reps)
+            ]
+            budgets = {}
+            for p in fractions:
+                kb = max(peak_kb * p // 100, 64)
+                budgets[p] = kb
+                under = [LAUNCHER, "run", "-q", "--socket", "none", "--budget", "%dK" % kb, "--"] + cmd
+                cols.append(("fl%d" % p, lambda under=under: run_once(under, stdin, before=before)[0]))
+                if kernel:
+                    def in_cgroup(kb=kb):
+                        kernel.limit(kb * 1024 + slack)
+                        return run_once(cmd, stdin, before=before, prefix=kernel.prefix)[0]
+                    cols.append(("k%d" % p, in_cgroup))
+            m = median_runs(cols, reps)
         except RuntimeError as e:
             print("%-16s failed: %s" % (name, e))
             failed += 1
             continue
-        print("%-16s %9.2f %9.2f %7s %9.2f %7s %7.1f MiB %10s" % (
-            name, m["plain"], m["shim"], fmt_ratio(m["shim"], m["plain"]), m["budget"],
-            fmt_ratio(m["budget"], m["plain"]), peak_kb / 1024, budget))
+        line = "%-16s %8s %8s %7s" % (name, fmt_secs(m["plain"]), fmt_secs(m["shim"]),
+                                       fmt_ratio(m["shim"], m["plain"]))
+        for p in fractions:
+            line += " %8s %7s" % (fmt_secs(m["fl%d" % p]), fmt_ratio(m["fl%d" % p], m["plain"]))
+            if kernel:
+                line += " %9s %7s" % (fmt_secs(m["k%d" % p]), fmt_ratio(m["fl%d" % p], m["k%d" % p]))
+        line += " %6.1f MiB" % (peak_kb / 1024)
+        print(line)
         sys.stdout.flush()
     return failed
 
@@ -162,16 +327,42 @@ def main():
     ap.add_argument("--reps", type=int, default=int(os.environ.get("FL_BENCH_REPS", "3")),
                     help="runs per column; the median is reported (default 3, or FL_BENCH_REPS)")
     ap.add_argument("--only", choices=["programs", "malloc"], help="run one of the two tables")
+    ap.add_argument("--fractions", default="50",
+                    help="budgets as percentages of the plain peak RSS, comma-separated (default 50)")
+    ap.add_argument("--kernel", choices=["auto", "off"], default="auto",
+                    help="the kernel's column (memory cgroup + zram swap): auto where the machine allows it")
+    ap.add_argument("--slack", default="24",
+                    help="MiB the cgroup's limit has over the budget (default 24)")
     a = ap.parse_args()
     if a.reps < 1:
         ap.error("--reps must be at least 1")
+    try:
+        fractions = [int(x) for x in a.fractions.split(",")]
+        if not fractions or any(p < 1 or p > 100 for p in fractions):
+            raise ValueError
+    except ValueError:
+        ap.error("--fractions: percentages 1..100 separated by commas, like 50,25")
+    try:
+        slack = int(a.slack) << 20
+        if slack < 0:
+            raise ValueError
+    except ValueError:
+        ap.error("--slack: a number of MiB, like 24")
     for prog in (LAUNCHER, PEAKRSS, MALLOCBENCH):
         if not os.access(prog, os.X_OK):
             print("preload.py: %s is not built; run make first" % prog, file=sys.stderr)
             return 2
     failed = 0
     work = tempfile.mkdtemp(prefix="fl-bench-")
+    kernel = None
     try:
+        if a.only != "malloc" and a.kernel == "auto":
+            try:
+                kernel = KernelSwap(8 << 30)
+                print("kernel column: %s, limit = budget + %d MiB (a program whose budget is not much\n"
+                      "  above the slack is barely limited on the kernel's side)" % (kernel.describe(), slack >> 20))
+            except RuntimeError as e:
+                print("kernel column: skipped: %s" % e)
         if a.only != "malloc":
             text = os.path.join(work, "lines.txt")
             print("preparing inputs (100 MiB of text, a C file) ...", flush=True)
@@ -182,6 +373,9 @@ def main():
             small = os.path.join(work, "small.txt")
             with open(text, "rb") as src, open(small, "wb") as dst:
                 dst.write(src.read(24 << 20))
+            perl_in = os.path.join(work, "perl.txt")
+            with open(text, "rb") as src_f, open(perl_in, "wb") as dst:
+                dst.write(src_f.read(35 << 20))
             gz = os.path.join(work, "small.gz")
             with open(gz, "wb") as f:
                 subprocess.run(["gzip", "-6", "-c", small], stdout=f, check=True)
@@ -210,12 +404,19 @@ def main():
                 ("sqlite3", ["sqlite3", "-batch", db], sql, fresh_db),
                 ("gcc -O2 -c", ["gcc", "-O2", "-c", "-o", obj, src], None, None),
             ]
+            if shutil.which("perl"):
+                programs.append(("perl hash 35 MB", ["perl", "-ne",
+                                 'chomp; $h{substr($_, 0, 12)} .= substr($_, 12, 8); '
+                                 'END { my $n = 0; $n += length($h{$_}) for keys %h; print scalar(keys %h), " $n\\n" }',
+                                 perl_in], None, None))
             print("\n== programs under the shim: median of %d, wall time ==" % a.reps)
-            failed += program_table(programs, a.reps)
+            failed += program_table(programs, a.reps, fractions, kernel, slack)
         if a.only != "programs":
             print("\n== malloc: glibc vs jemalloc inside the shim (no budget), median of %d ==" % a.reps)
             failed += malloc_table(a.reps)
     finally:
+        if kernel:
+            kernel.close()
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 
