@@ -129,25 +129,32 @@ Test(launcher, help_lists_every_setting)
  * README's settings table is what `faultline settings --markdown` prints
  * from the table (regenerate with `make readme-settings`).
  */
-Test(launcher, readme_settings_table_is_the_table)
+/* What `faultline settings [flag]` prints, into buf; its length. */
+static size_t settings_output(const char *flag, char *buf, size_t len)
 {
 	static struct run_result r;
 	char out[] = "/tmp/fl-settings-XXXXXX";
 	int fd = mkstemp(out);
 	cr_assert_geq(fd, 0);
 	close(fd);
-	char *argv[] = {(char *)test_bin("faultline"), "settings", "--markdown", NULL};
+	char *argv[] = {(char *)test_bin("faultline"), "settings", (char *)flag, NULL};
 	run_to(argv, NULL, out, NULL, &r);
 	cr_assert_eq(r.status, 0, "faultline settings: %s", r.err);
-	static char table[16384], readme[262144];
 	FILE *f = fopen(out, "r");
 	cr_assert_not_null(f);
-	size_t tn = fread(table, 1, sizeof table - 1, f);
+	size_t n = fread(buf, 1, len - 1, f);
 	fclose(f);
 	unlink(out);
-	table[tn] = 0;
+	buf[n] = 0;
+	return n;
+}
+
+Test(launcher, readme_settings_table_is_the_table)
+{
+	static char table[16384], readme[262144];
+	size_t tn = settings_output("--markdown", table, sizeof table);
 	cr_assert_gt(tn, 100, "no table printed");
-	f = fopen("README.md", "r");
+	FILE *f = fopen("README.md", "r");
 	cr_assert_not_null(f, "README.md (the tests run from the checkout)");
 	size_t rn = fread(readme, 1, sizeof readme - 1, f);
 	fclose(f);
@@ -168,23 +175,12 @@ Test(launcher, readme_settings_table_is_the_table)
 /* `faultline settings` lists every variable with its default and range. */
 Test(launcher, settings_lists_every_variable)
 {
-	static struct run_result r;
-	char out[] = "/tmp/fl-settings-XXXXXX";
-	int fd = mkstemp(out);
-	cr_assert_geq(fd, 0);
-	close(fd);
-	char *argv[] = {(char *)test_bin("faultline"), "settings", NULL};
-	run_to(argv, NULL, out, NULL, &r);
-	cr_assert_eq(r.status, 0, "%s", r.err);
 	static char text[16384];
-	FILE *f = fopen(out, "r");
-	cr_assert_not_null(f);
-	text[fread(text, 1, sizeof text - 1, f)] = 0;
-	fclose(f);
-	unlink(out);
+	settings_output(NULL, text, sizeof text);
 	cr_expect(strstr(text, "FAULTLINE_FAULT_AROUND\n"), "%s", text);
 	cr_expect(strstr(text, "Accepts an integer 1..512 (pages); default 256."), "%s", text);
 	cr_expect(strstr(text, "FAULTLINE_SUMMARY\n"), "%s", text);
+	static struct run_result r;
 	char *bad[] = {(char *)test_bin("faultline"), "settings", "--bogus", NULL};
 	run_to(bad, NULL, "/dev/null", NULL, &r);
 	cr_expect_eq(r.status, 2);
