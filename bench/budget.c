@@ -274,7 +274,6 @@ int main(int argc, char **argv)
 		/* FAULTLINE_* settings from the environment apply, as under the shim. */
 		struct fl_settings st;
 		char err[256];
-		fl_settings_default(&st);
 		if (fl_settings_from_env(&st, environ, err, sizeof err) != 0) {
 			fprintf(stderr, "budget: %s\n", err);
 			return 1;

@@ -294,7 +294,6 @@ static int start_pager(uint64_t budget)
 	 * (FAULTLINE_HANDLERS=1 measures a single handler). */
 	struct fl_settings st;
 	char err[256];
-	fl_settings_default(&st);
 	if (fl_settings_from_env(&st, environ, err, sizeof err) != 0) {
 		printf("skipped: %s\n", err);
 		return -1;

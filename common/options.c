@@ -288,6 +288,7 @@ int fl_settings_set(struct fl_settings *st, const char *name, const char *value,
 int fl_settings_from_env(struct fl_settings *st, char *const *envp, char *err, size_t errlen)
 {
 	static const char prefix[] = "FAULTLINE_";
+	fl_settings_default(st);
 	if (!envp)
 		return 0;
 	for (char *const *e = envp; *e; e++) {

@@ -113,9 +113,10 @@ int fl_settings_set(struct fl_settings *st, const char *name, const char *value,
 void fl_settings_default(struct fl_settings *st);
 
 /*
- * Read every FAULTLINE_* variable from envp.  Unknown FAULTLINE_ names
- * are errors too (a typo should not pass silently).  Returns 0 or -1 with
- * err set (the first problem).
+ * The settings as the environment says: every setting at its default,
+ * then every FAULTLINE_* variable of envp applied.  Unknown FAULTLINE_
+ * names are errors too (a typo should not pass silently).  Returns 0 or
+ * -1 with err set (the first problem).
  */
 int fl_settings_from_env(struct fl_settings *st, char *const *envp, char *err, size_t errlen);
 

@@ -199,9 +199,7 @@ static size_t read_file(const char *path, char *buf, size_t cap)
 static void region_snapshot_one(const struct fl_region_desc *d, void *arg)
 {
 	(void)arg;
-	struct fl_wire_region w = {.t_ns = fl_mono_ns(), .id = d->id, .start = d->start,
-				   .len = d->len, .op = FL_WIRE_REGION_CREATE, .prot = d->prot,
-				   .kind = d->kind};
+	struct fl_wire_region w = fl__region_wire(d, FL_WIRE_REGION_CREATE, fl_mono_ns());
 	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_REGION, &w, sizeof w, NULL, 0, NULL, 0)))
 		fl__events_count_dropped(0, 1);
 }

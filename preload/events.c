@@ -421,15 +421,7 @@ void fl__events_region(uint32_t op, const struct fl_region_desc *d)
 		__atomic_add_fetch(&E.dropped_other, 1, __ATOMIC_RELAXED);
 		return;
 	}
-	struct fl_wire_region *w = &E.regions[h % REGION_N];
-	memset(w, 0, sizeof *w);
-	w->t_ns = fl_mono_ns();
-	w->id = d->id;
-	w->start = d->start;
-	w->len = op == FL_WIRE_REGION_DESTROY ? 0 : d->len;
-	w->op = op;
-	w->prot = d->prot;
-	w->kind = d->kind;
+	E.regions[h % REGION_N] = fl__region_wire(d, op, fl_mono_ns());
 	__atomic_store_n(&E.reg_head, h + 1, __ATOMIC_RELEASE);
 }
 

@@ -36,6 +36,16 @@ struct fl_region_desc {
 	uint32_t kind;       /* enum fl_range_kind */
 };
 
+/* d as the fault log's region record, at t_ns (op FL_WIRE_REGION_*; a
+ * destroyed region is sent without its length). */
+static inline struct fl_wire_region fl__region_wire(const struct fl_region_desc *d, uint32_t op,
+						   uint64_t t_ns)
+{
+	return (struct fl_wire_region){.t_ns = t_ns, .id = d->id, .start = d->start,
+				       .len = op == FL_WIRE_REGION_DESTROY ? 0 : d->len, .op = op,
+				       .prot = d->prot, .kind = d->kind};
+}
+
 /*
  * Prepare the rings and tables (raw memory) and say one stack in every
  * stacks_every faults is wanted (0: none).  Returns 0 or -1; until it

@@ -136,7 +136,6 @@ __attribute__((constructor(101))) static void shim_init(void)
 	extern char **environ;
 	char err[256];
 	shim_pid = (pid_t)syscall(SYS_getpid);
-	fl_settings_default(&settings);
 	if (fl_settings_from_env(&settings, environ, err, sizeof err) != 0) {
 		char msg[400];
 		snprintf(msg, sizeof msg, "%s; the program runs unmanaged", err);

@@ -338,7 +338,6 @@ int fl_cli_run(int argc, char **argv)
 	/* Everything the shim will read, checked the way it will read it. */
 	extern char **environ;
 	struct fl_settings check;
-	fl_settings_default(&check);
 	if (fl_settings_from_env(&check, environ, err, sizeof err) != 0) {
 		fprintf(stderr, "faultline run: %s (from the environment)\n", err);
 		if (own_summary)

@@ -35,7 +35,6 @@ Test(options, env_sets_the_pager_config)
 	char *env[] = {"PATH=/bin", "FAULTLINE_BUDGET=64M", "FAULTLINE_COMPRESSOR=zstd:5",
 		       "FAULTLINE_ENGINE=signal", "FAULTLINE_FAULT_AROUND=32", "FAULTLINE_LOG=quiet", NULL};
 	struct fl_settings st;
-	fl_settings_default(&st);
 	char err[256] = "";
 	cr_assert_eq(fl_settings_from_env(&st, env, err, sizeof err), 0, "%s", err);
 	cr_expect_eq(st.pager.budget_bytes, 64ull << 20);
@@ -61,7 +60,6 @@ Test(options, bad_values_name_variable_and_accepted_values)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *env[] = {(char *)cases[i].env, NULL};
 		struct fl_settings st;
-		fl_settings_default(&st);
 		char err[256] = "";
 		cr_expect_eq(fl_settings_from_env(&st, env, err, sizeof err), -1, "%s accepted", cases[i].env);
 		cr_expect(strstr(err, cases[i].want) != NULL, "message for %s: '%s'", cases[i].env, err);
