@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 /* Files held open at once.  Each costs one or two descriptors (main file,
  * debug file) and whatever DWARF has been decoded so far. */
 #define SYM_MAX_FILES 64
@@ -148,9 +150,7 @@ static long long now_ns(const struct fl_symbolizer *s)
 	if (s->now)
 		return (long long)s->now(s->now_arg);
 	/* The coarse clock is a vDSO read: cheap enough to call per address. */
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+	return (long long)fl_clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
 static void hex(char *buf, size_t len, const unsigned char *b, size_t n)
