@@ -79,11 +79,15 @@ struct fl_engine {
 	int (*fill_copy)(struct fl_region *r, size_t pg, size_t n, const void *src);
 
 	/*
-	 * Atomically remove resident page pg from the program's view, keeping its
-	 * contents in memory; *slot names where (engine-defined).  After take a
-	 * program access faults; the contents cannot change.
+	 * Atomically remove resident pages [pg, pg+n) from the program's view,
+	 * keeping their contents in memory.  Returns how many were taken,
+	 * counting from pg (at least 1; fewer than n when the engine could not
+	 * take them all in one step), or -1 with errno when none was.  The
+	 * i-th taken page's contents are at slot *slot + i (engine-defined).
+	 * After take a program access faults; the contents cannot change.
+	 * A run costs one TLB flush where a page at a time costs one each.
 	 */
-	int (*take)(struct fl_region *r, size_t pg, uint32_t *slot);
+	long (*take)(struct fl_region *r, size_t pg, size_t n, uint32_t *slot);
 	/*
 	 * The contents of a taken page: a pointer into the engine's memory, or
 	 * scratch (one page, the caller's) after filling it.  NULL on error.

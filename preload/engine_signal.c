@@ -230,10 +230,12 @@ static int s_fill_copy(struct fl_region *r, size_t pg, size_t n, const void *src
 	return open_pages(r, pg, n);
 }
 
-static int s_take(struct fl_region *r, size_t pg, uint32_t *slot)
+static long s_take(struct fl_region *r, size_t pg, size_t n, uint32_t *slot)
 {
 	*slot = 0;
-	return fl__sys_mprotect((void *)(r->base + pg * PS), PS, PROT_NONE);
+	if (fl__sys_mprotect((void *)(r->base + pg * PS), n * PS, PROT_NONE) != 0)
+		return -1;
+	return (long)n;
 }
 
 static const void *s_peek(struct fl_region *r, size_t pg, uint32_t slot, void *scratch)

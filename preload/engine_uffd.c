@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@
 #define MAX_DEFERRED 256
 #define ZERO_PAGES 512
 #define MAX_HANDLERS 8
+#define RELEASE_BATCH 64 /* stash slots dropped per TLB flush */
 
 /*
  * A handler thread.  There is one per CPU the process may run on (up to
@@ -74,10 +76,15 @@ static struct {
 	int filling;    /* a handler is filling ahead (one at a time) */
 	char *stash;
 	size_t stash_pages;
-	uint32_t *free_slots;
+	uint64_t *free_map;   /* a set bit: that slot is free */
+	size_t map_words;
+	size_t cursor;        /* next-fit: the word the next search starts at */
 	size_t nfree;
+	uint32_t dropping[RELEASE_BATCH]; /* freed, not yet emptied */
+	size_t ndropping;
+	int pidfd;            /* this process, for process_madvise; -1: none */
 	char *zeros; /* ZERO_PAGES read-only zero pages: UFFDIO_COPY source */
-} U = {.fd = -1, .stopfd = -1};
+} U = {.fd = -1, .stopfd = -1, .pidfd = -1};
 
 unsigned fl__uffd_spin_us;
 unsigned fl__uffd_handlers;
@@ -103,19 +110,95 @@ static int uffd_open(int flags, int *user_only, char *err, size_t errlen)
 	return -1;
 }
 
-static int stash_alloc(uint32_t *slot)
-{
-	if (!U.nfree) {
-		errno = ENOSPC;
-		return -1;
-	}
-	*slot = U.free_slots[--U.nfree];
-	return 0;
-}
+static char *stash_addr(uint32_t slot);
+static void stash_drain(void);
 
 static void stash_free(uint32_t slot)
 {
-	U.free_slots[U.nfree++] = slot;
+	U.free_map[slot / 64] |= 1ull << (slot % 64);
+	U.nfree++;
+}
+
+/*
+ * Up to want free slots in a row, next-fit from the cursor, so that pages
+ * taken together land together and one UFFDIO_MOVE (one TLB flush) takes
+ * them all.  Returns how many (the first in *slot), 0 with ENOSPC.
+ */
+static size_t stash_alloc_run(size_t want, uint32_t *slot)
+{
+	if (!U.nfree)
+		stash_drain();
+	if (!U.nfree) {
+		errno = ENOSPC;
+		return 0;
+	}
+	for (size_t k = 0; k < U.map_words; k++) {
+		size_t w = (U.cursor + k) % U.map_words;
+		if (!U.free_map[w])
+			continue;
+		size_t first = w * 64 + (size_t)__builtin_ctzll(U.free_map[w]);
+		size_t n = 0;
+		while (n < want && first + n < U.stash_pages &&
+		       (U.free_map[(first + n) / 64] & (1ull << ((first + n) % 64)))) {
+			U.free_map[(first + n) / 64] &= ~(1ull << ((first + n) % 64));
+			n++;
+		}
+		U.nfree -= n;
+		U.cursor = ((first + n) / 64) % U.map_words;
+		*slot = (uint32_t)first;
+		return n;
+	}
+	errno = ENOSPC; /* nfree disagrees with the map: never meant to happen */
+	return 0;
+}
+
+/*
+ * Empty the slots waiting to be dropped and make them free.  One
+ * process_madvise(MADV_DONTNEED) over all of them costs one TLB flush; a
+ * madvise per slot costs one each, and on this kind of VM a flush that
+ * must reach a thread running on the other vCPU costs ~17 us.
+ */
+static void stash_drain(void)
+{
+	size_t n = U.ndropping;
+	if (!n)
+		return;
+	struct iovec iov[RELEASE_BATCH];
+	size_t niov = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *a = stash_addr(U.dropping[i]);
+		if (niov && (char *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == a)
+			iov[niov - 1].iov_len += PS;
+		else
+			iov[niov++] = (struct iovec){.iov_base = a, .iov_len = PS};
+	}
+	long done = -1;
+	if (U.pidfd >= 0) {
+		done = fl__sys_process_madvise(U.pidfd, iov, niov, MADV_DONTNEED);
+		if (done < 0 && (errno == ENOSYS || errno == EINVAL || errno == EPERM ||
+				 errno == EBADF)) {
+			/* An older kernel (before 6.13 it advises only other
+			 * processes, and only to page out): a slot at a time. */
+			fl__sys_close(U.pidfd);
+			U.pidfd = -1;
+		}
+	}
+	if (done != (long)(n * PS)) {
+		for (size_t i = 0; i < niov; i++)
+			if (fl__sys_madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED) != 0)
+				FL_WARN("cannot free a stash page: %s", fl__errname(errno));
+	}
+	for (size_t i = 0; i < n; i++)
+		stash_free(U.dropping[i]);
+	U.ndropping = 0;
+}
+
+/* A slot whose page is no longer needed: emptied with the next batch. */
+static void stash_drop(uint32_t slot)
+{
+	U.dropping[U.ndropping++] = slot;
+	if (U.ndropping == RELEASE_BATCH)
+		stash_drain();
 }
 
 static char *stash_addr(uint32_t slot)
@@ -309,16 +392,20 @@ static size_t move_checked(uintptr_t dst, uintptr_t src, size_t n, int dontwake)
 	return n;
 }
 
-static int u_take(struct fl_region *r, size_t pg, uint32_t *slot)
+static long u_take(struct fl_region *r, size_t pg, size_t n, uint32_t *slot)
 {
 	uintptr_t page = r->base + pg * PS;
 	uint32_t s;
-	if (stash_alloc(&s) != 0)
+	size_t got = stash_alloc_run(U.move ? n : 1, &s);
+	if (!got)
 		return -1;
 	if (U.move) {
-		if (move_checked((uintptr_t)stash_addr(s), page, 1, 1) == 1) {
+		size_t moved = move_checked((uintptr_t)stash_addr(s), page, got, 1);
+		for (size_t i = moved ? moved : 1; i < got; i++)
+			stash_free(s + (uint32_t)i); /* not needed after all */
+		if (moved) {
 			*slot = s;
-			return 0;
+			return (long)moved;
 		}
 		if (errno == EEXIST && mapped((uintptr_t)stash_addr(s))) {
 			/* A free slot that holds a page: a defect.  Whose bytes
@@ -359,7 +446,7 @@ static int u_take(struct fl_region *r, size_t pg, uint32_t *slot)
 		return -1;
 	}
 	*slot = s;
-	return 0;
+	return 1;
 }
 
 static const void *u_peek(struct fl_region *r, size_t pg, uint32_t slot, void *scratch)
@@ -383,18 +470,19 @@ static void u_release(struct fl_region *r, size_t pg, uint32_t slot)
 {
 	(void)r;
 	(void)pg;
-	if (fl__sys_madvise(stash_addr(slot), PS, MADV_DONTNEED) != 0)
-		FL_WARN("cannot free a stash page: %s", fl__errname(errno));
-	stash_free(slot);
+	stash_drop(slot);
 }
 
+/*
+ * Back into place by copy, not by UFFDIO_MOVE: a move clears the stash
+ * slot's entry and so flushes it from every CPU running this process,
+ * which on the fault path costs a wake-up of the other vCPU whenever the
+ * evictor runs there (~17 us against ~1 us for the copy); the slot is
+ * emptied later with others in one flush.
+ */
 static int u_give(struct fl_region *r, size_t pg, uint32_t slot)
 {
 	uintptr_t page = r->base + pg * PS;
-	if (U.move && move_checked(page, (uintptr_t)stash_addr(slot), 1, deferring(page, PS)) == 1) {
-		stash_free(slot);
-		return 0;
-	}
 	int rc = 0;
 	if (io_copy(page, stash_addr(slot), PS, 0) != 0)
 		rc = fill_by_remap(page, stash_addr(slot), PS);
@@ -473,7 +561,8 @@ static void u_fds(int out[4])
 {
 	out[0] = U.fd;
 	out[1] = U.stopfd;
-	out[2] = -1;
+	out[2] = U.pidfd;
+	out[3] = -1;
 }
 
 static int u_region_detach(struct fl_region *r)
@@ -628,12 +717,15 @@ static void release(int join)
 		fl__sys_close(U.fd);
 	if (U.stopfd >= 0)
 		fl__sys_close(U.stopfd);
+	if (U.pidfd >= 0)
+		fl__sys_close(U.pidfd);
 	fl__mem_free(U.stash, U.stash_pages * PS);
 	fl__mem_free(U.zeros, ZERO_PAGES * PS);
-	fl__mem_free(U.free_slots, U.stash_pages * sizeof(uint32_t));
-	U.fd = U.stopfd = -1;
+	fl__mem_free(U.free_map, U.map_words * sizeof(uint64_t));
+	U.fd = U.stopfd = U.pidfd = -1;
 	U.stash = U.zeros = NULL;
-	U.free_slots = NULL;
+	U.free_map = NULL;
+	U.ndropping = 0;
 }
 
 /*
@@ -705,15 +797,19 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	/* From the shim's own range (mem.h), never a hole the program made. */
 	U.zeros = fl__mem_alloc(ZERO_PAGES * PS); /* never written: reads zero */
 	U.stash = fl__mem_alloc(stash_pages * PS);
-	U.free_slots = fl__mem_alloc(stash_pages * sizeof(uint32_t));
-	if (!U.zeros || !U.stash || !U.free_slots) {
+	U.map_words = (stash_pages + 63) / 64;
+	U.free_map = fl__mem_alloc(U.map_words * sizeof(uint64_t));
+	if (!U.zeros || !U.stash || !U.free_map) {
 		snprintf(err, errlen, "cannot map the engine's buffers: %s", strerror(errno));
 		goto fail;
 	}
 	fl__sys_madvise(U.stash, stash_pages * PS, MADV_NOHUGEPAGE);
 	U.nfree = 0;
-	for (size_t i = stash_pages; i > 0; i--)
-		U.free_slots[U.nfree++] = (uint32_t)(i - 1);
+	U.cursor = 0;
+	U.ndropping = 0;
+	for (size_t i = 0; i < stash_pages; i++)
+		stash_free((uint32_t)i);
+	U.pidfd = fl__sys_highfd(fl__sys_pidfd_self()); /* -1: slots dropped one by one */
 
 	/* The handlers run before anything is registered, with every signal
 	 * blocked so the host's handlers never run on them. */

@@ -35,6 +35,7 @@ static struct fl_sys_entry table[FL_SYS__COUNT] = {
 	[FL_SYS_FTRUNCATE] = {"ftruncate", 0},
 	[FL_SYS_FALLOCATE] = {"fallocate", 0},
 	[FL_SYS_READ] = {"read", 0},
+	[FL_SYS_PMADVISE] = {"process_madvise", 0},
 };
 
 static struct fail_rule rules[FL_SYS__COUNT];
@@ -150,6 +151,28 @@ int fl__sys_madvise(void *addr, size_t len, int advice)
 {
 	CHECK(FL_SYS_MADVISE, 0, -1);
 	return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+long fl__sys_process_madvise(int pidfd, const struct iovec *iov, size_t n, int advice)
+{
+#ifdef SYS_process_madvise
+	CHECK(FL_SYS_PMADVISE, 0, -1);
+	return syscall(SYS_process_madvise, pidfd, iov, n, advice, 0);
+#else
+	(void)pidfd, (void)iov, (void)n, (void)advice;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int fl__sys_pidfd_self(void)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, (int)syscall(SYS_getpid), 0);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
 }
 
 int fl__sys_mprotect(void *addr, size_t len, int prot)

@@ -23,6 +23,7 @@ enum fl_sys_id {
 	FL_SYS_FTRUNCATE,
 	FL_SYS_FALLOCATE,
 	FL_SYS_READ,
+	FL_SYS_PMADVISE, /* process_madvise */
 	FL_SYS__COUNT
 };
 
@@ -37,6 +38,11 @@ int fl__sys_munmap(void *addr, size_t len);
 void *fl__sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 int fl__sys_madvise(void *addr, size_t len, int advice);
 int fl__sys_mprotect(void *addr, size_t len, int prot);
+/* MADV_* over many ranges of this process, one TLB flush for all (6.13+);
+ * returns the bytes advised. */
+struct iovec;
+long fl__sys_process_madvise(int pidfd, const struct iovec *iov, size_t n, int advice);
+int fl__sys_pidfd_self(void); /* a pidfd for this process, or -1 */
 int fl__sys_ioctl(int fd, unsigned long req, void *arg);
 int fl__sys_userfaultfd(int flags);
 int fl__sys_open_uffd_dev(int flags); /* /dev/userfaultfd + USERFAULTFD_IOC_NEW */

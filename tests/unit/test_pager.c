@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "events.h"
@@ -326,6 +327,77 @@ Test(pager, inactive_pages_come_back_with_a_soft_fault)
 	fl_pager_shutdown();
 }
 
+/* Is the running kernel at least major.minor? */
+static int kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+	if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return 0;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+/*
+ * Pages leave memory a run at a time: neighbours that are all cold go out
+ * in one UFFDIO_MOVE, and the stash slots of compressed pages are emptied
+ * many at a time, so that each costs a fraction of a TLB flush (a flush
+ * that must reach the other vCPU costs ~17 us here).
+ */
+Test(pager, reclaim_takes_pages_out_in_runs)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 4096 * TPS), 0);
+	size_t n = 1024;
+	unsigned char *m = fl_pager_map(n * TPS);
+	cr_assert_not_null(m);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	const struct fl_sys_entry *t = fl__sys_table();
+	unsigned long io0 = t[FL_SYS_IOCTL].calls, mad0 = t[FL_SYS_MADVISE].calls;
+	unsigned long pm0 = t[FL_SYS_PMADVISE].calls;
+	struct fl_stats s0 = stats();
+	cr_expect_geq(fl_pager_reclaim(0), (long)n - 8);
+	struct fl_stats s = stats();
+	uint64_t taken = s.pages_deactivated - s0.pages_deactivated;
+	uint64_t stored = s.pages_evicted - s0.pages_evicted;
+	unsigned long ios = t[FL_SYS_IOCTL].calls - io0;
+	unsigned long mads = t[FL_SYS_MADVISE].calls - mad0;
+	unsigned long pms = t[FL_SYS_PMADVISE].calls - pm0;
+	cr_expect_geq(taken, n - 8, "%llu pages taken out", (unsigned long long)taken);
+	cr_expect_leq(ios, taken / 8, "%lu ioctls to take %llu pages out", ios,
+		      (unsigned long long)taken);
+	if (kernel_at_least(6, 13)) {
+		cr_expect_leq(mads + pms, stored / 32 + 2,
+			      "%lu madvise and %lu process_madvise calls to empty %llu slots", mads,
+			      pms, (unsigned long long)stored);
+	}
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(stats().errors, 0);
+	fl_pager_shutdown();
+}
+
+/* A kernel without process_madvise for its own process: the stash slots
+ * are emptied one madvise at a time, and nothing is lost. */
+Test(inject, process_madvise_refused_empties_slots_one_by_one)
+{
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 64 * TPS), 0);
+	fl__sys_fail(FL_SYS_PMADVISE, 1, 1, EINVAL, 0);
+	size_t n = 512;
+	unsigned char *m = fl_pager_map(n * TPS);
+	cr_assert_not_null(m);
+	const struct fl_sys_entry *t = fl__sys_table();
+	unsigned long pm0 = t[FL_SYS_PMADVISE].calls;
+	for (unsigned pass = 0; pass < 3; pass++) {
+		fill_range(m, 0, n, DATA_RANDOM, pass);
+		cr_expect_eq(check_range(m, 0, n, DATA_RANDOM, pass), 0);
+	}
+	struct fl_stats s = stats();
+	cr_expect_gt(s.pages_evicted, n, "pages left memory and came back, again and again");
+	cr_expect_leq(t[FL_SYS_PMADVISE].calls - pm0, 1, "refused once, not asked again");
+	cr_expect_eq(s.errors, 0);
+	cr_expect_leq(s.resident_peak_pages, 64);
+	fl__sys_fail_reset();
+	fl_pager_shutdown();
+}
+
 static void count_region(const struct fl_region_desc *d, void *arg)
 {
 	(void)d;
@@ -615,7 +687,8 @@ Test(inject, moves_reported_failed_that_happened_lose_nothing, .timeout = 60)
 	c.engine = FL_ENGINE_CHOICE_UFFD;
 	c.budget_bytes = 64 * TPS;
 	/* A store too small for these random pages: most evicted pages stay
-	 * inactive, in stash slots, and come back by MOVE (soft faults). */
+	 * inactive, in stash slots, taken out by MOVE (soft faults bring
+	 * them back). */
 	c.store_capacity = 64 * 1024;
 	char err[256];
 	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0, "%s", err);
