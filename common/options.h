@@ -35,6 +35,7 @@ struct fl_pager_config {
 	uint64_t store_capacity;       /* bytes; 0: the store's default */
 	unsigned fault_around_max;     /* pages; 1 disables */
 	unsigned readahead_max;        /* pages; 1 disables */
+	unsigned cluster_pages;        /* refault cluster, pages; 1 disables */
 	unsigned spin_us;              /* handler polls this long before sleeping */
 	unsigned handlers;             /* uffd fault handlers at most; 0: one per CPU */
 	enum fl_log_level log_level;

@@ -259,45 +259,65 @@ static int resolve_inactive(struct fl_region *r, size_t pg)
 	return 0;
 }
 
+static int stored(const struct fl_page *p)
+{
+	unsigned st = fl__pg_state(p);
+	return (st == FL_PG_COMPRESSED || st == FL_PG_SAME) && !(p->meta & FL_PG_BUSY);
+}
+
 static int resolve_stored(struct fl_region *r, size_t pg)
 {
 	unsigned first = fl__pg_state(&r->pages[pg]);
-	size_t w = readahead_window(r, pg); /* <= readahead_max == bounce_pages */
-	size_t end = pg + w > r->npages ? r->npages : pg + w;
-	size_t n = 0;
-	while (pg + n < end) {
-		struct fl_page *p = &r->pages[pg + n];
-		unsigned st = fl__pg_state(p);
-		if ((st != FL_PG_COMPRESSED && st != FL_PG_SAME) || (p->meta & FL_PG_BUSY))
-			break;
-		n++;
+	size_t w = readahead_window(r, pg); /* <= bounce_pages */
+	size_t a = pg, end = pg + w > r->npages ? r->npages : pg + w;
+	size_t cl = P.cfg.cluster_pages;
+	if (w == 1 && cl > 1) {
+		/* Not a stream: the stored neighbours in the page's aligned
+		 * cluster come too (pages the clock took out in one run are
+		 * neighbours, and tend to be wanted together). */
+		size_t c0 = pg & ~(cl - 1);
+		while (a > c0 && stored(&r->pages[a - 1]))
+			a--;
+		end = c0 + cl > r->npages ? r->npages : c0 + cl;
 	}
-	n = fl__reclaim_make_room(n, n);
+	size_t n = pg - a + 1;
+	while (a + n < end && stored(&r->pages[a + n]))
+		n++;
+	size_t fit = fl__reclaim_make_room(n, n);
+	if (fit < n) {
+		/* Keep the faulting page. */
+		a = pg;
+		n = fit < end - pg ? fit : end - pg;
+		size_t k = 1;
+		while (k < n && stored(&r->pages[a + k]))
+			k++;
+		n = k;
+	}
 	for (size_t i = 0; i < n; i++) {
-		struct fl_page *p = &r->pages[pg + i];
+		struct fl_page *p = &r->pages[a + i];
 		int rc = fl_store_get(P.ctx_fault, &p->ref, P.bounce + i * PS);
 		if (rc != 0) {
 			fl__note_error();
 			FL_WARN("store could not rebuild a page at %p (%d)",
-				(void *)(r->base + (pg + i) * PS), rc);
-			if (i == 0)
+				(void *)(r->base + (a + i) * PS), rc);
+			if (a + i <= pg)
 				return -1;
 			n = i;
 			break;
 		}
 	}
-	int frc = P.eng->fill_copy(r, pg, n, P.bounce);
+	int frc = P.eng->fill_copy(r, a, n, P.bounce);
 	if (frc < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		struct fl_page *p = &r->pages[pg + i];
+		struct fl_page *p = &r->pages[a + i];
 		if (frc > 0)
 			p->meta |= FL_PG_PINNED;
 		fl_store_drop(P.store, &p->ref);
-		p->meta |= (i == 0) ? FL_PG_REF : FL_PG_PREFILLED;
+		p->meta |= (a + i == pg) ? FL_PG_REF : FL_PG_PREFILLED;
 		fl__page_move(r, p, FL_PG_RESIDENT);
 	}
-	r->ra_next = pg + n;
+	r->ra_next = a + n;
 	P.faults[first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS]++;
 	note_fault(r, first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS, n);
 	P.readahead += n - 1;

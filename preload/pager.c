@@ -92,15 +92,20 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 		P.cfg.fault_around_max = dflt.fault_around_max;
 	if (P.cfg.readahead_max == 0)
 		P.cfg.readahead_max = dflt.readahead_max;
+	if (P.cfg.cluster_pages == 0)
+		P.cfg.cluster_pages = dflt.cluster_pages;
 	/* Windows must be powers of two for the aligned blocks. */
 	while (P.cfg.fault_around_max & (P.cfg.fault_around_max - 1))
 		P.cfg.fault_around_max &= P.cfg.fault_around_max - 1;
+	while (P.cfg.cluster_pages & (P.cfg.cluster_pages - 1))
+		P.cfg.cluster_pages &= P.cfg.cluster_pages - 1;
 	setup_budget();
 
 	P.pool = fl__mem_alloc(MAX_REGIONS * sizeof *P.pool);
 	P.sorted = fl__mem_alloc(MAX_REGIONS * sizeof *P.sorted);
 	P.free_ids = fl__mem_alloc(MAX_REGIONS * sizeof *P.free_ids);
-	P.bounce_pages = P.cfg.readahead_max;
+	P.bounce_pages = P.cfg.readahead_max > P.cfg.cluster_pages ? P.cfg.readahead_max
+								     : P.cfg.cluster_pages;
 	P.bounce = fl__mem_alloc(P.bounce_pages * PS);
 	P.scratch = fl__mem_alloc((EVICT_BATCH + 1) * PS);
 	P.inq_cap = (P.budget ? P.budget : 1024) * 2 + 64;

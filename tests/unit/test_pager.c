@@ -289,6 +289,42 @@ Test(pager, compressed_pages_and_efficiency)
 	fl_pager_shutdown();
 }
 
+/* Refaults at scattered pages: each brings back the stored pages of its
+ * aligned cluster (FAULTLINE_CLUSTER), and only those. */
+static void cluster_case(unsigned cluster, uint64_t want_ahead)
+{
+	struct fl_pager_config c;
+	fl_pager_config_default(&c);
+	c.engine = FL_ENGINE_CHOICE_UFFD;
+	c.budget_bytes = 1024 * TPS;
+	c.cluster_pages = cluster;
+	char err[256];
+	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0, "%s", err);
+	size_t n = 256;
+	unsigned char *m = fl_pager_map(n * TPS);
+	cr_assert_not_null(m);
+	fill_range(m, 0, n, DATA_TEXT, 0);
+	cr_expect_eq(fl_pager_reclaim(0), (long)n);
+	struct fl_stats s0 = stats();
+	static const size_t at[] = {10, 101, 50, 200};
+	for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+		cr_expect_eq(check_range(m, at[i], 1, DATA_TEXT, 0), 0, "page %zu", at[i]);
+	struct fl_stats s = stats();
+	cr_expect_eq(s.faults[FL_FAULT_DECOMPRESS] - s0.faults[FL_FAULT_DECOMPRESS], 4);
+	cr_expect_eq(s.pages_readahead - s0.pages_readahead, want_ahead, "%llu pages came along",
+		     (unsigned long long)(s.pages_readahead - s0.pages_readahead));
+	/* The cluster of page 10 is pages 8-11: resident now, no fault. */
+	cr_expect_eq(check_range(m, 8, 4, DATA_TEXT, 0), 0);
+	s0 = s;
+	s = stats();
+	cr_expect_eq(s.faults[FL_FAULT_DECOMPRESS], s0.faults[FL_FAULT_DECOMPRESS] + (cluster >= 4 ? 0 : 3));
+	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	fl_pager_shutdown();
+}
+
+Test(pager, a_scattered_refault_brings_back_its_cluster) { cluster_case(4, 4 * 3); }
+Test(pager, cluster_of_one_brings_back_one_page) { cluster_case(1, 0); }
+
 Test(pager, zstd_round_trip)
 {
 	struct fl_pager_config c;
