@@ -285,13 +285,9 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 		n++;
 	size_t fit = fl__reclaim_make_room(n, n);
 	if (fit < n) {
-		/* Keep the faulting page. */
+		/* What fits, from the faulting page on (all stored, as counted). */
+		n = a + n - pg < fit ? a + n - pg : fit;
 		a = pg;
-		n = fit < end - pg ? fit : end - pg;
-		size_t k = 1;
-		while (k < n && stored(&r->pages[a + k]))
-			k++;
-		n = k;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct fl_page *p = &r->pages[a + i];

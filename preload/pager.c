@@ -31,6 +31,14 @@ void fl_pager_config_default(struct fl_pager_config *cfg)
 	*cfg = st.pager;
 }
 
+/* The largest power of two not above v (v > 0). */
+static unsigned floor_pow2(unsigned v)
+{
+	while (v & (v - 1))
+		v &= v - 1;
+	return v;
+}
+
 static int try_engine(const struct fl_engine *e, size_t stash, char *err, size_t errlen)
 {
 	memset(&P.caps, 0, sizeof P.caps);
@@ -95,10 +103,8 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 	if (P.cfg.cluster_pages == 0)
 		P.cfg.cluster_pages = dflt.cluster_pages;
 	/* Windows must be powers of two for the aligned blocks. */
-	while (P.cfg.fault_around_max & (P.cfg.fault_around_max - 1))
-		P.cfg.fault_around_max &= P.cfg.fault_around_max - 1;
-	while (P.cfg.cluster_pages & (P.cfg.cluster_pages - 1))
-		P.cfg.cluster_pages &= P.cfg.cluster_pages - 1;
+	P.cfg.fault_around_max = floor_pow2(P.cfg.fault_around_max);
+	P.cfg.cluster_pages = floor_pow2(P.cfg.cluster_pages);
 	setup_budget();
 
 	P.pool = fl__mem_alloc(MAX_REGIONS * sizeof *P.pool);
