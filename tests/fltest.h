@@ -77,17 +77,30 @@ static inline uint64_t t_sum(const unsigned char *p)
 	return h;
 }
 
-static inline int t_start(enum fl_engine_choice eng, uint64_t budget_bytes)
+/* The default configuration with this engine and budget; tests change
+ * what they need and start with t_start_config. */
+static inline struct fl_pager_config t_config(enum fl_engine_choice eng, uint64_t budget_bytes)
 {
 	struct fl_pager_config c;
 	fl_pager_config_default(&c);
 	c.engine = eng;
 	c.budget_bytes = budget_bytes;
+	return c;
+}
+
+static inline int t_start_config(const struct fl_pager_config *c)
+{
 	char err[256];
-	int rc = fl_pager_init(&c, err, sizeof err);
+	int rc = fl_pager_init(c, err, sizeof err);
 	if (rc != 0)
 		cr_log_error("fl_pager_init: %s", err);
 	return rc;
+}
+
+static inline int t_start(enum fl_engine_choice eng, uint64_t budget_bytes)
+{
+	struct fl_pager_config c = t_config(eng, budget_bytes);
+	return t_start_config(&c);
 }
 
 #endif

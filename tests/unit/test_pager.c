@@ -178,12 +178,9 @@ Test(pager, published_page_states_count_every_page_of_a_big_sparse_region)
 {
 	/* The publisher skips what was never touched and scans the rest a
 	 * chunk per lock hold: its counts must still be exact. */
-	struct fl_pager_config c;
-	fl_pager_config_default(&c);
-	c.engine = FL_ENGINE_CHOICE_UFFD;
+	struct fl_pager_config c = t_config(FL_ENGINE_CHOICE_UFFD, 0);
 	c.fault_around_max = 1; /* exact page counts below */
-	char err[256];
-	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0);
+	cr_assert_eq(t_start_config(&c), 0);
 	size_t n = 1u << 20; /* 4 GiB of address space */
 	unsigned char *m = fl_pager_map(n * TPS);
 	cr_assert_not_null(m);
@@ -236,12 +233,9 @@ Test(pager, published_page_states_count_every_page_of_a_big_sparse_region)
 
 Test(pager, fault_around_disabled_faults_every_page)
 {
-	struct fl_pager_config c;
-	fl_pager_config_default(&c);
-	c.engine = FL_ENGINE_CHOICE_UFFD;
+	struct fl_pager_config c = t_config(FL_ENGINE_CHOICE_UFFD, 0);
 	c.fault_around_max = 1;
-	char err[256];
-	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0);
+	cr_assert_eq(t_start_config(&c), 0);
 	size_t n = 128;
 	unsigned char *m = fl_pager_map(n * TPS);
 	for (size_t i = 0; i < n; i++)
@@ -293,13 +287,9 @@ Test(pager, compressed_pages_and_efficiency)
  * aligned cluster (FAULTLINE_CLUSTER), and only those. */
 static void cluster_case(unsigned cluster, uint64_t want_ahead)
 {
-	struct fl_pager_config c;
-	fl_pager_config_default(&c);
-	c.engine = FL_ENGINE_CHOICE_UFFD;
-	c.budget_bytes = 1024 * TPS;
+	struct fl_pager_config c = t_config(FL_ENGINE_CHOICE_UFFD, 1024 * TPS);
 	c.cluster_pages = cluster;
-	char err[256];
-	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(t_start_config(&c), 0);
 	size_t n = 256;
 	unsigned char *m = fl_pager_map(n * TPS);
 	cr_assert_not_null(m);
@@ -327,14 +317,10 @@ Test(pager, cluster_of_one_brings_back_one_page) { cluster_case(1, 0); }
 
 Test(pager, zstd_round_trip)
 {
-	struct fl_pager_config c;
-	fl_pager_config_default(&c);
-	c.engine = FL_ENGINE_CHOICE_UFFD;
-	c.budget_bytes = 64 * TPS;
+	struct fl_pager_config c = t_config(FL_ENGINE_CHOICE_UFFD, 64 * TPS);
 	c.compressor = FL_COMP_ZSTD;
 	c.compressor_level = 3;
-	char err[256];
-	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0);
+	cr_assert_eq(t_start_config(&c), 0);
 	size_t n = 300;
 	unsigned char *m = fl_pager_map(n * TPS);
 	fill_range(m, 0, n, DATA_TEXT, 0);
@@ -718,16 +704,12 @@ Test(inject, move_ebusy_falls_back_to_copy)
  */
 Test(inject, moves_reported_failed_that_happened_lose_nothing, .timeout = 60)
 {
-	struct fl_pager_config c;
-	fl_pager_config_default(&c);
-	c.engine = FL_ENGINE_CHOICE_UFFD;
-	c.budget_bytes = 64 * TPS;
+	struct fl_pager_config c = t_config(FL_ENGINE_CHOICE_UFFD, 64 * TPS);
 	/* A store too small for these random pages: most evicted pages stay
 	 * inactive, in stash slots, taken out by MOVE (soft faults bring
 	 * them back). */
 	c.store_capacity = 64 * 1024;
-	char err[256];
-	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(t_start_config(&c), 0);
 	size_t n = 256;
 	unsigned char *m = fl_pager_map(n * TPS);
 	cr_assert_not_null(m);
@@ -828,13 +810,9 @@ Test(inject, store_creation_failure)
 
 Test(inject, full_store_keeps_pages_in_memory)
 {
-	struct fl_pager_config c;
-	fl_pager_config_default(&c);
-	c.engine = FL_ENGINE_CHOICE_UFFD;
-	c.budget_bytes = 64 * TPS;
+	struct fl_pager_config c = t_config(FL_ENGINE_CHOICE_UFFD, 64 * TPS);
 	c.store_capacity = 256 * 1024; /* room for a few dozen random pages */
-	char err[256];
-	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0);
+	cr_assert_eq(t_start_config(&c), 0);
 	size_t n = 256;
 	unsigned char *m = fl_pager_map(n * TPS);
 	fill_range(m, 0, n, DATA_RANDOM, 0);
@@ -1007,14 +985,11 @@ Test(pager, a_pinned_handler_serves_each_cpu)
 /* HANDLERS=1: one handler, not pinned. */
 Test(pager, one_handler_when_asked)
 {
-	struct fl_pager_config c;
-	fl_pager_config_default(&c);
-	c.engine = FL_ENGINE_CHOICE_UFFD;
+	struct fl_pager_config c = t_config(FL_ENGINE_CHOICE_UFFD, 0);
 	c.handlers = 1;
-	char err[256];
 	int before, after;
 	pinned_threads_cpus(&before);
-	cr_assert_eq(fl_pager_init(&c, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(t_start_config(&c), 0);
 	cr_expect(strstr(fl_pager_engine_reason(), "; 1 fault handler") &&
 			  !strstr(fl_pager_engine_reason(), "pinned"),
 		  "%s", fl_pager_engine_reason());
