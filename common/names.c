@@ -48,6 +48,7 @@ const char *fl_engine_name(enum fl_engine_kind e)
 	case FL_ENGINE_UFFD: return "uffd";
 	case FL_ENGINE_UFFD_USER: return "uffd-user";
 	case FL_ENGINE_SIGNAL: return "signal";
+	case FL_ENGINE_UFFD_SIGBUS: return "uffd-sigbus";
 	}
 	return "?";
 }

@@ -15,7 +15,8 @@ static const struct fl_opt_word compressors[] = {
 	{"lz4", FL_COMP_LZ4}, {"zstd", FL_COMP_ZSTD}, {NULL, 0}};
 static const struct fl_opt_word engines[] = {
 	{"auto", FL_ENGINE_CHOICE_AUTO}, {"uffd", FL_ENGINE_CHOICE_UFFD},
-	{"signal", FL_ENGINE_CHOICE_SIGNAL}, {"off", FL_ENGINE_CHOICE_OFF}, {NULL, 0}};
+	{"uffd-sigbus", FL_ENGINE_CHOICE_UFFD_SIGBUS}, {"signal", FL_ENGINE_CHOICE_SIGNAL},
+	{"off", FL_ENGINE_CHOICE_OFF}, {NULL, 0}};
 static const struct fl_opt_word log_levels[] = {
 	{"quiet", FL_LOG_QUIET}, {"warn", FL_LOG_WARN}, {"info", FL_LOG_INFO},
 	{"debug", FL_LOG_DEBUG}, {NULL, 0}};
@@ -32,7 +33,9 @@ const struct fl_option fl_options[] = {
 	 .help = "Compressor for evicted pages (zstd alone is level 1)."},
 	{.name = "ENGINE", .kind = FL_OPT_ENUM, .dflt = "auto", .words = engines, .field = F(pager.engine),
 	 .launcher = 1,
-	 .help = "How faults are caught: userfaultfd, PROT_NONE + SIGSEGV, or not at all (auto tries uffd, then signal)."},
+	 .help = "How faults are caught: userfaultfd, userfaultfd with each fault resolved in the faulting thread "
+		 "(uffd-sigbus: faster, but a system call that touches an untouched or evicted page fails with EFAULT), "
+		 "PROT_NONE + SIGSEGV, or not at all (auto tries uffd, then signal)."},
 	{.name = "LOG", .kind = FL_OPT_ENUM, .dflt = "warn", .words = log_levels, .field = F(pager.log_level),
 	 .launcher = 1, .help = "What the shim writes to stderr (always prefixed 'faultline:')."},
 	{.name = "STORE_MAX", .kind = FL_OPT_SIZE, .dflt = "50%", .lo = 1, .field = F(pager.store_capacity),

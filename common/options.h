@@ -22,6 +22,7 @@ enum fl_engine_choice {
 	FL_ENGINE_CHOICE_UFFD,
 	FL_ENGINE_CHOICE_SIGNAL,
 	FL_ENGINE_CHOICE_OFF,
+	FL_ENGINE_CHOICE_UFFD_SIGBUS, /* only when asked for by name */
 };
 
 enum fl_log_level { FL_LOG_QUIET = 0, FL_LOG_WARN = 1, FL_LOG_INFO = 2, FL_LOG_DEBUG = 3 };

@@ -122,7 +122,7 @@ long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *
 			return bad(err, errlen, "hello has pid %d ppid %d", x->pid, x->ppid);
 		if (x->page_size < 4096 || (x->page_size & (x->page_size - 1)))
 			return bad(err, errlen, "hello has page size %u", x->page_size);
-		if (x->engine > FL_ENGINE_SIGNAL)
+		if (x->engine > FL_ENGINE_UFFD_SIGBUS)
 			return bad(err, errlen, "hello has unknown engine %u", x->engine);
 		if (x->compressor > 1)
 			return bad(err, errlen, "hello has unknown compressor %u", x->compressor);

@@ -36,6 +36,7 @@
 #include "publish.h"
 #include "sys.h"
 #include "clock.h"
+#include "sigchain.h"
 
 #define OUT_CAP (1u << 20)          /* bytes queued for the socket */
 #define OUT_LOW (OUT_CAP - 2 * FL_WIRE_MAX)
@@ -455,7 +456,7 @@ static const char *xdg_runtime_dir(char *const *envp)
 static int start_thread(void)
 {
 	sigset_t all, old;
-	sigfillset(&all);
+	fl__sigchain_helper_mask(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	fl__in_shim++;
 	int rc = pthread_create(&M.thread, NULL, emitter_main, NULL);

@@ -2,9 +2,9 @@
  * The pager-engine contract: the one small interface behind which the
  * platform's way of catching page faults sits.  The pager core (fault.c)
  * decides what a fault needs; the engine does it with the platform's
- * primitives.  Backends: engine_uffd.c (userfaultfd), engine_signal.c
- * (PROT_NONE + SIGSEGV); later engine_mach.c.  pager.c selects one at run
- * time.
+ * primitives.  Backends: engine_uffd.c (userfaultfd, and uffd-sigbus),
+ * engine_signal.c (PROT_NONE + SIGSEGV); later engine_mach.c.  pager.c
+ * selects one at run time.
  *
  * Every call returns 0 on success and -1 with errno set on failure; fill
  * and give may return 1: done, but the pages are no longer managed (a
@@ -30,6 +30,7 @@ struct fl_engine_caps {
 	int adopt;          /* region_adopt() works */
 	int inactive_in_place; /* a taken page stays at its address (signal) */
 	int fill_ahead;     /* the handler calls fl__pager_fill_ahead() when idle */
+	int fault_signal;   /* faults come as this signal to the faulting thread, or 0 */
 	char detail[200];   /* human-readable: features, limits */
 };
 
@@ -116,16 +117,7 @@ struct fl_engine {
 
 extern const struct fl_engine fl__engine_uffd;
 extern const struct fl_engine fl__engine_signal;
-
-/*
- * While the signal engine holds SIGSEGV, the program's own action for it
- * lives here (the interposed sigaction and signal in sigguard.c use it):
- * *old gets the program's action, act (if not NULL) replaces it.  Returns
- * 1, or 0 when the engine does not hold SIGSEGV (the kernel's action is
- * the program's then).
- */
-struct sigaction;
-int fl__signal_segv_action(const struct sigaction *act, struct sigaction *old);
+extern const struct fl_engine fl__engine_uffd_sigbus;
 
 /*
  * Entry from an engine's fault path into the pager core.  addr: faulting

@@ -28,61 +28,14 @@
 #include "events.h"
 #include "log.h"
 #include "pager_int.h"
+#include "sigchain.h"
 #include "sys.h"
 
 #define PS FL_PAGE_SIZE
 
-/*
- * The program's SIGSEGV action, to chain to for faults that are not ours.
- * Two slots switched atomically, so the handler never reads a half-written
- * one when the program changes its action (fl__signal_segv_action).
- */
-static struct sigaction prog_segv[2];
-static int prog_cur;
-static int installed;
-
-static void set_program_action(const struct sigaction *act)
-{
-	int next = __atomic_load_n(&prog_cur, __ATOMIC_RELAXED) ^ 1;
-	prog_segv[next] = *act;
-	__atomic_store_n(&prog_cur, next, __ATOMIC_RELEASE);
-}
-
-int fl__signal_segv_action(const struct sigaction *act, struct sigaction *old)
-{
-	if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
-		return 0;
-	if (old)
-		*old = prog_segv[__atomic_load_n(&prog_cur, __ATOMIC_ACQUIRE)];
-	if (act)
-		set_program_action(act);
-	return 1;
-}
 static int memfd = -1; /* /proc/self/mem */
 
 /* Inactive pages stay where they are (PROT_NONE); slots are unused. */
-
-static void chain(int sig, siginfo_t *si, void *uc)
-{
-	const struct sigaction *o = &prog_segv[__atomic_load_n(&prog_cur, __ATOMIC_ACQUIRE)];
-	if (o->sa_flags & SA_SIGINFO) {
-		if (o->sa_sigaction) {
-			o->sa_sigaction(sig, si, uc);
-			return;
-		}
-	} else if (o->sa_handler == SIG_IGN) {
-		return;
-	} else if (o->sa_handler != SIG_DFL) {
-		o->sa_handler(sig);
-		return;
-	}
-	/* Default action: restore it and return; the access faults again and
-	 * the kernel delivers the real SIGSEGV. */
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	fl__sys_sigaction(SIGSEGV, &dfl, NULL);
-}
 
 static void on_segv(int sig, siginfo_t *si, void *ucv)
 {
@@ -101,7 +54,7 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
 			fl__events_fault_here((uintptr_t)si->si_addr, write, &fi, ucv);
 	}
 	if (rc == 1)
-		chain(sig, si, ucv);
+		fl__sigchain_pass(sig, si, ucv);
 	/* rc == -1: could not resolve now; returning retries the access. */
 	errno = saved;
 }
@@ -119,28 +72,18 @@ static int s_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 		snprintf(err, errlen, "cannot open /proc/self/mem: %s", strerror(errno));
 		return -1;
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_sigaction = on_segv;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	struct sigaction prev;
-	if (fl__sys_sigaction(SIGSEGV, &sa, &prev) != 0) {
+	if (fl__sigchain_hold(SIGSEGV, on_segv) != 0) {
 		snprintf(err, errlen, "sigaction(SIGSEGV): %s", strerror(errno));
 		fl__sys_close(memfd);
 		memfd = -1;
 		return -1;
 	}
-	/* A forked child re-arming finds its own handler there: the
-	 * program's action is the one already recorded. */
-	if (!((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction == on_segv))
-		set_program_action(&prev);
-	__atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
 	caps->kernel_faults = 0;
 	caps->can_evict = 1;
 	caps->move = 0;
 	caps->adopt = 0;
 	caps->inactive_in_place = 1;
+	caps->fault_signal = SIGSEGV;
 	snprintf(caps->detail, sizeof caps->detail,
 		 "signal engine (PROT_NONE + SIGSEGV): kernel-mode accesses to "
 		 "untouched or evicted pages fail with EFAULT; scattered eviction is "
@@ -150,10 +93,7 @@ static int s_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 
 static void s_stop(void)
 {
-	if (installed) {
-		__atomic_store_n(&installed, 0, __ATOMIC_RELEASE);
-		fl__sys_sigaction(SIGSEGV, &prog_segv[__atomic_load_n(&prog_cur, __ATOMIC_ACQUIRE)], NULL);
-	}
+	fl__sigchain_release(SIGSEGV);
 	if (memfd >= 0)
 		fl__sys_close(memfd);
 	memfd = -1;

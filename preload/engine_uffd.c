@@ -13,6 +13,14 @@
  * Kernel-mode faults (a read(2) into an evicted page) are served because the
  * descriptor is opened without UFFD_USER_MODE_ONLY whenever the kernel lets
  * us; when it does not, the engine says so and reports itself as uffd-user.
+ *
+ * The same operations make a second engine, uffd-sigbus, asked for by name:
+ * with UFFD_FEATURE_SIGBUS no fault waits for a handler thread; the
+ * faulting thread gets SIGBUS and resolves its own fault in the handler
+ * here (UFFDIO_COPY needs no wake-up then), so no other thread runs and no
+ * CPU is woken.  The price is the kernel's: a kernel-mode access to a
+ * missing page (read(2) into an untouched or evicted page, a futex word)
+ * fails with EFAULT instead of waiting.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -33,6 +42,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pager_int.h"
+#include "sigchain.h"
 #include "sys.h"
 #include "uffd_compat.h"
 #include "clock.h"
@@ -70,6 +80,7 @@ static struct {
 	int stopfd;
 	uint64_t features;
 	int move, wp, user_only;
+	int sigbus;     /* uffd-sigbus: faults resolved in the faulting thread */
 	unsigned spin_us;
 	struct handler handlers[MAX_HANDLERS];
 	int nhandlers;  /* started */
@@ -235,8 +246,8 @@ static int deferring(uintptr_t dst, size_t len)
 
 static int io_copy(uintptr_t dst, const void *src, size_t len, int dontwake)
 {
-	if (!dontwake && deferring(dst, len))
-		dontwake = 1;
+	if (U.sigbus || (!dontwake && deferring(dst, len)))
+		dontwake = 1; /* under uffd-sigbus no thread ever waits */
 	size_t done = 0;
 	int tries = 0;
 	while (done < len) {
@@ -272,6 +283,8 @@ static int io_copy(uintptr_t dst, const void *src, size_t len, int dontwake)
 
 static void io_wake(uintptr_t addr, size_t len)
 {
+	if (U.sigbus)
+		return;
 	struct uffdio_range r = {.start = addr, .len = len};
 	if (fl__sys_ioctl(U.fd, UFFDIO_WAKE, &r) != 0)
 		FL_WARN("UFFDIO_WAKE failed: %s", fl__errname(errno));
@@ -310,7 +323,7 @@ static int u_fill_zero(struct fl_region *r, size_t pg, size_t n, int write)
 	size_t len = n * PS;
 	if (!write) {
 		struct uffdio_zeropage z = {.range = {.start = dst, .len = len},
-					    .mode = deferring(dst, len) ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0};
+					    .mode = U.sigbus || deferring(dst, len) ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0};
 		int tries = 0;
 		for (;;) {
 			int rc = fl__sys_ioctl(U.fd, UFFDIO_ZEROPAGE, &z);
@@ -694,6 +707,42 @@ static void *handler_main(void *arg)
 	return NULL;
 }
 
+/* ---- uffd-sigbus: the faulting thread resolves its own fault ---------- */
+
+static void on_sigbus(int sig, siginfo_t *si, void *ucv)
+{
+	int saved = errno;
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	int rc = 1;
+	if (si->si_code == BUS_ADRERR && __atomic_load_n(&U.sigbus, __ATOMIC_ACQUIRE)) {
+		int write = 1;
+#if defined(__x86_64__)
+		write = (((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#endif
+		struct fl_fault_info fi;
+		int counted = fl__events_resolving();
+		rc = fl__pager_fault(addr, write, &fi);
+		/* This thread took the fault: its stack is right here. */
+		if (rc == 0)
+			fl__events_fault_here(addr, write, &fi, ucv);
+		fl__events_resolved(counted);
+		if (rc == 1 && stash_owns(addr)) {
+			/* As in the handler thread: never meant to happen. */
+			FL_WARN("fault in the stash at %p", (void *)addr);
+			struct uffdio_zeropage z = {
+				.range = {.start = addr & ~(uintptr_t)(PS - 1), .len = PS},
+				.mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE};
+			fl__sys_ioctl(U.fd, UFFDIO_ZEROPAGE, &z);
+			rc = 0;
+		}
+	}
+	if (rc == 1)
+		fl__sigchain_pass(sig, si, ucv);
+	else if (rc < 0)
+		sched_yield(); /* not resolvable yet: the access is retried */
+	errno = saved;
+}
+
 /*
  * Give back everything the engine holds.  join: stop and join the handler
  * threads first (not in a forked child, where they do not exist).  The
@@ -713,6 +762,14 @@ static void release(int join)
 	}
 	U.nhandlers = 0;
 	U.filling = 0;
+	if (U.sigbus && join) {
+		/* Nothing is registered any more (regions were detached): no
+		 * SIGBUS of ours can come.  A forked child keeps the handler
+		 * and the recorded action for its re-arm. */
+		__atomic_store_n(&U.sigbus, 0, __ATOMIC_RELEASE);
+		fl__sigchain_release(SIGBUS);
+	}
+	U.sigbus = 0;
 	if (U.fd >= 0)
 		fl__sys_close(U.fd);
 	if (U.stopfd >= 0)
@@ -751,7 +808,8 @@ static int handler_cpus(int cpus[MAX_HANDLERS])
 	return n;
 }
 
-static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, size_t errlen)
+static int start(size_t stash_pages, struct fl_engine_caps *caps, char *err, size_t errlen,
+		 int sigbus)
 {
 	int user_only = 0;
 	U.stash_pages = stash_pages;
@@ -768,6 +826,13 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	uint64_t avail = api.features;
 	uint64_t want = avail & (UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP |
 				 UFFD_FEATURE_THREAD_ID);
+	if (sigbus) {
+		if (!(avail & UFFD_FEATURE_SIGBUS)) {
+			snprintf(err, errlen, "the kernel has no UFFD_FEATURE_SIGBUS");
+			return -1;
+		}
+		want |= UFFD_FEATURE_SIGBUS;
+	}
 	int uo2 = 0;
 	U.fd = fl__sys_highfd(uffd_open(user_only ? UFFD_USER_MODE_ONLY : 0, &uo2, err, errlen));
 	if (U.fd < 0)
@@ -811,12 +876,21 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 		stash_free((uint32_t)i);
 	U.pidfd = fl__sys_highfd(fl__sys_pidfd_self()); /* -1: slots dropped one by one */
 
+	if (sigbus) {
+		/* Held before anything is registered; no handler threads. */
+		if (fl__sigchain_hold(SIGBUS, on_sigbus) != 0) {
+			snprintf(err, errlen, "sigaction(SIGBUS): %s", strerror(errno));
+			goto fail;
+		}
+		__atomic_store_n(&U.sigbus, 1, __ATOMIC_RELEASE);
+		goto handlers_done;
+	}
 	/* The handlers run before anything is registered, with every signal
 	 * blocked so the host's handlers never run on them. */
 	int cpus[MAX_HANDLERS];
 	int want_handlers = handler_cpus(cpus);
 	sigset_t all, old;
-	sigfillset(&all);
+	fl__sigchain_helper_mask(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = 0;
 	for (int i = 0; i < want_handlers; i++) {
@@ -844,6 +918,7 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 	}
 	if (rc != 0)
 		FL_INFO("started %d of %d fault handlers: %s", U.nhandlers, want_handlers, strerror(rc));
+handlers_done:
 
 	struct uffdio_register reg = {
 		.range = {.start = (uintptr_t)U.stash, .len = stash_pages * PS},
@@ -854,23 +929,43 @@ static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, s
 		goto fail;
 	}
 
-	caps->kernel_faults = !user_only;
 	caps->move = U.move;
 	caps->can_evict = U.move || U.wp;
 	caps->adopt = 1;
+	const char *evict = U.move ? (U.wp ? "UFFDIO_MOVE, else write-protect and copy" : "UFFDIO_MOVE")
+				   : U.wp ? "write-protect and copy" : "nothing (cannot evict)";
+	if (sigbus) {
+		caps->kernel_faults = 0;
+		caps->fill_ahead = 0;
+		caps->fault_signal = SIGBUS;
+		snprintf(caps->detail, sizeof caps->detail,
+			 "userfaultfd with SIGBUS: each fault resolved in the faulting thread; "
+			 "kernel-mode accesses to untouched or evicted pages fail with EFAULT; "
+			 "eviction by %s", evict);
+		return 0;
+	}
+	caps->kernel_faults = !user_only;
 	caps->fill_ahead = 1;
 	snprintf(caps->detail, sizeof caps->detail,
 		 "userfaultfd%s: eviction by %s%s; %d fault handler%s%s",
 		 user_only ? " (user-mode faults only: kernel-mode accesses to evicted pages fail with EFAULT)" : "",
-		 U.move ? (U.wp ? "UFFDIO_MOVE, else write-protect and copy" : "UFFDIO_MOVE")
-			: U.wp ? "write-protect and copy" : "nothing (cannot evict)",
-		 (avail & UFFD_FEATURE_THREAD_ID) ? ", thread ids" : "", U.nhandlers,
+		 evict, (avail & UFFD_FEATURE_THREAD_ID) ? ", thread ids" : "", U.nhandlers,
 		 U.nhandlers > 1 ? "s" : "", U.handlers[0].cpu >= 0 ? ", each pinned to a CPU" : "");
 	return 0;
 
 fail:
 	release(1);
 	return -1;
+}
+
+static int u_start(size_t stash_pages, struct fl_engine_caps *caps, char *err, size_t errlen)
+{
+	return start(stash_pages, caps, err, errlen, 0);
+}
+
+static int u_start_sigbus(size_t stash_pages, struct fl_engine_caps *caps, char *err, size_t errlen)
+{
+	return start(stash_pages, caps, err, errlen, 1);
 }
 
 static void u_forget(void)
@@ -889,6 +984,28 @@ const struct fl_engine fl__engine_uffd = {
 	.name = "uffd",
 	.kind = FL_ENGINE_UFFD,
 	.start = u_start,
+	.stop = u_stop,
+	.forget = u_forget,
+	.region_create = u_region_create,
+	.region_adopt = u_region_adopt,
+	.region_unmap = u_region_unmap,
+	.region_detach = u_region_detach,
+	.fill_zero = u_fill_zero,
+	.fill_copy = u_fill_copy,
+	.take = u_take,
+	.peek = u_peek,
+	.give = u_give,
+	.release = u_release,
+	.discard = u_discard,
+	.move_pages = u_move_pages,
+	.wake = u_wake,
+	.fds = u_fds,
+};
+
+const struct fl_engine fl__engine_uffd_sigbus = {
+	.name = "uffd-sigbus",
+	.kind = FL_ENGINE_UFFD_SIGBUS,
+	.start = u_start_sigbus,
 	.stop = u_stop,
 	.forget = u_forget,
 	.region_create = u_region_create,

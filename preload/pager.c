@@ -160,6 +160,15 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 			goto fail;
 		}
 	}
+	if (ch == FL_ENGINE_CHOICE_UFFD_SIGBUS) {
+		/* Never chosen by auto: it changes what system calls see. */
+		ok = try_engine(&fl__engine_uffd_sigbus, stash, ebuf, sizeof ebuf);
+		if (ok != 0) {
+			snprintf(err, errlen, "uffd-sigbus engine unavailable: %s", ebuf);
+			goto fail;
+		}
+		snprintf(P.reason, sizeof P.reason, "asked for; %s", P.caps.detail);
+	}
 	if (ok != 0 && (ch == FL_ENGINE_CHOICE_AUTO || ch == FL_ENGINE_CHOICE_SIGNAL)) {
 		char sbuf[256] = "";
 		ok = try_engine(&fl__engine_signal, stash, sbuf, sizeof sbuf);

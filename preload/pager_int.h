@@ -222,18 +222,19 @@ static inline void fl__pager_yield_lock(void)
 }
 
 /*
- * P.lock for an API call.  With the signal engine, faults are resolved
- * under P.lock in the faulting thread: a program thread inside an API
- * call holds P.lock, and a signal handler of the program's that touched
- * managed memory there would wait for itself.  So API calls block signals
- * while they hold the lock.
+ * P.lock for an API call.  With an engine that resolves faults in the
+ * faulting thread (signal, uffd-sigbus), faults are resolved under P.lock
+ * in a signal handler: a program thread inside an API call holds P.lock,
+ * and a signal handler of the program's that touched managed memory there
+ * would wait for itself.  So API calls block signals while they hold the
+ * lock, all but the engine's fault signal.
  */
 static inline void fl__pager_api_lock(sigset_t *old)
 {
-	if (P.kind == FL_ENGINE_SIGNAL) {
+	if (P.caps.fault_signal) {
 		sigset_t all;
 		sigfillset(&all);
-		sigdelset(&all, SIGSEGV);
+		sigdelset(&all, P.caps.fault_signal);
 		pthread_sigmask(SIG_SETMASK, &all, old);
 	}
 	fl_lock(&P.lock);
@@ -242,7 +243,7 @@ static inline void fl__pager_api_lock(sigset_t *old)
 static inline void fl__pager_api_unlock(sigset_t *old)
 {
 	fl_unlock(&P.lock);
-	if (P.kind == FL_ENGINE_SIGNAL)
+	if (P.caps.fault_signal)
 		pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 

@@ -131,14 +131,14 @@ static uint64_t ctl_arena_u64(unsigned i, const char *what)
 }
 
 /* The allocator's figures; only where this thread may touch managed
- * memory (the uffd handler serves its faults; under the signal engine a
- * shim thread, with signals blocked, must not). */
+ * memory (a uffd handler serves its faults, or under uffd-sigbus the
+ * thread itself; under the signal engine a shim thread must not). */
 static void allocator_stats(struct fl_state *st)
 {
 	st->allocator_ok = 0;
 	st->narenas = 0;
 	enum fl_engine_kind e = fl_pager_engine();
-	if (!mallctl || (e != FL_ENGINE_UFFD && e != FL_ENGINE_UFFD_USER))
+	if (!mallctl || (e != FL_ENGINE_UFFD && e != FL_ENGINE_UFFD_USER && e != FL_ENGINE_UFFD_SIGBUS))
 		return;
 	uint64_t epoch = 1;
 	size_t sz = sizeof epoch;

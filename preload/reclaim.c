@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "events.h"
 #include "log.h"
+#include "sigchain.h"
 
 #define PS FL_PAGE_SIZE
 #define CLOCK_SCAN_MAX 8192u  /* pages looked at per lock hold */
@@ -378,7 +379,7 @@ void fl__reclaim_start(void)
 	if (!P.budget || !P.caps.can_evict || P.evictor_started)
 		return;
 	sigset_t all, old;
-	sigfillset(&all);
+	fl__sigchain_helper_mask(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	P.evictor_stop = 0;
 	if (pthread_create(&P.evictor, NULL, evictor_main, NULL) == 0)

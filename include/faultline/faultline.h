@@ -39,6 +39,7 @@ enum fl_engine_kind {
 	FL_ENGINE_UFFD = 1,   /* userfaultfd, kernel-mode faults included */
 	FL_ENGINE_UFFD_USER = 2, /* userfaultfd limited to user-mode faults */
 	FL_ENGINE_SIGNAL = 3, /* PROT_NONE + SIGSEGV */
+	FL_ENGINE_UFFD_SIGBUS = 4, /* userfaultfd + SIGBUS: faults resolved in the faulting thread */
 };
 
 /*

@@ -1,10 +1,11 @@
 /*
  * The integrity suite: managed bytes read back what was written, under a
  * budget of 10%, 50% and 100% of the working set, with sequential, random
- * and clustered access, from 1 and 4 threads, with both engines, for zero,
- * compressible and random data.  Every page is checked against a checksum
- * of what its writer put there, twice (after the first writes and after a
- * second generation of writes).  Plus kernel-mode access to evicted pages.
+ * and clustered access, from 1 and 4 threads, with the three engines (uffd,
+ * signal, uffd-sigbus), for zero, compressible and random data.  Every page
+ * is checked against a checksum of what its writer put there, twice (after
+ * the first writes and after a second generation of writes).  Plus
+ * kernel-mode access to evicted pages.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -131,18 +132,26 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static struct combo combos[3 * 3 * 2 * 2 * 3];
+static enum fl_engine_kind engine_kind(enum fl_engine_choice c)
+{
+	return c == FL_ENGINE_CHOICE_UFFD ? FL_ENGINE_UFFD
+	       : c == FL_ENGINE_CHOICE_SIGNAL ? FL_ENGINE_SIGNAL
+					       : FL_ENGINE_UFFD_SIGBUS;
+}
+
+static struct combo combos[3 * 3 * 2 * 3 * 3];
 
 ParameterizedTestParameters(integrity, matrix)
 {
 	static const int budgets[] = {10, 50, 100};
 	static const int threads[] = {1, 4};
-	static const enum fl_engine_choice engines[] = {FL_ENGINE_CHOICE_UFFD, FL_ENGINE_CHOICE_SIGNAL};
+	static const enum fl_engine_choice engines[] = {FL_ENGINE_CHOICE_UFFD, FL_ENGINE_CHOICE_SIGNAL,
+							FL_ENGINE_CHOICE_UFFD_SIGBUS};
 	size_t n = 0;
 	for (int b = 0; b < 3; b++)
 		for (int a = 0; a < 3; a++)
 			for (int t = 0; t < 2; t++)
-				for (int e = 0; e < 2; e++)
+				for (int e = 0; e < 3; e++)
 					for (int d = 0; d < 3; d++)
 						combos[n++] = (struct combo){budgets[b], (enum access)a, threads[t],
 									     engines[e], (enum data_kind)d};
@@ -153,8 +162,7 @@ ParameterizedTest(struct combo *c, integrity, matrix, .timeout = 120)
 {
 	uint64_t budget = (uint64_t)WS_PAGES * TPS * c->budget_pct / 100;
 	cr_assert_eq(t_start(c->engine, budget), 0);
-	cr_assert_eq(fl_pager_engine(),
-		     c->engine == FL_ENGINE_CHOICE_UFFD ? FL_ENGINE_UFFD : FL_ENGINE_SIGNAL);
+	cr_assert_eq(fl_pager_engine(), engine_kind(c->engine));
 
 	struct run run = {.c = c};
 	run.mem = fl_pager_map(WS_PAGES * TPS);
@@ -179,7 +187,7 @@ ParameterizedTest(struct combo *c, integrity, matrix, .timeout = 120)
 	cr_expect_eq(run.mismatches, 0,
 		     "%lu of %lu page checks mismatched (budget %d%%, %s, %d threads, %s engine, %s data)",
 		     run.mismatches, run.checked, c->budget_pct, acc_name[c->acc], c->threads,
-		     c->engine == FL_ENGINE_CHOICE_UFFD ? "uffd" : "signal", data_name[c->data]);
+		     fl_engine_name(engine_kind(c->engine)), data_name[c->data]);
 	cr_expect_eq(run.checked, (unsigned long)WS_PAGES * 2 * c->threads);
 	cr_expect_eq(s.errors, 0);
 	/* The budget holds: resident + inactive never went past it. */
@@ -266,10 +274,11 @@ Test(integrity, kernel_read_into_evicted_page)
 	fl_pager_shutdown();
 }
 
-/* The signal engine states its limit; this checks the statement is true. */
-Test(integrity, signal_engine_kernel_access_is_efault)
+/* The signal and uffd-sigbus engines state their limit; this checks the
+ * statement is true. */
+static void kernel_access_is_efault(enum fl_engine_choice eng)
 {
-	cr_assert_eq(t_start(FL_ENGINE_CHOICE_SIGNAL, 64 * TPS), 0);
+	cr_assert_eq(t_start(eng, 64 * TPS), 0);
 	cr_assert(strstr(fl_pager_engine_reason(), "EFAULT") != NULL);
 	unsigned char *m = evicted_region(16);
 	int p[2];
@@ -281,5 +290,19 @@ Test(integrity, signal_engine_kernel_access_is_efault)
 	unsigned char exp[TPS];
 	t_fill(exp, DATA_TEXT, 3, 0);
 	cr_assert_eq(memcmp(m + 3 * TPS, exp, TPS), 0);
+	/* And the kernel can read it now. */
+	cr_assert_eq(write(p[1], m + 3 * TPS, TPS), (ssize_t)TPS);
+	close(p[0]);
+	close(p[1]);
 	fl_pager_shutdown();
+}
+
+Test(integrity, signal_engine_kernel_access_is_efault)
+{
+	kernel_access_is_efault(FL_ENGINE_CHOICE_SIGNAL);
+}
+
+Test(integrity, uffd_sigbus_kernel_access_is_efault)
+{
+	kernel_access_is_efault(FL_ENGINE_CHOICE_UFFD_SIGBUS);
 }

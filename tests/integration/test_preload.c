@@ -83,6 +83,7 @@ static void mmapper_case(const char *engine)
 
 Test(preload, mmapper_uffd, .timeout = 120) { mmapper_case("uffd"); }
 Test(preload, mmapper_signal, .timeout = 120) { mmapper_case("signal"); }
+Test(preload, mmapper_uffd_sigbus, .timeout = 120) { mmapper_case("uffd-sigbus"); }
 
 /*
  * A program that replaces heap blocks and forks, over and over, under a
@@ -199,20 +200,26 @@ Test(preload, python_anonymous_memory_is_managed, .timeout = 120)
 	cr_expect_geq(managed, 32 * 1024, "the heap should be tens of MiB of managed memory:\n%s", out);
 }
 
-/* A program that sets its own SIGSEGV handler after the shim started: with
- * the signal engine that used to replace the engine's handler, and the
- * first fault on a managed page killed the program. */
-static void own_segv_case(const char *engine)
+/* A program that sets its own SIGSEGV (or SIGBUS) handler after the shim
+ * started: with the signal engine (uffd-sigbus) that used to replace the
+ * engine's handler, and the first fault on a managed page killed the
+ * program. */
+static void own_handler_case(const char *engine, const char *mode)
 {
 	char env_eng[64];
 	snprintf(env_eng, sizeof env_eng, "FAULTLINE_ENGINE=%s", engine);
 	char *env[] = {preload_env(), env_eng, "FAULTLINE_BUDGET=2M", NULL};
-	char *argv[] = {"build/tests/progs/segv", NULL};
+	char *argv[] = {"build/tests/progs/segv", (char *)mode, NULL};
 	static char out[4096], err[65536];
 	int rc = run(argv, env, out, sizeof out, err, sizeof err);
-	cr_expect_eq(rc, 0, "segv under %s: %s %s", engine, out, err);
+	cr_expect_eq(rc, 0, "segv %s under %s: %s %s", mode, engine, out, err);
 	cr_expect(strstr(out, "segv: handler ran 32 times, 0 bad") != NULL, "%s %s", out, err);
 }
 
-Test(preload, program_segv_handler_set_late_signal, .timeout = 120) { own_segv_case("signal"); }
-Test(preload, program_segv_handler_set_late_uffd, .timeout = 120) { own_segv_case("uffd"); }
+Test(preload, program_segv_handler_set_late_signal, .timeout = 120) { own_handler_case("signal", "segv"); }
+Test(preload, program_segv_handler_set_late_uffd, .timeout = 120) { own_handler_case("uffd", "segv"); }
+Test(preload, program_sigbus_handler_set_late_uffd_sigbus, .timeout = 120)
+{
+	own_handler_case("uffd-sigbus", "bus");
+}
+Test(preload, program_sigbus_handler_set_late_uffd, .timeout = 120) { own_handler_case("uffd", "bus"); }

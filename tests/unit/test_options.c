@@ -53,7 +53,7 @@ Test(options, bad_values_name_variable_and_accepted_values)
 	} cases[] = {
 		{"FAULTLINE_BUDGET=lots", "FAULTLINE_BUDGET='lots' is not valid: expected a size like 256M"},
 		{"FAULTLINE_COMPRESSOR=zstd:30", "expected lz4, zstd, or zstd:LEVEL with LEVEL 1..19"},
-		{"FAULTLINE_ENGINE=fast", "expected auto, uffd, signal, off"},
+		{"FAULTLINE_ENGINE=fast", "expected auto, uffd, uffd-sigbus, signal, off"},
 		{"FAULTLINE_FAULT_AROUND=0", "expected an integer 1..512"},
 		{"FAULTLINE_BUGDET=1G", "FAULTLINE_BUGDET is not a faultline setting"},
 	};

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -567,6 +568,95 @@ Test(pager, signal_engine_keeps_program_handler)
 	cr_expect_eq(own_page[0], 42);
 	cr_expect_eq(m[0], 1);
 	fl_pager_shutdown();
+}
+
+/* ---- uffd-sigbus -------------------------------------------------------- */
+
+static int task_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	cr_assert_not_null(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void *sigbus_toucher(void *arg)
+{
+	unsigned char *m = arg;
+	fill_range(m, 0, 64, DATA_TEXT, 7);
+	return (void *)(uintptr_t)check_range(m, 0, 64, DATA_TEXT, 7);
+}
+
+/* No handler thread exists: every fault, from any thread, is resolved by
+ * the thread that took it, and evicted pages read back intact. */
+Test(pager, uffd_sigbus_resolves_faults_without_a_handler_thread)
+{
+	int before = task_count();
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD_SIGBUS, 0), 0);
+	cr_assert_eq(fl_pager_engine(), FL_ENGINE_UFFD_SIGBUS);
+	cr_expect_eq(task_count(), before, "the engine started a thread");
+	unsigned char *m = fl_pager_map(64 * TPS);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, sigbus_toucher, m), 0);
+	void *bad;
+	pthread_join(th, &bad);
+	cr_expect_eq((uintptr_t)bad, 0, "%zu pages read back wrong", (size_t)(uintptr_t)bad);
+	struct fl_stats s;
+	fl_stats_get(&s);
+	cr_expect_gt(s.faults[FL_FAULT_FIRST_TOUCH], 0);
+	/* Evicted and brought back by this thread. */
+	cr_assert_geq(fl_pager_reclaim(0), 64);
+	cr_expect_eq(check_range(m, 0, 64, DATA_TEXT, 7), 0);
+	fl_stats_get(&s);
+	cr_expect_gt(s.faults[FL_FAULT_DECOMPRESS] + s.faults[FL_FAULT_SOFT], 0);
+	fl_pager_shutdown();
+}
+
+static sigjmp_buf bus_jmp;
+static volatile sig_atomic_t bus_seen;
+static volatile uintptr_t bus_addr;
+
+static void own_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	bus_seen++;
+	bus_addr = (uintptr_t)si->si_addr;
+	siglongjmp(bus_jmp, 1);
+}
+
+/* A SIGBUS that is not a fault on managed memory (a page of a file
+ * mapping past the file's end) goes to the program's own handler, and
+ * shutdown gives the program its action back. */
+Test(pager, uffd_sigbus_chains_a_sigbus_that_is_not_ours)
+{
+	struct sigaction sa, now;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = own_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	cr_assert_eq(sigaction(SIGBUS, &sa, NULL), 0);
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD_SIGBUS, 64 * TPS), 0);
+	unsigned char *m = fl_pager_map(16 * TPS);
+	m[0] = 1;
+	FILE *f = tmpfile();
+	cr_assert_not_null(f);
+	cr_assert_eq(ftruncate(fileno(f), 100), 0);
+	volatile unsigned char *fm = mmap(NULL, 2 * TPS, PROT_READ, MAP_PRIVATE, fileno(f), 0);
+	cr_assert_neq((void *)fm, MAP_FAILED);
+	if (sigsetjmp(bus_jmp, 1) == 0)
+		(void)fm[TPS + 5]; /* past the end of the file */
+	cr_expect_eq(bus_seen, 1);
+	cr_expect_eq(bus_addr, (uintptr_t)fm + TPS + 5);
+	cr_expect_eq(m[0], 1);
+	fl_pager_shutdown();
+	cr_assert_eq(sigaction(SIGBUS, NULL, &now), 0);
+	cr_expect(now.sa_sigaction == own_sigbus, "the program's action was not given back");
+	munmap((void *)fm, 2 * TPS);
+	fclose(f);
 }
 
 /* ---- engine selection ------------------------------------------------ */

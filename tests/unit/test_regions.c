@@ -3,7 +3,8 @@
  * munmap (head, tail, middle), MAP_FIXED over managed memory, mremap that
  * shrinks, grows in place and moves, mprotect, and fork, with pages in
  * every state (resident, inactive, compressed, same-filled, untouched) and
- * both engines.  Contents are checked page by page.
+ * each engine (uffd, signal, uffd-sigbus).  Contents are checked page by
+ * page.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -60,17 +61,18 @@ static void check_mixed(const unsigned char *m, size_t first, size_t n, size_t s
 	}
 }
 
-static enum fl_engine_choice engines[] = {FL_ENGINE_CHOICE_UFFD, FL_ENGINE_CHOICE_SIGNAL};
+static enum fl_engine_choice engines[] = {FL_ENGINE_CHOICE_UFFD, FL_ENGINE_CHOICE_SIGNAL,
+					   FL_ENGINE_CHOICE_UFFD_SIGBUS};
 
 /* A test run once per engine; the body gets the engine as *eng. */
-#define BOTH_ENGINES(name)                                                    \
+#define EACH_ENGINE(name)                                                     \
 	ParameterizedTestParameters(regions, name)                            \
 	{                                                                     \
-		return cr_make_param_array(enum fl_engine_choice, engines, 2); \
+		return cr_make_param_array(enum fl_engine_choice, engines, 3); \
 	}                                                                     \
 	ParameterizedTest(enum fl_engine_choice *eng, regions, name)
 
-BOTH_ENGINES(partial_unmap)
+EACH_ENGINE(partial_unmap)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
@@ -102,7 +104,7 @@ BOTH_ENGINES(partial_unmap)
 	fl_pager_shutdown();
 }
 
-BOTH_ENGINES(map_fixed_over_managed)
+EACH_ENGINE(map_fixed_over_managed)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
@@ -122,7 +124,7 @@ BOTH_ENGINES(map_fixed_over_managed)
 	fl_pager_shutdown();
 }
 
-BOTH_ENGINES(mremap_shrink_grow_move)
+EACH_ENGINE(mremap_shrink_grow_move)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
@@ -176,7 +178,7 @@ static void on_segv(int sig)
 	siglongjmp(jb, 1);
 }
 
-BOTH_ENGINES(mprotect_is_honoured)
+EACH_ENGINE(mprotect_is_honoured)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -215,7 +217,7 @@ BOTH_ENGINES(mprotect_is_honoured)
 	fl_pager_shutdown();
 }
 
-BOTH_ENGINES(fork_child_reads_every_byte)
+EACH_ENGINE(fork_child_reads_every_byte)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
@@ -253,7 +255,7 @@ BOTH_ENGINES(fork_child_reads_every_byte)
 
 /* One entry point for madvise: managed pages are dropped with their held
  * copies, other memory goes to the kernel, huge-page advice is ignored. */
-BOTH_ENGINES(advise_managed_and_plain)
+EACH_ENGINE(advise_managed_and_plain)
 {
 	cr_assert_eq(t_start(*eng, 64 * TPS), 0);
 	unsigned char *m = mixed();
