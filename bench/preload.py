@@ -12,7 +12,10 @@ problem: the program in a memory cgroup limited to the same budget plus
 program's anonymous memory: page cache of its binary and input, its page
 tables), swapping to zram (lz4), where the machine allows it (root, a
 zram device, a memory cgroup controller); a run the kernel OOM-kills is
-said so ("OOM" in that column).  Then a multithreaded malloc
+said so ("OOM" in that column).  --engines default,uffd-sigbus gives each
+budget a column per engine (the engine that resolves faults in the
+faulting thread beside the default one); a uffd-sigbus run that fails or
+whose output differs from the plain run's is said so ("fail").  Then a multithreaded malloc
 benchmark (bench/mallocbench.c): glibc malloc, the same program under the
 shim (jemalloc inside, extents managed, no budget), and preloaded Debian
 libjemalloc alone, which separates the allocator's effect from paging's.
@@ -23,6 +26,7 @@ Ratios are printed, never judged: the exit status is nonzero only when a
 program failed.
 """
 import argparse
+import hashlib
 import os
 import resource
 import shutil
@@ -70,20 +74,35 @@ class Killed(Exception):
     """The kernel's OOM killer ended the run."""
 
 
-def run_once(cmd, stdin=None, before=None, prefix=()):
+class Failed(Exception):
+    """A run under an engine that may fail (uffd-sigbus: a system call saw
+    EFAULT) exited with an error; the column says so instead of a time."""
+
+
+def run_once(cmd, stdin=None, before=None, prefix=(), digest=None):
     """Wall time and peak RSS (KiB, largest process of the tree) of one
     run.  bench/peakrss starts the program: measured from this (large)
     process, a small program would inherit its peak RSS across exec.
-    prefix: what runs it (the memory cgroup's entry)."""
+    prefix: what runs it (the memory cgroup's entry).  digest: a list;
+    the output goes to a file (after the timing it is hashed and the hash
+    appended) instead of /dev/null."""
     if before:
         before()
     fin = open(stdin, "rb") if stdin else subprocess.DEVNULL
+    fout = tempfile.TemporaryFile() if digest is not None else subprocess.DEVNULL
     t0 = time.monotonic()
-    r = subprocess.run(list(prefix) + [PEAKRSS] + cmd, stdin=fin, stdout=subprocess.DEVNULL,
+    r = subprocess.run(list(prefix) + [PEAKRSS] + cmd, stdin=fin, stdout=fout,
                        stderr=subprocess.PIPE)
     secs = time.monotonic() - t0
     if stdin:
         fin.close()
+    if digest is not None:
+        fout.seek(0)
+        h = hashlib.sha256()
+        for chunk in iter(lambda: fout.read(1 << 20), b""):
+            h.update(chunk)
+        fout.close()
+        digest.append(h.hexdigest())
     err = r.stderr.decode(errors="replace")
     if prefix and r.returncode in (-9, 137, 128 + 9):
         raise Killed()
@@ -91,6 +110,15 @@ def run_once(cmd, stdin=None, before=None, prefix=()):
         raise RuntimeError("%s failed with status %d: %s" % (" ".join(cmd[:4]), r.returncode, err[-300:]))
     peak = [l for l in err.splitlines() if l.startswith("peakrss: ")]
     return secs, int(peak[-1].split()[1]) if peak else 0
+
+
+def checked(thunk_digest, want):
+    """A run whose output must be the plain run's: Failed when it is not."""
+    got = []
+    secs = thunk_digest(got)
+    if got and got[0] != want:
+        raise Failed()
+    return secs
 
 
 class KernelSwap:
@@ -211,6 +239,17 @@ class KernelSwap:
             self.touched_zram = False
 
 
+def may_fail(allowed, thunk):
+    """Run thunk; where failing is the engine's stated limit, a failure
+    becomes the column's "fail" instead of the table's."""
+    try:
+        return thunk()
+    except RuntimeError:
+        if allowed:
+            raise Failed()
+        raise
+
+
 def median_runs(columns, reps):
     """columns: list of (name, thunk); run each reps times, interleaved."""
     times = {name: [] for name, _ in columns}
@@ -219,12 +258,15 @@ def median_runs(columns, reps):
             try:
                 times[name].append(thunk())
             except Killed:
-                times[name].append(None)
+                times[name].append("OOM")
+            except Failed:
+                times[name].append("fail")
     out = {}
     for name, v in times.items():
-        done = [x for x in v if x is not None]
-        # A column the OOM killer ended even once has no time: say so.
-        out[name] = statistics.median(done) if len(done) == len(v) else "OOM %d/%d" % (len(v) - len(done), len(v))
+        done = [x for x in v if not isinstance(x, str)]
+        # A column the OOM killer (or an error) ended even once has no time: say so.
+        bad = [x for x in v if isinstance(x, str)]
+        out[name] = statistics.median(done) if not bad else "%s %d/%d" % (bad[0], len(bad), len(v))
     return out
 
 
@@ -238,18 +280,27 @@ def fmt_secs(x):
     return x if isinstance(x, str) else "%.2f" % x
 
 
-def program_table(programs, reps, fractions, kernel, slack):
+def engine_tag(e):
+    """A short column label for an engine ("" for the default one)."""
+    return "" if e == "default" else {"uffd-sigbus": "sb", "uffd": "uf", "signal": "sg"}.get(e, e[:3])
+
+
+def program_table(programs, reps, fractions, kernel, slack, engines=("default",)):
     head = "%-16s %8s %8s %7s" % ("program", "plain s", "shim s", "ratio")
     for p in fractions:
-        head += " %8s %7s" % ("%d%% s" % p, "/plain")
+        for e in engines:
+            head += " %8s %7s" % ("%d%%%s s" % (p, engine_tag(e)), "/plain")
         if kernel:
-            head += " %9s %7s" % ("kernel s", "fl/kern")
+            head += " %9s" % "kernel s"
+            for e in engines:
+                head += " %7s" % ("fl%s/k" % engine_tag(e))
     print(head + " %10s" % "peak RSS")
     failed = 0
     for name, cmd, stdin, before in programs:
         try:
             # The plain run's peak RSS sets the budget (one untimed warm-up run).
-            _, peak_kb = run_once(cmd, stdin, before=before)
+            ref = []
+            _, peak_kb = run_once(cmd, stdin, before=before, digest=ref)
             # The fault log is off here (its cost is bench/faultlog.py's
             # to measure, and a private faultlined per run would add its
             # start and stop to every figure).
@@ -262,8 +313,17 @@ def program_table(programs, reps, fractions, kernel, slack):
             for p in fractions:
                 kb = max(peak_kb * p // 100, 64)
                 budgets[p] = kb
-                under = [LAUNCHER, "run", "-q", "--socket", "none", "--budget", "%dK" % kb, "--"] + cmd
-                cols.append(("fl%d" % p, lambda under=under: run_once(under, stdin, before=before)[0]))
+                for e in engines:
+                    eng = [] if e == "default" else ["--engine", e]
+                    under = [LAUNCHER, "run", "-q", "--socket", "none", "--budget", "%dK" % kb] + eng + ["--"] + cmd
+                    if e == "uffd-sigbus":
+                        # Its stated limit (EFAULT) can end a run or
+                        # change its output: both show as "fail".
+                        cols.append(("fl%d%s" % (p, e), lambda under=under: checked(
+                            lambda d: may_fail(True, lambda: run_once(under, stdin, before=before,
+                                                                      digest=d)[0]), ref[0])))
+                    else:
+                        cols.append(("fl%d%s" % (p, e), lambda under=under: run_once(under, stdin, before=before)[0]))
                 if kernel:
                     def in_cgroup(kb=kb):
                         kernel.limit(kb * 1024 + slack)
@@ -277,9 +337,13 @@ def program_table(programs, reps, fractions, kernel, slack):
         line = "%-16s %8s %8s %7s" % (name, fmt_secs(m["plain"]), fmt_secs(m["shim"]),
                                        fmt_ratio(m["shim"], m["plain"]))
         for p in fractions:
-            line += " %8s %7s" % (fmt_secs(m["fl%d" % p]), fmt_ratio(m["fl%d" % p], m["plain"]))
+            for e in engines:
+                fl = m["fl%d%s" % (p, e)]
+                line += " %8s %7s" % (fmt_secs(fl), fmt_ratio(fl, m["plain"]))
             if kernel:
-                line += " %9s %7s" % (fmt_secs(m["k%d" % p]), fmt_ratio(m["fl%d" % p], m["k%d" % p]))
+                line += " %9s" % fmt_secs(m["k%d" % p])
+                for e in engines:
+                    line += " %7s" % fmt_ratio(m["fl%d%s" % (p, e)], m["k%d" % p])
         line += " %6.1f MiB" % (peak_kb / 1024)
         print(line)
         sys.stdout.flush()
@@ -333,6 +397,9 @@ def main():
                     help="the kernel's column (memory cgroup + zram swap): auto where the machine allows it")
     ap.add_argument("--slack", default="24",
                     help="MiB the cgroup's limit has over the budget (default 24)")
+    ap.add_argument("--engines", default="default",
+                    help="engines for the budget columns, comma-separated: default (faultline's "
+                         "choice), uffd, uffd-sigbus, signal (default: default)")
     a = ap.parse_args()
     if a.reps < 1:
         ap.error("--reps must be at least 1")
@@ -342,6 +409,9 @@ def main():
             raise ValueError
     except ValueError:
         ap.error("--fractions: percentages 1..100 separated by commas, like 50,25")
+    engines = [e for e in a.engines.split(",") if e]
+    if not engines or any(e not in ("default", "uffd", "uffd-sigbus", "signal") for e in engines):
+        ap.error("--engines: default, uffd, uffd-sigbus or signal, separated by commas")
     try:
         slack = int(a.slack) << 20
         if slack < 0:
@@ -410,7 +480,7 @@ def main():
                                  'END { my $n = 0; $n += length($h{$_}) for keys %h; print scalar(keys %h), " $n\\n" }',
                                  perl_in], None, None))
             print("\n== programs under the shim: median of %d, wall time ==" % a.reps)
-            failed += program_table(programs, a.reps, fractions, kernel, slack)
+            failed += program_table(programs, a.reps, fractions, kernel, slack, engines)
         if a.only != "programs":
             print("\n== malloc: glibc vs jemalloc inside the shim (no budget), median of %d ==" % a.reps)
             failed += malloc_table(a.reps)
