@@ -122,7 +122,10 @@ void *fl__shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 {
 	if (!dispatch()) {
 		void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-		int takes = pager_takes(prot, flags, fd);
+		/* The shim's own libraries (libunwind's pools, mapped while the
+		 * fault log starts) stay plain memory: they are touched inside
+		 * fault handlers, where a fault of their own could not be served. */
+		int takes = pager_takes(prot, flags, fd) && !(fl__in_shim && kind == FL_REGION_PROGRAM);
 		if (p != MAP_FAILED && (takes || (flags & MAP_FIXED)))
 			early_change(p, len, takes, kind);
 		return p;

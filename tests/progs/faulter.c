@@ -8,7 +8,7 @@
  *   --phases DIR after each of the first two thirds of the writes, create
  *                DIR/stopK and wait until DIR/goK exists (K = 1, 2), so a
  *                test can change the world between them
- *   --hang       sleep forever after the work (to be killed)
+ *   --hang       sleep forever after the work, its mapping kept (to be killed)
  *   --protect    make the mapping read-only before unmapping it
  */
 #include <fcntl.h>
@@ -24,7 +24,7 @@
 #define PG 4096
 
 static const char *phases;
-static int protect;
+static int protect, hang;
 
 /* Tell the test this phase is done; wait until it says go on. */
 static void phase_gate(int k)
@@ -73,7 +73,8 @@ static uint64_t work(long pages)
 		perror("faulter: mprotect");
 		exit(2);
 	}
-	munmap(p, (size_t)pages * PG);
+	if (!hang)
+		munmap(p, (size_t)pages * PG);
 	return sum;
 }
 
@@ -88,7 +89,7 @@ static uint64_t expect(long pages)
 int main(int argc, char **argv)
 {
 	long pages = 2000;
-	int do_fork = 0, hang = 0;
+	int do_fork = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--fork"))
 			do_fork = 1;
