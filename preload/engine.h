@@ -31,6 +31,7 @@ struct fl_engine_caps {
 	int inactive_in_place; /* a taken page stays at its address (signal) */
 	int fill_ahead;     /* the handler calls fl__pager_fill_ahead() when idle */
 	int fault_signal;   /* faults come as this signal to the faulting thread, or 0 */
+	int cow_faults;     /* write_protect() works: a write after fork is a fault */
 	char detail[200];   /* human-readable: features, limits */
 };
 
@@ -108,6 +109,14 @@ struct fl_engine {
 	int (*move_pages)(struct fl_region *src, size_t spg, struct fl_region *dst,
 			  size_t dpg, size_t n);
 
+	/*
+	 * Write-protect resident pages [pg, pg+n) of r (on), so that the next
+	 * write to each faults to the pager with write set, or let writes
+	 * through again (off, which wakes a writer waiting there).  Pages
+	 * that are not resident are left as they are.  Optional: NULL when
+	 * caps.cow_faults is 0.
+	 */
+	int (*write_protect)(struct fl_region *r, size_t pg, size_t n, int on);
 	/* Wake threads waiting on a fault at addr that needs no resolution. */
 	void (*wake)(uintptr_t addr, size_t len);
 

@@ -515,6 +515,21 @@ static void u_wake(uintptr_t addr, size_t len)
 	io_wake(addr, len);
 }
 
+static int u_write_protect(struct fl_region *r, size_t pg, size_t n, int on)
+{
+	if (!U.wp) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	uintptr_t a = r->base + pg * PS;
+	struct uffdio_writeprotect w = {.range = {.start = a, .len = n * PS}};
+	if (on)
+		w.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	else if (U.sigbus || deferring(a, n * PS))
+		w.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE;
+	return fl__sys_ioctl(U.fd, UFFDIO_WRITEPROTECT, &w) == 0 ? 0 : -1;
+}
+
 static int do_register(uintptr_t base, size_t len)
 {
 	/* Huge pages would make every resolution 2 MiB; the pager works in 4 KiB. */
@@ -936,6 +951,9 @@ handlers_done:
 				   : U.wp ? "write-protect and copy" : "nothing (cannot evict)";
 	if (sigbus) {
 		caps->kernel_faults = 0;
+		/* No write protection after fork: a read(2) into a page not yet
+		 * written since would fail with EFAULT, as for evicted pages. */
+		caps->cow_faults = 0;
 		caps->fill_ahead = 0;
 		caps->fault_signal = SIGBUS;
 		snprintf(caps->detail, sizeof caps->detail,
@@ -945,6 +963,9 @@ handlers_done:
 		return 0;
 	}
 	caps->kernel_faults = !user_only;
+	/* Copy-on-write breaks as faults, where a kernel-mode write to a
+	 * protected page waits for the handler like a program's own. */
+	caps->cow_faults = U.wp && !user_only;
 	caps->fill_ahead = 1;
 	snprintf(caps->detail, sizeof caps->detail,
 		 "userfaultfd%s: eviction by %s%s; %d fault handler%s%s",
@@ -998,6 +1019,7 @@ const struct fl_engine fl__engine_uffd = {
 	.release = u_release,
 	.discard = u_discard,
 	.move_pages = u_move_pages,
+	.write_protect = u_write_protect,
 	.wake = u_wake,
 	.fds = u_fds,
 };
@@ -1020,6 +1042,7 @@ const struct fl_engine fl__engine_uffd_sigbus = {
 	.release = u_release,
 	.discard = u_discard,
 	.move_pages = u_move_pages,
+	.write_protect = u_write_protect,
 	.wake = u_wake,
 	.fds = u_fds,
 };

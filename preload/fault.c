@@ -9,6 +9,7 @@
  */
 #include "pager_int.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -321,6 +322,26 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 	return 0;
 }
 
+/*
+ * The first write to a page shared with a child since fork (or with the
+ * parent, in a child): let it through, and count it as a write-protect
+ * fault; the kernel then makes the program's own copy.
+ */
+static int resolve_cow(struct fl_region *r, size_t pg)
+{
+	struct fl_page *p = &r->pages[pg];
+	if (P.eng->write_protect(r, pg, 1, 0) != 0) {
+		fl__note_error();
+		FL_WARN("cannot let a write through at %p after fork: %s",
+			(void *)(r->base + pg * PS), fl__errname(errno));
+		return -1;
+	}
+	p->meta = (p->meta & ~FL_PG_COW) | FL_PG_REF;
+	P.faults[FL_FAULT_WP]++;
+	note_fault(r, FL_FAULT_WP, 1);
+	return 0;
+}
+
 int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 {
 	uint64_t t0 = fl_mono_ns();
@@ -362,6 +383,10 @@ int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 			rc = resolve_stored(r, pg);
 			break;
 		default:
+			if (write && (p->meta & FL_PG_COW)) {
+				rc = resolve_cow(r, pg);
+				break;
+			}
 			/* Already resident: another thread's fault won the race. */
 			p->meta |= FL_PG_REF;
 			P.eng->wake(addr & ~(uintptr_t)(PS - 1), PS);

@@ -5,13 +5,27 @@
  * the shim's threads and (for userfaultfd) the registrations are gone, and
  * the engine re-arms at the child's next call into the pager, when it may
  * allocate again.
+ *
+ * Copy-on-write breaks are faults: after the fork the parent write-protects
+ * its resident managed pages (and a child its own, once it has re-armed),
+ * so the first write to each after the fork comes to the pager, which logs
+ * it as a write-protect fault with its stack and lets the write through to
+ * the kernel's own copy.
  */
 #include "pager_int.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "log.h"
 #include "mem.h"
+
+/* A page whose next write can be made a fault after fork. */
+static int cow_can_arm(const struct fl_page *p)
+{
+	return fl__pg_state(p) == FL_PG_RESIDENT &&
+	       !(p->meta & (FL_PG_BUSY | FL_PG_PINNED | FL_PG_PROT_MASK));
+}
 
 /*
  * Put every page of r that is out of the program's view back into it,
@@ -64,10 +78,44 @@ void fl_pager_fork_prepare(void)
 	FL_ASSERT(fl__region_counts_ok());
 }
 
+/*
+ * Write-protect every resident read-write page of every region (lock
+ * held), run by run, and mark it FL_PG_COW.  Pages the engine cannot
+ * protect are left writable: their copy is not logged, nothing else
+ * changes.
+ */
+static void cow_arm(void)
+{
+	if (!P.caps.cow_faults || !P.eng->write_protect)
+		return;
+	for (size_t k = 0; k < P.nregions; k++) {
+		struct fl_region *r = P.sorted[k];
+		size_t i = 0;
+		while (i < r->npages) {
+			if (!cow_can_arm(&r->pages[i])) {
+				i++;
+				continue;
+			}
+			size_t j = i + 1;
+			while (j < r->npages && cow_can_arm(&r->pages[j]))
+				j++;
+			if (P.eng->write_protect(r, i, j - i, 1) == 0) {
+				for (size_t q = i; q < j; q++)
+					r->pages[q].meta |= FL_PG_COW;
+			} else {
+				FL_INFO("cannot write-protect %zu pages after fork (%s): their copies are "
+					"not logged", j - i, fl__errname(errno));
+			}
+			i = j;
+		}
+	}
+}
+
 void fl_pager_fork_parent(void)
 {
 	if (!P.running)
 		return;
+	cow_arm();
 	fl_unlock(&P.lock);
 	fl__reclaim_wake();
 }
@@ -86,6 +134,13 @@ void fl_pager_fork_child(void)
 	P.evictor_started = 0;
 	P.evict_seq = 0;
 	P.busy = 0;
+	/* The child is a process of its own in the log and the summary: it
+	 * counts its own faults and evictions from here, not its parent's. */
+	memset(P.faults, 0, sizeof P.faults);
+	P.prefilled = P.readahead = P.evicted = P.deactivated = 0;
+	P.direct_reclaims = P.errors = P.fault_ns = 0;
+	P.peak = fl__used_pages();
+	P.pressure_peak = P.pressure;
 	P.eng->forget();
 	if (P.kind == FL_ENGINE_SIGNAL) {
 		/* The SIGSEGV handler came along: regions keep working. */
@@ -143,7 +198,12 @@ void fl__fork_rearm(void)
 				continue;
 			}
 			fl__region_adopt_states(r);
+			/* The parent's marks are its own: none of this child's
+			 * pages is protected yet. */
+			for (size_t i = 0; i < r->npages; i++)
+				r->pages[i].meta &= ~FL_PG_COW;
 		}
+		cow_arm();
 		P.running = 1;
 	}
 	__atomic_store_n(&P.rearm_pending, 0, __ATOMIC_RELEASE);

@@ -48,6 +48,7 @@ enum fl_page_state {
 #define FL_PG_REF 16u       /* faulted on since the clock last passed */
 #define FL_PG_PREFILLED 32u /* filled by fault-around or readahead */
 #define FL_PG_PINNED 64u    /* no longer managed (fallback fill): never evict */
+#define FL_PG_COW 128u      /* write-protected since a fork: a write is a COW fault */
 /*
  * The program's protection of the page (mprotect), stored as prot XOR
  * (PROT_READ | PROT_WRITE) so that zero means read-write, the common case.

@@ -161,13 +161,14 @@ static size_t clock_deactivate(int force, size_t max, size_t *scanned)
 		if (got <= 0) {
 			fl__note_error();
 			FL_WARN("could not move a page out (%s); it stays resident", fl__errname(errno));
-			p->meta |= FL_PG_REF;
+			/* A failed copy-out may have lifted the write protection. */
+			p->meta = (p->meta & ~FL_PG_COW) | FL_PG_REF;
 			continue;
 		}
 		FL_ASSERT((size_t)got <= n);
 		for (size_t i = 0; i < (size_t)got; i++) {
 			struct fl_page *q = &r->pages[pg + i];
-			q->meta &= ~(FL_PG_REF | FL_PG_PREFILLED);
+			q->meta &= ~(FL_PG_REF | FL_PG_PREFILLED | FL_PG_COW);
 			q->slot = slot + (uint32_t)i;
 			fl__page_move(r, q, FL_PG_INACTIVE);
 			fl__reclaim_inq_push(r, pg + i, q->slot);

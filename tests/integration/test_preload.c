@@ -74,6 +74,11 @@ static void mmapper_case(const char *engine)
 	cr_expect(strstr(out, "8192 pages ok") != NULL);
 	char *s = read_file(sum);
 	cr_assert_not_null(s, "no summary written");
+	/* mmapper's forked child writes its block first (the parent waits for
+	 * it); a child counts only its own faults and evictions, so the
+	 * figures below are the parent's, the last block. */
+	for (char *b = strstr(s, "\npid="); b; b = strstr(b + 1, "\npid="))
+		s = b;
 	cr_expect(strstr(s, "managed=1") != NULL, "summary: %s", s);
 	cr_expect_eq(field(s, "budget_pages"), 1024);
 	cr_expect_gt(field(s, "evicted"), 1000, "a 32 MiB working set under 4 MiB must evict");
