@@ -15,7 +15,10 @@
 #include "pager_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mem.h"
@@ -79,25 +82,63 @@ void fl_pager_fork_prepare(void)
 }
 
 /*
- * Write-protect every resident read-write page of every region (lock
- * held), run by run, and mark it FL_PG_COW.  Pages the engine cannot
- * protect are left writable: their copy is not logged, nothing else
- * changes.
+ * /proc/self/pagemap, read a chunk at a time: which pages are still shared
+ * with another process (present, and not "exclusively mapped", bit 56).
  */
-static void cow_arm(void)
+#define PM_CHUNK 512
+#define PM_PRESENT (1ull << 63)
+#define PM_EXCLUSIVE (1ull << 56)
+struct pagemap {
+	int fd; /* -1: not read, every page counts as shared */
+	const struct fl_region *r;
+	size_t lo, n;
+	uint64_t e[PM_CHUNK];
+};
+
+static int pm_shared(struct pagemap *m, const struct fl_region *r, size_t i)
+{
+	if (m->fd < 0)
+		return 1;
+	if (m->r != r || i < m->lo || i >= m->lo + m->n) {
+		size_t n = r->npages - i < PM_CHUNK ? r->npages - i : PM_CHUNK;
+		long got = syscall(SYS_pread64, m->fd, m->e, n * sizeof m->e[0],
+				   (off_t)((r->base / FL_PAGE_SIZE + i) * sizeof m->e[0]));
+		m->r = r;
+		m->lo = i;
+		m->n = got > 0 ? (size_t)got / sizeof m->e[0] : 0;
+		if (!m->n)
+			return 1;
+	}
+	uint64_t e = m->e[i - m->lo];
+	return (e & PM_PRESENT) && !(e & PM_EXCLUSIVE);
+}
+
+/*
+ * Write-protect every resident read-write page of every region (lock
+ * held), run by run, and mark it FL_PG_COW.  shared_only (a child that
+ * re-arms late): only the pages still shared with another process, so
+ * that a page the parent has already copied is not counted as a copy
+ * here too.  Pages the engine cannot protect are left writable: their
+ * copy is not logged, nothing else changes.
+ */
+static void cow_arm(int shared_only)
 {
 	if (!P.caps.cow_faults || !P.eng->write_protect)
 		return;
+	static struct pagemap pm; /* lock held: one user at a time */
+	pm.fd = shared_only ? (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+			    : -1;
+	pm.r = NULL;
 	for (size_t k = 0; k < P.nregions; k++) {
 		struct fl_region *r = P.sorted[k];
 		size_t i = 0;
 		while (i < r->npages) {
-			if (!cow_can_arm(&r->pages[i])) {
+			if (!cow_can_arm(&r->pages[i]) || !pm_shared(&pm, r, i)) {
 				i++;
 				continue;
 			}
 			size_t j = i + 1;
-			while (j < r->npages && cow_can_arm(&r->pages[j]))
+			while (j < r->npages && cow_can_arm(&r->pages[j]) && pm_shared(&pm, r, j))
 				j++;
 			if (P.eng->write_protect(r, i, j - i, 1) == 0) {
 				for (size_t q = i; q < j; q++)
@@ -109,13 +150,15 @@ static void cow_arm(void)
 			i = j;
 		}
 	}
+	if (pm.fd >= 0)
+		syscall(SYS_close, pm.fd);
 }
 
 void fl_pager_fork_parent(void)
 {
 	if (!P.running)
 		return;
-	cow_arm();
+	cow_arm(0);
 	fl_unlock(&P.lock);
 	fl__reclaim_wake();
 }
@@ -203,7 +246,7 @@ void fl__fork_rearm(void)
 			for (size_t i = 0; i < r->npages; i++)
 				r->pages[i].meta &= ~FL_PG_COW;
 		}
-		cow_arm();
+		cow_arm(1);
 		P.running = 1;
 	}
 	__atomic_store_n(&P.rearm_pending, 0, __ATOMIC_RELEASE);

@@ -264,16 +264,17 @@ static int stdout_has(const char *out, const char *want)
  * Copy-on-write after fork: the first write to each managed page shared
  * with the other side is a write-protect fault of the process that wrote
  * it, with its stack; the kernel still makes the copy (cowcheck checks
- * every byte of both views).  The parent writes 1000 of the 3000 pages
- * (the first by read(2): a kernel-mode write waits for the pager), each
- * of two children 750.
+ * every byte of both views).  Each of two children writes 750 of the 3000
+ * pages; then the parent writes 1000 (the first by read(2): a kernel-mode
+ * write waits for the pager), each still a fault though its children are
+ * gone (protected at the fork).
  */
 Test(faultlog, cow_breaks_after_fork_are_write_protect_faults_of_each_process, .timeout = 120)
 {
 	make_dir();
 	char out[320];
 	snprintf(out, sizeof out, "%s/out", dir);
-	char *args[] = {"--stacks", "all", "-q", "--", COWCHECK, "3000", "2", NULL};
+	char *args[] = {"--stacks", "all", "-q", "--", COWCHECK, "3000", "2", "--parent-last", NULL};
 	struct run_result r;
 	run_launcher(args, out, &r);
 	cr_assert_eq(r.status, 0, "faultline run: %d\n%s", r.status, r.err);

@@ -7,7 +7,9 @@
  * checks every page; the parent rewrites every third page in
  * parent_writes() (the first by read(2) from a pipe, unless --user-only:
  * under the engines where a system call into an evicted page fails with
- * EFAULT), waits for the children and checks its own view.  Exit
+ * EFAULT), waits for the children and checks its own view; with
+ * --parent-last it waits for them before it writes (the tests that count
+ * each side's copies need to know what was still shared when).  Exit
  * status 0 when every byte read is what that process wrote or inherited.
  * Prints the pages each side wrote, for the tests that count their COW
  * faults.
@@ -53,7 +55,7 @@ static long check(unsigned char *base, long pages, uint64_t (*who)(long))
 }
 
 static long npages;
-static int user_only;
+static int user_only, parent_last;
 
 static uint64_t parent_view(long i) { return i % 3 == 0 ? 1 : 0; }
 static uint64_t child_view(long i) { return i < npages / 2 && i % 2 == 0 ? 2 : 0; }
@@ -99,9 +101,17 @@ int main(int argc, char **argv)
 {
 	long pages = argc > 1 ? atol(argv[1]) : 4000;
 	int children = argc > 2 ? atoi(argv[2]) : 1;
-	user_only = argc > 3 && !strcmp(argv[3], "--user-only");
-	if (pages < 2 || children < 0 || children > 64 || (argc > 3 && !user_only) || argc > 4) {
-		fprintf(stderr, "usage: cowcheck [PAGES >= 2] [CHILDREN 0..64] [--user-only]\n");
+	int bad_arg = 0;
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--user-only"))
+			user_only = 1;
+		else if (!strcmp(argv[i], "--parent-last"))
+			parent_last = 1;
+		else
+			bad_arg = 1;
+	}
+	if (pages < 2 || children < 0 || children > 64 || bad_arg) {
+		fprintf(stderr, "usage: cowcheck [PAGES >= 2] [CHILDREN 0..64] [--user-only] [--parent-last]\n");
 		return 2;
 	}
 	npages = pages;
@@ -132,13 +142,16 @@ int main(int argc, char **argv)
 			_exit(bad ? 3 : 0);
 		}
 	}
-	long n = parent_writes(base, pages);
-	int ok = n > 0;
+	long n = parent_last ? 0 : parent_writes(base, pages);
+	int ok = 1;
 	for (int c = 0; c < children; c++) {
 		int st = 0;
 		if (waitpid(kids[c], &st, 0) != kids[c] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			ok = 0;
 	}
+	if (parent_last)
+		n = parent_writes(base, pages);
+	ok = ok && n > 0;
 	long bad = check(base, pages, parent_view);
 	printf("cowcheck: %ld pages, %d children, parent wrote %ld pages, %ld wrong, %s\n", pages,
 	       children, n, bad, ok && !bad ? "ok" : "BAD");
