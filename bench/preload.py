@@ -8,11 +8,15 @@ identical output, and perl building a hash): the plain run, the run under
 with the budget at 50% of the plain run's measured peak RSS (--fractions
 50,25 for more).  Beside each budget, the kernel's answer to the same
 problem: the program in a memory cgroup limited to the same budget plus
---slack (default 24 MiB, for what the cgroup charges besides the
-program's anonymous memory: page cache of its binary and input, its page
-tables), swapping to zram (lz4), where the machine allows it (root, a
-zram device, a memory cgroup controller); a run the kernel OOM-kills is
-said so ("OOM" in that column).  --engines default,uffd-sigbus gives each
+a slack for what the budget does not cover, swapping to zram (lz4),
+where the machine allows it (root, a zram device, a memory cgroup
+controller); a run the kernel OOM-kills is said so ("OOM" in that
+column).  The slack (--slack auto, the default) is measured per program:
+what its run under the shim without a budget held outside managed
+memory (the kernel's peak RSS of the largest process less the shim's
+managed peak: binary, libraries, stacks, memory the shim leaves alone),
+plus 8 MiB for page tables and the page cache it reads through; --slack N
+sets N MiB for every program instead.  --engines default,uffd-sigbus gives each
 budget a column per engine (the engine that resolves faults in the
 faulting thread beside the default one); a uffd-sigbus run that fails or
 whose output differs from the plain run's is said so ("fail").  Then a multithreaded malloc
@@ -28,8 +32,10 @@ program failed.
 import argparse
 import hashlib
 import os
+import re
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -206,6 +212,17 @@ class KernelSwap:
                 (self.v, "memory.limit_in_bytes, swappiness 100" if self.v == 1
                  else "memory.max, memory.swap.max=max"))
 
+    def peak_bytes(self):
+        """The cgroup's peak usage since the last limit(): None under
+        cgroup v2, whose memory.peak limit() does not reset."""
+        if self.v != 1:
+            return None
+        try:
+            with open(os.path.join(self.cg, "memory.max_usage_in_bytes")) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def limit(self, nbytes):
         self._cg_write("memory.limit_in_bytes" if self.v == 1 else "memory.max", str(nbytes))
         if self.v == 1:
@@ -285,6 +302,49 @@ def engine_tag(e):
     return "" if e == "default" else {"uffd-sigbus": "sb", "uffd": "uf", "signal": "sg"}.get(e, e[:3])
 
 
+def parse_size(text):
+    """Bytes of a size as the launcher prints it ("92.8 MiB", "0 B")."""
+    num, unit = text.split()
+    mult = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+    if unit not in mult:
+        raise RuntimeError("cannot read the size %r in faultline run's summary" % text)
+    return int(float(num) * mult[unit])
+
+
+def unmanaged_bytes(cmd, stdin, before):
+    """What a run under the shim with no budget holds outside managed
+    memory: the largest process's peak RSS less the largest managed peak
+    (faultline run's summary)."""
+    if before:
+        before()
+    fin = open(stdin, "rb") if stdin else subprocess.DEVNULL
+    r = subprocess.run([LAUNCHER, "run", "--socket", "none", "--"] + cmd, stdin=fin,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if stdin:
+        fin.close()
+    err = r.stderr.decode(errors="replace")
+    if r.returncode != 0:
+        raise RuntimeError("%s under the shim failed with status %d: %s" %
+                           (" ".join(cmd[:4]), r.returncode, err[-300:]))
+    rss = managed = None
+    for line in err.splitlines():
+        m = re.match(r"faultline:\s+kernel peak RSS\s+(\S+ \S+)", line)
+        if m:
+            rss = parse_size(m.group(1))
+        m = re.match(r"faultline:\s+peak resident\s+(\S+ \S+) of managed memory", line)
+        if m:
+            managed = max(managed or 0, parse_size(m.group(1)))
+        m = re.match(r"faultline:\s+other processes\s+\d+ \(largest peak resident (\S+ \S+),", line)
+        if m:
+            managed = max(managed or 0, parse_size(m.group(1)))
+    if rss is None or managed is None:
+        raise RuntimeError("faultline run printed no summary for %s" % " ".join(cmd[:4]))
+    return max(rss - managed, 0)
+
+
+SLACK_EXTRA = 8 << 20  # page tables, and the page cache a program reads through
+
+
 def program_table(programs, reps, fractions, kernel, slack, engines=("default",)):
     head = "%-16s %8s %8s %7s" % ("program", "plain s", "shim s", "ratio")
     for p in fractions:
@@ -294,7 +354,11 @@ def program_table(programs, reps, fractions, kernel, slack, engines=("default",)
             head += " %9s" % "kernel s"
             for e in engines:
                 head += " %7s" % ("fl%s/k" % engine_tag(e))
-    print(head + " %10s" % "peak RSS")
+    if kernel:
+        head += " %10s" % "peak RSS" + " %8s" % "k slack"
+    else:
+        head += " %10s" % "peak RSS"
+    print(head)
     failed = 0
     for name, cmd, stdin, before in programs:
         try:
@@ -310,6 +374,9 @@ def program_table(programs, reps, fractions, kernel, slack, engines=("default",)
                 ("shim", lambda: run_once(shim, stdin, before=before)[0]),
             ]
             budgets = {}
+            row_slack = slack
+            if kernel and slack is None:
+                row_slack = unmanaged_bytes(cmd, stdin, before) + SLACK_EXTRA
             for p in fractions:
                 kb = max(peak_kb * p // 100, 64)
                 budgets[p] = kb
@@ -325,8 +392,8 @@ def program_table(programs, reps, fractions, kernel, slack, engines=("default",)
                     else:
                         cols.append(("fl%d%s" % (p, e), lambda under=under: run_once(under, stdin, before=before)[0]))
                 if kernel:
-                    def in_cgroup(kb=kb):
-                        kernel.limit(kb * 1024 + slack)
+                    def in_cgroup(kb=kb, row_slack=row_slack):
+                        kernel.limit(kb * 1024 + row_slack)
                         return run_once(cmd, stdin, before=before, prefix=kernel.prefix)[0]
                     cols.append(("k%d" % p, in_cgroup))
             m = median_runs(cols, reps)
@@ -345,6 +412,8 @@ def program_table(programs, reps, fractions, kernel, slack, engines=("default",)
                 for e in engines:
                     line += " %7s" % fmt_ratio(m["fl%d%s" % (p, e)], m["k%d" % p])
         line += " %6.1f MiB" % (peak_kb / 1024)
+        if kernel:
+            line += " %4d MiB" % (row_slack >> 20)
         print(line)
         sys.stdout.flush()
     return failed
@@ -395,8 +464,9 @@ def main():
                     help="budgets as percentages of the plain peak RSS, comma-separated (default 50)")
     ap.add_argument("--kernel", choices=["auto", "off"], default="auto",
                     help="the kernel's column (memory cgroup + zram swap): auto where the machine allows it")
-    ap.add_argument("--slack", default="24",
-                    help="MiB the cgroup's limit has over the budget (default 24)")
+    ap.add_argument("--slack", default="auto",
+                    help="MiB the cgroup's limit has over the budget, or auto: per program, what "
+                         "its run under the shim holds outside managed memory + 8 (default auto)")
     ap.add_argument("--engines", default="default",
                     help="engines for the budget columns, comma-separated: default (faultline's "
                          "choice), uffd, uffd-sigbus, signal (default: default)")
@@ -412,12 +482,14 @@ def main():
     engines = [e for e in a.engines.split(",") if e]
     if not engines or any(e not in ("default", "uffd", "uffd-sigbus", "signal") for e in engines):
         ap.error("--engines: default, uffd, uffd-sigbus or signal, separated by commas")
-    try:
-        slack = int(a.slack) << 20
-        if slack < 0:
-            raise ValueError
-    except ValueError:
-        ap.error("--slack: a number of MiB, like 24")
+    slack = None
+    if a.slack != "auto":
+        try:
+            slack = int(a.slack) << 20
+            if slack < 0:
+                raise ValueError
+        except ValueError:
+            ap.error("--slack: auto, or a number of MiB like 24")
     for prog in (LAUNCHER, PEAKRSS, MALLOCBENCH):
         if not os.access(prog, os.X_OK):
             print("preload.py: %s is not built; run make first" % prog, file=sys.stderr)
@@ -429,8 +501,12 @@ def main():
         if a.only != "malloc" and a.kernel == "auto":
             try:
                 kernel = KernelSwap(8 << 30)
-                print("kernel column: %s, limit = budget + %d MiB (a program whose budget is not much\n"
-                      "  above the slack is barely limited on the kernel's side)" % (kernel.describe(), slack >> 20))
+                print("kernel column: %s, limit = budget + %s" % (
+                    kernel.describe(),
+                    "%d MiB (a program whose budget is not much above that is barely\n"
+                    "  limited on the kernel's side)" % (slack >> 20) if slack is not None else
+                    "slack (\"k slack\": what the program's run under the shim\n"
+                    "  held outside managed memory, + 8 MiB)"))
             except RuntimeError as e:
                 print("kernel column: skipped: %s" % e)
         if a.only != "malloc":
@@ -491,5 +567,12 @@ def main():
     return 1 if failed else 0
 
 
+def on_term(signum, frame):
+    # SIGTERM (a timeout, a kill) unwinds like ^C, so that the zram swap
+    # and the memory cgroup are put back by main's finally.
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_term)
     sys.exit(main())
