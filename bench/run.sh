@@ -6,8 +6,9 @@
 # kernel.  When zram.sh cannot run here (it says "skipped: why"), part (b)
 # runs on its own, against the kernel's anonymous fault instead.  Then
 # ingest: faultlined storing fault events into SQLite; report.py: the
-# post-mortem commands on a generated 10M-fault log.  Last, preload.py:
-# real programs and a malloc benchmark, plain vs under the shim.
+# post-mortem commands on a generated 10M-fault log; fork.py: one fork of a
+# process with half its memory out of RAM, against the kernel.  Last,
+# preload.py: real programs and a malloc benchmark, plain vs under the shim.
 #
 # Timings are reported, never judged: the exit status is nonzero only when a
 # benchmark could not run or saw wrong data.
@@ -75,6 +76,10 @@ if [ -x "$bin/gendb" ]; then
 else
 	echo "report: not built (build/bench/gendb)"
 fi
+
+echo
+echo "==== fork: one fork with half the memory out of RAM, against the kernel ===="
+python3 "$here/fork.py" || rc=1
 
 echo
 echo "==== preload: real programs and malloc under the shim vs plain ===="

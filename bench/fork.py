@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""fork.py: what one fork costs a process with half its memory out of RAM,
+under faultline and under the kernel, side by side in one run.
+
+bench/forkcost maps --size MiB of compressible text, then forks once; its
+child reads one byte in 64 pages and exits.  faultline's side runs it under
+`faultline run --budget` at half the size (so half the pages are in the
+compressed store when it forks); the kernel's side runs it plainly in a
+memory cgroup limited to the same budget plus --slack, swapping to zram
+(lz4).  Both sides run inside a memory cgroup (faultline's with no limit)
+so that the cgroup's peak usage measures the parent, the child and
+faultline's store together.  Columns: fork() as the parent sees it, the
+child's life (fork to exit, its reads included), and the peak.  Runs
+alternate; each figure is the median of --reps.  Needs root, zram and
+cgroup v1 (for the peak); ratios are printed, never judged.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import preload  # noqa: E402  (KernelSwap, LAUNCHER, on_term)
+
+FORKCOST = os.path.join(os.path.dirname(HERE), "build", "bench", "forkcost")
+
+
+def one(cmd, ks, limit):
+    ks.limit(limit)
+    r = subprocess.run(ks.prefix + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = r.stdout.decode(errors="replace")
+    if r.returncode in (-9, 137):
+        return None
+    if r.returncode != 0 or "ok=1" not in out:
+        raise RuntimeError("%s failed (status %d): %s%s" % (" ".join(cmd[-3:]), r.returncode, out,
+                                                           r.stderr.decode(errors="replace")[-400:]))
+    f = dict(kv.split("=") for kv in out.split())
+    return float(f["fork_ms"]), float(f["child_ms"]), ks.peak_bytes()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=int, default=512, help="MiB the process holds (default 512)")
+    ap.add_argument("--reps", type=int, default=3, help="runs per side (default 3)")
+    ap.add_argument("--slack", type=int, default=8,
+                    help="MiB the kernel's cgroup has over the budget (default 8)")
+    a = ap.parse_args()
+    if a.size < 16 or a.reps < 1 or a.slack < 0:
+        ap.error("--size at least 16, --reps at least 1, --slack not negative")
+    if not os.access(FORKCOST, os.X_OK) or not os.access(preload.LAUNCHER, os.X_OK):
+        print("fork.py: build first (make)", file=sys.stderr)
+        return 2
+    budget = a.size // 2
+    try:
+        ks = preload.KernelSwap(4 * a.size << 20)
+    except RuntimeError as e:
+        print("fork.py: skipped: %s" % e)
+        return 0
+    try:
+        print("fork of a process holding %d MiB, budget %d MiB; kernel: %s, limit = budget + %d MiB"
+              % (a.size, budget, ks.describe(), a.slack))
+        sides = {
+            "faultline (brings pages back)": ([preload.LAUNCHER, "run", "-q", "--socket", "none",
+                                               "--budget", "%dM" % budget, "--", FORKCOST, str(a.size)],
+                                              64 << 30),
+            "kernel memcg + zram": ([FORKCOST, str(a.size)], (budget + a.slack) << 20),
+        }
+        got = {k: [] for k in sides}
+        for _ in range(a.reps):
+            for name, (cmd, limit) in sides.items():
+                got[name].append(one(cmd, ks, limit))
+        print("%-30s %9s %9s %14s" % ("", "fork ms", "child ms", "peak MiB"))
+        med = {}
+        for name, runs in got.items():
+            done = [r for r in runs if r]
+            if not done:
+                print("%-30s %s" % (name, "OOM %d/%d" % (len(runs), len(runs))))
+                continue
+            fork_ms = statistics.median(r[0] for r in done)
+            child_ms = statistics.median(r[1] for r in done)
+            peaks = [r[2] for r in done if r[2] is not None]
+            peak = statistics.median(peaks) / (1 << 20) if peaks else None
+            med[name] = (fork_ms, child_ms, peak)
+            note = "" if len(done) == len(runs) else "  (OOM %d/%d)" % (len(runs) - len(done), len(runs))
+            print("%-30s %9.1f %9.1f %14s%s" % (name, fork_ms, child_ms,
+                                                 "%.0f" % peak if peak is not None else "-", note))
+        if len(med) == 2:
+            (f1, c1, p1), (f2, c2, p2) = med.values()
+            print("faultline / kernel: fork %.1fx, child %.1fx%s" % (
+                f1 / f2 if f2 else float("inf"), c1 / c2 if c2 else float("inf"),
+                ", peak %.2fx" % (p1 / p2) if p1 and p2 else ""))
+    finally:
+        ks.close()
+    return 0
+
+
+if __name__ == "__main__":
+    import signal
+    signal.signal(signal.SIGTERM, preload.on_term)
+    sys.exit(main())
