@@ -39,6 +39,7 @@ struct fl_pager_config {
 	unsigned cluster_pages;        /* refault cluster, pages; 1 disables */
 	unsigned spin_us;              /* handler polls this long before sleeping */
 	unsigned handlers;             /* uffd fault handlers at most; 0: one per CPU */
+	unsigned cow_faults;           /* write-protect after fork: COW breaks are faults */
 	enum fl_log_level log_level;
 };
 

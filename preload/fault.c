@@ -329,14 +329,12 @@ static int resolve_stored(struct fl_region *r, size_t pg)
  */
 static int resolve_cow(struct fl_region *r, size_t pg)
 {
-	struct fl_page *p = &r->pages[pg];
-	if (P.eng->write_protect(r, pg, 1, 0) != 0) {
+	if (fl__cow_break(r, pg) != 0) {
 		fl__note_error();
 		FL_WARN("cannot let a write through at %p after fork: %s",
 			(void *)(r->base + pg * PS), fl__errname(errno));
 		return -1;
 	}
-	p->meta = (p->meta & ~FL_PG_COW) | FL_PG_REF;
 	P.faults[FL_FAULT_WP]++;
 	note_fault(r, FL_FAULT_WP, 1);
 	return 0;

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "sys.h"
 
 /* A page whose next write can be made a fault after fork. */
 static int cow_can_arm(const struct fl_page *p)
@@ -113,52 +114,112 @@ static int pm_shared(struct pagemap *m, const struct fl_region *r, size_t i)
 	return (e & PM_PRESENT) && !(e & PM_EXCLUSIVE);
 }
 
+/* The process's page map, opened once (opening it costs ~20 us, more
+ * than the fault it serves); fl_pager_owns_fd guards it.  -1 if it cannot
+ * be read. */
+static int pm_open(void)
+{
+	if (P.pagemap_fd < 0)
+		P.pagemap_fd = fl__sys_highfd(
+			(int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+	return P.pagemap_fd;
+}
+
+static struct pagemap pm; /* lock held: one user at a time */
+
+/* Page i of r: protect it after fork (arm), or lift a protection that
+ * guards nothing any more (!arm: no other process shares the page). */
+static int cow_pick(const struct fl_region *r, size_t i, int arm, int shared_only)
+{
+	const struct fl_page *p = &r->pages[i];
+	if (arm)
+		return cow_can_arm(p) && (!shared_only || pm_shared(&pm, r, i));
+	return (p->meta & FL_PG_COW) && fl__pg_state(p) == FL_PG_RESIDENT && !(p->meta & FL_PG_BUSY) &&
+	       pm.fd >= 0 && !pm_shared(&pm, r, i);
+}
+
 /*
- * Write-protect every resident read-write page of every region (lock
- * held), run by run, and mark it FL_PG_COW.  shared_only (a child that
+ * arm: write-protect every resident read-write page of every region (lock
+ * held), run by run, and mark it FL_PG_COW; shared_only (a child that
  * re-arms late): only the pages still shared with another process, so
  * that a page the parent has already copied is not counted as a copy
  * here too.  Pages the engine cannot protect are left writable: their
- * copy is not logged, nothing else changes.
+ * copy is not logged, nothing else changes.  !arm: lift the protection of
+ * every marked page that no other process shares any more.
  */
-static void cow_arm(int shared_only)
+static size_t cow_walk(int arm, int shared_only)
 {
-	if (!P.caps.cow_faults || !P.eng->write_protect)
-		return;
-	static struct pagemap pm; /* lock held: one user at a time */
-	pm.fd = shared_only ? (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
-			    : -1;
+	size_t changed = 0;
+	if (!P.caps.cow_faults || !P.eng->write_protect || (arm && !P.cfg.cow_faults))
+		return 0;
+	pm.fd = !arm || shared_only ? pm_open() : -1;
 	pm.r = NULL;
+	if (!arm && pm.fd < 0)
+		return 0;
 	for (size_t k = 0; k < P.nregions; k++) {
 		struct fl_region *r = P.sorted[k];
 		size_t i = 0;
 		while (i < r->npages) {
-			if (!cow_can_arm(&r->pages[i]) || !pm_shared(&pm, r, i)) {
+			if (!cow_pick(r, i, arm, shared_only)) {
 				i++;
 				continue;
 			}
 			size_t j = i + 1;
-			while (j < r->npages && cow_can_arm(&r->pages[j]) && pm_shared(&pm, r, j))
+			while (j < r->npages && cow_pick(r, j, arm, shared_only))
 				j++;
-			if (P.eng->write_protect(r, i, j - i, 1) == 0) {
+			if (P.eng->write_protect(r, i, j - i, arm) == 0) {
 				for (size_t q = i; q < j; q++)
-					r->pages[q].meta |= FL_PG_COW;
-			} else {
+					r->pages[q].meta = arm ? r->pages[q].meta | FL_PG_COW
+							       : r->pages[q].meta & ~FL_PG_COW;
+				changed += j - i;
+			} else if (arm) {
 				FL_INFO("cannot write-protect %zu pages after fork (%s): their copies are "
 					"not logged", j - i, fl__errname(errno));
 			}
 			i = j;
 		}
 	}
-	if (pm.fd >= 0)
-		syscall(SYS_close, pm.fd);
+	pm.fd = -1;
+	return changed;
+}
+
+int fl__cow_break(struct fl_region *r, size_t pg)
+{
+	struct fl_page *p = &r->pages[pg];
+	if (P.eng->write_protect(r, pg, 1, 0) != 0)
+		return -1;
+	p->meta = (p->meta & ~FL_PG_COW) | FL_PG_REF;
+	/* Once the other side has exited (or exec'd, or written the page
+	 * first), a protected page costs a fault and nothing is copied: a
+	 * process that forked a child which exec'd, then rewrote its heap,
+	 * took a fault per page (7x the rewrite's time).  So one break in 16
+	 * (reading the page map costs ~10 us here, half a break) looks
+	 * whether its page was still shared; when it was not, every
+	 * protection that guards nothing is lifted.  A walk reads the page
+	 * map of every region, so one that lifted little makes the next wait
+	 * for twice as many such breaks (a child still alive, writing its
+	 * pages one by one). */
+	if (P.cow_breaks++ % 16 != 0)
+		return 0;
+	pm.fd = pm_open();
+	pm.r = NULL;
+	int shared = pm_shared(&pm, r, pg);
+	pm.fd = -1;
+	if (!shared && ++P.cow_excl_breaks >= P.cow_walk_after) {
+		size_t lifted = cow_walk(0, 0);
+		P.cow_excl_breaks = 0;
+		P.cow_walk_after = lifted >= 64 ? 1 : P.cow_walk_after < 1024 ? P.cow_walk_after * 2 : 1024;
+	}
+	return 0;
 }
 
 void fl_pager_fork_parent(void)
 {
 	if (!P.running)
 		return;
-	cow_arm(0);
+	cow_walk(1, 0);
+	P.cow_breaks = P.cow_excl_breaks = 0;
+	P.cow_walk_after = 1;
 	fl_unlock(&P.lock);
 	fl__reclaim_wake();
 }
@@ -180,6 +241,12 @@ void fl_pager_fork_child(void)
 	/* The child is a process of its own in the log and the summary: it
 	 * counts its own faults and evictions from here, not its parent's. */
 	memset(P.faults, 0, sizeof P.faults);
+	/* The page map open here is the parent's. */
+	if (P.pagemap_fd >= 0)
+		syscall(SYS_close, P.pagemap_fd);
+	P.pagemap_fd = -1;
+	P.cow_breaks = P.cow_excl_breaks = 0;
+	P.cow_walk_after = 1;
 	P.prefilled = P.readahead = P.evicted = P.deactivated = 0;
 	P.direct_reclaims = P.errors = P.fault_ns = 0;
 	P.peak = fl__used_pages();
@@ -246,7 +313,7 @@ void fl__fork_rearm(void)
 			for (size_t i = 0; i < r->npages; i++)
 				r->pages[i].meta &= ~FL_PG_COW;
 		}
-		cow_arm(1);
+		cow_walk(1, 1);
 		P.running = 1;
 	}
 	__atomic_store_n(&P.rearm_pending, 0, __ATOMIC_RELEASE);

@@ -88,6 +88,12 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 		snprintf(err, errlen, "pager already running");
 		return -1;
 	}
+	/* Not opened yet (zero is a descriptor the program owns); one from
+	 * an earlier start in this process is kept. */
+	if (P.pagemap_fd <= 0)
+		P.pagemap_fd = -1;
+	P.cow_breaks = P.cow_excl_breaks = 0;
+	P.cow_walk_after = 1;
 	if (cfg)
 		P.cfg = *cfg;
 	else
@@ -240,7 +246,7 @@ int fl_pager_owns_fd(int fd)
 	for (int i = 0; i < 4 && fds[i] >= 0; i++)
 		if (fds[i] == fd)
 			return 1;
-	return 0;
+	return fd == P.pagemap_fd;
 }
 
 void fl_pager_shutdown(void)

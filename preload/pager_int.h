@@ -182,6 +182,10 @@ struct fl_pager {
 	int store_full;
 	size_t busy; /* pages the evictor is compressing */
 	int rearm_pending;
+	/* fork.c: /proc/self/pagemap, and when to lift protections that
+	 * guard nothing */
+	int pagemap_fd;
+	unsigned cow_breaks, cow_excl_breaks, cow_walk_after;
 };
 
 /* One pager per process (pager.c); every file of the pager calls it P. */
@@ -351,5 +355,8 @@ void fl__reclaim_stop(void);
 void fl__fork_bring_back(struct fl_region *r);
 /* Lazily re-arm a forked child (see fl_pager_fork_child). */
 void fl__fork_rearm(void);
+/* The first write to page pg of r since fork (FL_PG_COW, lock held): let
+ * it through to the kernel's copy.  0, or -1 with errno. */
+int fl__cow_break(struct fl_region *r, size_t pg);
 
 #endif

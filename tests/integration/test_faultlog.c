@@ -260,49 +260,93 @@ static int stdout_has(const char *out, const char *want)
 	return strstr(buf, want) != NULL;
 }
 
-/*
- * Copy-on-write after fork: the first write to each managed page shared
- * with the other side is a write-protect fault of the process that wrote
- * it, with its stack; the kernel still makes the copy (cowcheck checks
- * every byte of both views).  Each of two children writes 750 of the 3000
- * pages; then the parent writes 1000 (the first by read(2): a kernel-mode
- * write waits for the pager), each still a fault though its children are
- * gone (protected at the fork).
- */
-Test(faultlog, cow_breaks_after_fork_are_write_protect_faults_of_each_process, .timeout = 120)
+/* Write-protect faults inside cowcheck's own mapping (3000 pages). */
+static const char *in_map = "select count(*) from faults f join regions g on g.process = f.process"
+			    " and f.addr >= g.start and f.addr < g.start + g.len"
+			    " where f.process=%lld and f.kind=5 and g.len = 3000 * 4096";
+
+/* Run cowcheck 3000 pages with these children and that order; returns the
+ * parent's process id in the database (left open in *hp). */
+static long long cowcheck_run(const char *children, const char *order, sqlite3 **hp)
 {
-	make_dir();
 	char out[320];
 	snprintf(out, sizeof out, "%s/out", dir);
-	char *args[] = {"--stacks", "all", "-q", "--", COWCHECK, "3000", "2", "--parent-last", NULL};
+	char *args[] = {"--stacks", "all", "-q", "--", COWCHECK, "3000", (char *)children, (char *)order, NULL};
 	struct run_result r;
 	run_launcher(args, out, &r);
 	cr_assert_eq(r.status, 0, "faultline run: %d\n%s", r.status, r.err);
 	cr_assert(stdout_has(out, "parent wrote 1000 pages, 0 wrong, ok"), "cowcheck did not say ok");
 	sqlite3 *h = open_db();
-	cr_assert_eq(q1(h, "select count(*) from processes"), 3);
+	cr_assert_eq(q1(h, "select count(*) from processes"), 1 + atoi(children));
 	long long parent = q1(h, "select id from processes where parent_id is null");
-	/* Write-protect faults inside cowcheck's own mapping (3000 pages). */
-	static const char *in_map =
-		"select count(*) from faults f join regions g on g.process = f.process"
-		" and f.addr >= g.start and f.addr < g.start + g.len"
-		" where f.process=%lld and f.kind=5 and g.len = 3000 * 4096";
-	cr_expect_eq(q1(h, in_map, parent), 1000, "parent: %lld dropped",
-		     q1(h, "select dropped_events from processes where id=%lld", parent));
-	cr_expect_eq(q1(h, "select count(*) from processes where parent_id=%lld", parent), 2);
+	*hp = h;
+	return parent;
+}
+
+static long long nth_child(sqlite3 *h, long long parent, int c)
+{
+	return q1(h, "select id from processes where parent_id=%lld order by id limit 1 offset %d", parent, c);
+}
+
+/*
+ * Copy-on-write after fork: the first write to a managed page still shared
+ * with the other side is a write-protect fault of the process that wrote
+ * it, charged to the function that wrote; the kernel still makes the copy
+ * (cowcheck checks every byte of every view).  Here the parent writes its
+ * 1000 of the 3000 pages (the first by read(2): a kernel-mode write waits
+ * for the pager) while its child waits, then the child writes its 750, of
+ * which 250 the parent has copied already: those cost the child no copy,
+ * and once one in 16 of its breaks finds such a page, the pager lifts the
+ * protection of all of them.
+ */
+Test(faultlog, cow_breaks_after_fork_are_write_protect_faults_of_the_writer, .timeout = 120)
+{
+	make_dir();
+	sqlite3 *h;
+	long long parent = cowcheck_run("1", "--parent-first", &h);
+	/* 1000, and in 2 of several hundred runs under a loaded machine 1001:
+	 * an extra fault not explained yet (README, Managed mappings). */
+	long long pw = q1(h, in_map, parent);
+	cr_expect(pw >= 1000 && pw <= 1001, "parent: %lld write-protect faults in its mapping, %lld dropped", pw,
+		  q1(h, "select dropped_events from processes where id=%lld", parent));
+	/* Each charged to parent_writes, where it has a stack (a stack can be
+	 * dropped under load; the fault is still logged). */
+	long long in_pw = q1(h, "select count(*) from fault_log where process=%lld and kind='write-protect'"
+				" and stack in (select stack from stack_frames where process=%lld"
+				" and function='parent_writes')", parent, parent);
+	long long no_stack = q1(h, "select count(*) from faults where process=%lld and kind=5 and stack=0", parent);
+	cr_expect(in_pw >= 1000 - no_stack && in_pw <= pw, "parent_writes: %lld faults, %lld without a stack", in_pw,
+		  no_stack);
+	long long child = nth_child(h, parent, 0);
+	long long got = q1(h, in_map, child);
+	cr_expect(got >= 500 && got <= 500 + 64, "child: %lld write-protect faults, want 500 to 564", got);
+	counts_match_shim(h, parent);
+	counts_match_shim(h, child);
+	sqlite3_close(h);
+	remove_dir();
+}
+
+/*
+ * Two children write 750 pages each while the parent waits; every one of
+ * those pages is still shared when written (with the parent and the other
+ * child).  Then the children are gone and the parent writes: its pages
+ * are its own again, and the protections that guard nothing are lifted
+ * within a few of its writes instead of costing a fault each.
+ */
+Test(faultlog, cow_protection_is_lifted_once_the_children_are_gone, .timeout = 120)
+{
+	make_dir();
+	sqlite3 *h;
+	long long parent = cowcheck_run("2", "--parent-last", &h);
 	for (int c = 0; c < 2; c++) {
-		long long child = q1(h, "select id from processes where parent_id=%lld order by id limit 1 offset %d",
-				     parent, c);
+		long long child = nth_child(h, parent, c);
 		cr_expect_eq(q1(h, in_map, child), 750, "child %d: %lld dropped", c,
 			     q1(h, "select dropped_events from processes where id=%lld", child));
 		counts_match_shim(h, child);
 	}
+	long long got = q1(h, in_map, parent);
+	cr_expect_leq(got, 64, "parent: %lld write-protect faults after its children exited", got);
 	counts_match_shim(h, parent);
-	/* Each side's copies are charged to the function that wrote. */
-	cr_expect_eq(q1(h, "select count(*) from fault_log where process=%lld and kind='write-protect'"
-			   " and stack in (select stack from stack_frames where process=%lld"
-			   " and function='parent_writes')", parent, parent),
-		     1000);
 	sqlite3_close(h);
 	remove_dir();
 }

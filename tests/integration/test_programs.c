@@ -346,9 +346,10 @@ Test(programs, malloc_stress_8_threads_fork_signal) { mstress_case("signal"); }
  * children, a 2 MiB budget, so that pages shared since the fork are
  * evicted and brought back on both sides while each side writes its own;
  * every byte of every view checked.  Under uffd each side's first write
- * to a shared page is a write-protect fault (counted in the summary).
+ * to a shared page is a write-protect fault (counted in the summary),
+ * unless --cow-faults is off.
  */
-static void cowcheck_case(const char *engine, int wp_faults)
+static void cowcheck_case(const char *engine, int wp_faults, const char *cow)
 {
 	/* Under signal and uffd-sigbus a read(2) into an evicted page fails
 	 * with EFAULT (their stated limit): the program writes every page. */
@@ -357,8 +358,10 @@ static void cowcheck_case(const char *engine, int wp_faults)
 	static struct run_result r;
 	char eng[32];
 	snprintf(eng, sizeof eng, "--engine=%s", engine);
-	char *under[] = {LAUNCHER, "run", "--budget", "2M", eng, "--", "build/tests/progs/cowcheck", "8000", "3",
-			 wp_faults ? NULL : "--user-only", NULL};
+	char cowopt[32];
+	snprintf(cowopt, sizeof cowopt, "--cow-faults=%s", cow);
+	char *under[] = {LAUNCHER, "run", "--budget", "2M", eng, cowopt, "--", "build/tests/progs/cowcheck", "8000",
+			 "3", !strcmp(engine, "uffd") ? NULL : "--user-only", NULL};
 	run_to(under, NULL, out, NULL, &r);
 	cr_expect_eq(r.status, 0, "cowcheck under %s: %s", engine, r.err);
 	FILE *f = fopen(out, "r");
@@ -378,6 +381,7 @@ static void cowcheck_case(const char *engine, int wp_faults)
 		cr_expect_eq(got, 0, "write-protect faults under %s: %s", engine, r.err);
 }
 
-Test(programs, cow_after_fork_under_budget_uffd) { cowcheck_case("uffd", 1); }
-Test(programs, cow_after_fork_under_budget_signal) { cowcheck_case("signal", 0); }
-Test(programs, cow_after_fork_under_budget_uffd_sigbus) { cowcheck_case("uffd-sigbus", 0); }
+Test(programs, cow_after_fork_under_budget_uffd) { cowcheck_case("uffd", 1, "on"); }
+Test(programs, cow_after_fork_under_budget_uffd_cow_faults_off) { cowcheck_case("uffd", 0, "off"); }
+Test(programs, cow_after_fork_under_budget_signal) { cowcheck_case("signal", 0, "on"); }
+Test(programs, cow_after_fork_under_budget_uffd_sigbus) { cowcheck_case("uffd-sigbus", 0, "on"); }

@@ -7,9 +7,10 @@
  * checks every page; the parent rewrites every third page in
  * parent_writes() (the first by read(2) from a pipe, unless --user-only:
  * under the engines where a system call into an evicted page fails with
- * EFAULT), waits for the children and checks its own view; with
- * --parent-last it waits for them before it writes (the tests that count
- * each side's copies need to know what was still shared when).  Exit
+ * EFAULT), waits for the children and checks its own view.  The tests
+ * that count each side's copies need to know what was still shared when:
+ * with --parent-last the parent waits for its children before it writes,
+ * with --parent-first the children wait until the parent has written.  Exit
  * status 0 when every byte read is what that process wrote or inherited.
  * Prints the pages each side wrote, for the tests that count their COW
  * faults.
@@ -55,7 +56,7 @@ static long check(unsigned char *base, long pages, uint64_t (*who)(long))
 }
 
 static long npages;
-static int user_only, parent_last;
+static int user_only, parent_last, parent_first;
 
 static uint64_t parent_view(long i) { return i % 3 == 0 ? 1 : 0; }
 static uint64_t child_view(long i) { return i < npages / 2 && i % 2 == 0 ? 2 : 0; }
@@ -107,11 +108,14 @@ int main(int argc, char **argv)
 			user_only = 1;
 		else if (!strcmp(argv[i], "--parent-last"))
 			parent_last = 1;
+		else if (!strcmp(argv[i], "--parent-first"))
+			parent_first = 1;
 		else
 			bad_arg = 1;
 	}
-	if (pages < 2 || children < 0 || children > 64 || bad_arg) {
-		fprintf(stderr, "usage: cowcheck [PAGES >= 2] [CHILDREN 0..64] [--user-only] [--parent-last]\n");
+	if (pages < 2 || children < 0 || children > 64 || bad_arg || (parent_last && parent_first)) {
+		fprintf(stderr, "usage: cowcheck [PAGES >= 2] [CHILDREN 0..64] [--user-only] "
+				"[--parent-last | --parent-first]\n");
 		return 2;
 	}
 	npages = pages;
@@ -124,6 +128,11 @@ int main(int argc, char **argv)
 	for (long i = 0; i < pages; i++)
 		fill((uint64_t *)(base + i * PG), i, 0);
 	fflush(stdout);
+	int gate[2] = {-1, -1}; /* --parent-first: EOF once the parent has written */
+	if (parent_first && pipe(gate) != 0) {
+		perror("cowcheck: pipe");
+		return 2;
+	}
 	pid_t kids[64];
 	for (int c = 0; c < children; c++) {
 		kids[c] = fork();
@@ -135,6 +144,12 @@ int main(int argc, char **argv)
 			void *t = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (t != MAP_FAILED)
 				munmap(t, PG);
+			if (parent_first) {
+				char c;
+				close(gate[1]);
+				while (read(gate[0], &c, 1) > 0)
+					;
+			}
 			long n = child_writes(base, pages);
 			long bad = check(base, pages, child_view);
 			printf("cowcheck: child wrote %ld pages, %ld wrong\n", n, bad);
@@ -143,6 +158,8 @@ int main(int argc, char **argv)
 		}
 	}
 	long n = parent_last ? 0 : parent_writes(base, pages);
+	if (parent_first)
+		close(gate[1]);
 	int ok = 1;
 	for (int c = 0; c < children; c++) {
 		int st = 0;
