@@ -652,6 +652,11 @@ int fl_vmmap_data_build(struct fl_vmmap *m, const struct fl_vmmap_vmas *vs, cons
 			row->vsize += e - cur;
 			row->swapped += scale(v->swap, e - cur, vlen);
 			row->noreserve = row->noreserve || v->noreserve;
+			/* Pages the kernel still shares with a forked child (or
+			 * parent): the region is copy-on-write until each side
+			 * has written them. */
+			if (row->share == FL_VMMAP_SM_PRV && v->shared_clean + v->shared_dirty > 0)
+				row->share = FL_VMMAP_SM_COW;
 			cur = e;
 			if (rend <= v->end) {
 				j++;

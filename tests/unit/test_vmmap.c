@@ -190,7 +190,8 @@ static const char managed_smaps[] =
 	"7f1000000000-7f1000400000 rw-p 00000000 00:00 0 \n"
 	"Size: 4096 kB\nRss: 1024 kB\nPrivate_Dirty: 1024 kB\nSwap: 0 kB\nVmFlags: rd wr mr mw me um uw\n"
 	"7f2000000000-7f2000100000 rw-p 00000000 00:00 0 \n"
-	"Size: 1024 kB\nRss: 256 kB\nPrivate_Dirty: 256 kB\nSwap: 64 kB\nVmFlags: rd wr mr mw me um uw\n"
+	"Size: 1024 kB\nRss: 256 kB\nShared_Dirty: 64 kB\nPrivate_Dirty: 192 kB\nSwap: 64 kB\n"
+	"VmFlags: rd wr mr mw me um uw\n"
 	"7f2000100000-7f2000200000 r--p 00000000 00:00 0 \n"
 	"Size: 1024 kB\nRss: 0 kB\nVmFlags: rd mr mw me um uw\n"
 	"7f3000000000-7f3000010000 rw-p 00000000 00:00 0 \n"
@@ -288,6 +289,7 @@ Test(vmmap, managed_regions_split_and_override_the_vmas)
 	cr_expect_eq(split->rsize, 64 * 4096);
 	cr_expect_eq(split->swapped, 64 * KB);
 	cr_expect_eq(split->prot, FL_VMMAP_R | FL_VMMAP_W);
+	cr_expect_eq(split->share, FL_VMMAP_SM_COW, "pages the kernel still shares since a fork: COW");
 
 	/* Registered but in no region of the state. */
 	cr_expect_eq(m.rows[4].type, FL_VMMAP_UFFD);
