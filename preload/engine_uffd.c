@@ -1001,48 +1001,25 @@ static void u_stop(void)
 	release(1);
 }
 
+/* Both engines are this file; only how a fault reaches it differs. */
+#define UFFD_OPS                                                                        \
+	.stop = u_stop, .forget = u_forget, .region_create = u_region_create,               \
+	.region_adopt = u_region_adopt, .region_unmap = u_region_unmap,                     \
+	.region_detach = u_region_detach, .fill_zero = u_fill_zero, .fill_copy = u_fill_copy, \
+	.take = u_take, .peek = u_peek, .give = u_give, .release = u_release,               \
+	.discard = u_discard, .move_pages = u_move_pages, .write_protect = u_write_protect, \
+	.wake = u_wake, .fds = u_fds
+
 const struct fl_engine fl__engine_uffd = {
 	.name = "uffd",
 	.kind = FL_ENGINE_UFFD,
 	.start = u_start,
-	.stop = u_stop,
-	.forget = u_forget,
-	.region_create = u_region_create,
-	.region_adopt = u_region_adopt,
-	.region_unmap = u_region_unmap,
-	.region_detach = u_region_detach,
-	.fill_zero = u_fill_zero,
-	.fill_copy = u_fill_copy,
-	.take = u_take,
-	.peek = u_peek,
-	.give = u_give,
-	.release = u_release,
-	.discard = u_discard,
-	.move_pages = u_move_pages,
-	.write_protect = u_write_protect,
-	.wake = u_wake,
-	.fds = u_fds,
+	UFFD_OPS,
 };
 
 const struct fl_engine fl__engine_uffd_sigbus = {
 	.name = "uffd-sigbus",
 	.kind = FL_ENGINE_UFFD_SIGBUS,
 	.start = u_start_sigbus,
-	.stop = u_stop,
-	.forget = u_forget,
-	.region_create = u_region_create,
-	.region_adopt = u_region_adopt,
-	.region_unmap = u_region_unmap,
-	.region_detach = u_region_detach,
-	.fill_zero = u_fill_zero,
-	.fill_copy = u_fill_copy,
-	.take = u_take,
-	.peek = u_peek,
-	.give = u_give,
-	.release = u_release,
-	.discard = u_discard,
-	.move_pages = u_move_pages,
-	.write_protect = u_write_protect,
-	.wake = u_wake,
-	.fds = u_fds,
+	UFFD_OPS,
 };

@@ -45,6 +45,10 @@ const char *test_bin(const char *name);
 char *test_bin_shared(const char *name, char *why, size_t whylen);
 void test_bin_shared_remove(char *path);
 
+/* The first len-1 bytes of the file at path into buf (NUL-terminated);
+ * fails the test when it cannot be read. */
+void read_text(const char *path, char *buf, size_t len);
+
 /* The last len-1 bytes of r's stderr into buf (NUL-terminated). */
 void run_err_tail(const struct run_result *r, char *buf, size_t len);
 

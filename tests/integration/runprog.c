@@ -61,6 +61,15 @@ void run_to(char *const argv[], const char *in, const char *out, char *const env
 	r->maxrss_kb = ru.ru_maxrss;
 }
 
+void read_text(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "cannot read %s", path);
+	size_t n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = 0;
+}
+
 void run_err_tail(const struct run_result *r, char *buf, size_t len)
 {
 	size_t l = strlen(r->err);

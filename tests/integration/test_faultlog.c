@@ -251,12 +251,8 @@ Test(faultlog, forked_child_is_its_own_process_linked_to_its_parent, .timeout = 
 /* Does the program's output (all of it) contain want? */
 static int stdout_has(const char *out, const char *want)
 {
-	FILE *f = fopen(out, "r");
-	cr_assert_not_null(f);
 	char buf[4096];
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
+	read_text(out, buf, sizeof buf);
 	return strstr(buf, want) != NULL;
 }
 

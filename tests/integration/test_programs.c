@@ -364,12 +364,8 @@ static void cowcheck_case(const char *engine, int wp_faults, const char *cow)
 			 "3", !strcmp(engine, "uffd") ? NULL : "--user-only", NULL};
 	run_to(under, NULL, out, NULL, &r);
 	cr_expect_eq(r.status, 0, "cowcheck under %s: %s", engine, r.err);
-	FILE *f = fopen(out, "r");
-	cr_assert_not_null(f);
 	char text[2048];
-	size_t n = fread(text, 1, sizeof text - 1, f);
-	fclose(f);
-	text[n] = 0;
+	read_text(out, text, sizeof text);
 	cr_expect(strstr(text, "3 children, parent wrote 2667 pages, 0 wrong, ok"), "cowcheck under %s:\n%s%s",
 		  engine, text, r.err);
 	const char *wp = strstr(r.err, "write-protect ");
