@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "runprog.h"
+#include "wait.h"
 
 #define LAUNCHER "build/bin/faultline"
 
@@ -216,6 +218,29 @@ Test(programs, python3_dicts_lists_strings_gc)
 	same_under_budgets("python3", argv, NULL, NULL, 1);
 }
 
+/* Workers forked from a parent holding 400k tuples (its heap shared with
+ * them copy-on-write; their reference counts write to it), each hashing
+ * its share: at 25% of the peak every fork brings the parent's evicted
+ * pages back first, and the children's writes are copies. */
+static const char *pymp =
+	"import multiprocessing as mp, hashlib\n"
+	"data = [('k%d' % i, i, str(i) * 4) for i in range(400000)]\n"
+	"def work(k):\n"
+	"    h = hashlib.sha256()\n"
+	"    for t in data[k::8]:\n"
+	"        h.update(t[2].encode())\n"
+	"    return h.hexdigest()\n"
+	"if __name__ == '__main__':\n"
+	"    mp.set_start_method('fork')\n"
+	"    with mp.Pool(2) as p:\n"
+	"        print('\\n'.join(p.map(work, range(8))))\n";
+
+Test(programs, python3_multiprocessing_fork)
+{
+	char *argv[] = {(char *)python3(), "-c", (char *)pymp, NULL};
+	same_under_budgets("python3 multiprocessing (fork)", argv, NULL, NULL, 1);
+}
+
 Test(programs, sort_100mb)
 {
 	char in[128];
@@ -375,6 +400,70 @@ static void cowcheck_case(const char *engine, int wp_faults, const char *cow)
 		cr_expect_gt(got, 0, "no COW fault counted under %s: %s", engine, r.err);
 	else
 		cr_expect_eq(got, 0, "write-protect faults under %s: %s", engine, r.err);
+}
+
+/*
+ * Children that outlive their parent: the parent writes its pages and
+ * exits without waiting; each child waits until it is an orphan, then
+ * writes its own and checks every byte, under a 2 MiB budget (its pages
+ * shared with a parent that is gone, some evicted, its own userfaultfd
+ * serving them).
+ */
+Test(programs, cow_children_outlive_their_parent_under_budget)
+{
+	char dir[160], out[160];
+	snprintf(dir, sizeof dir, "%s/orphans", workdir);
+	snprintf(out, sizeof out, "%s/cowcheck.out", workdir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	static struct run_result r;
+	char *under[] = {LAUNCHER, "run", "--budget", "2M", "--", "build/tests/progs/cowcheck", "8000", "2",
+			 "--orphan", dir, NULL};
+	run_to(under, NULL, out, NULL, &r);
+	cr_expect_eq(r.status, 0, "cowcheck --orphan: %s", r.err);
+	for (int c = 0; c < 2; c++) {
+		char path[200], text[256];
+		snprintf(path, sizeof path, "%s/child-%d", dir, c);
+		fl_test_wait_file(path, 1, 60000);
+		read_text(path, text, sizeof text);
+		cr_expect(strstr(text, "orphan wrote 2000 pages, 0 wrong"), "child %d: %s", c, text);
+	}
+}
+
+/* The same with the parent killed (SIGKILL) once it has written, its
+ * children still waiting to write theirs. */
+Test(programs, cow_children_outlive_a_killed_parent_under_budget)
+{
+	char dir[160], out[160], ppath[200];
+	snprintf(dir, sizeof dir, "%s/orphans", workdir);
+	snprintf(out, sizeof out, "%s/cowcheck.out", workdir);
+	snprintf(ppath, sizeof ppath, "%s/parent", dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	pid_t launcher = fork();
+	cr_assert_geq(launcher, 0);
+	if (launcher == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(126);
+		execl(LAUNCHER, LAUNCHER, "run", "-q", "--budget", "2M", "--", "build/tests/progs/cowcheck", "8000",
+		      "2", "--orphan", dir, "--hang", (char *)NULL);
+		_exit(127);
+	}
+	fl_test_wait_file(ppath, 2, 60000);
+	char text[256];
+	read_text(ppath, text, sizeof text);
+	pid_t parent = (pid_t)atoi(text);
+	cr_assert_gt(parent, 1);
+	cr_assert_eq(kill(parent, SIGKILL), 0);
+	int st = 0;
+	cr_assert_eq(waitpid(launcher, &st, 0), launcher);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGKILL, "the launcher said %#x", st);
+	for (int c = 0; c < 2; c++) {
+		char path[200];
+		snprintf(path, sizeof path, "%s/child-%d", dir, c);
+		fl_test_wait_file(path, 1, 60000);
+		read_text(path, text, sizeof text);
+		cr_expect(strstr(text, "orphan wrote 2000 pages, 0 wrong"), "child %d: %s", c, text);
+	}
 }
 
 Test(programs, cow_after_fork_under_budget_uffd) { cowcheck_case("uffd", 1, "on"); }

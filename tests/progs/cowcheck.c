@@ -10,7 +10,11 @@
  * EFAULT), waits for the children and checks its own view.  The tests
  * that count each side's copies need to know what was still shared when:
  * with --parent-last the parent waits for its children before it writes,
- * with --parent-first the children wait until the parent has written.  Exit
+ * with --parent-first the children wait until the parent has written.
+ * With --orphan DIR the parent writes and exits without waiting; each
+ * child waits until it is an orphan, then writes, checks and reports in
+ * DIR/child-N (its output line; the file appears whole, by rename); with
+ * --hang too the parent puts its pid in DIR/parent and waits to be killed.  Exit
  * status 0 when every byte read is what that process wrote or inherited.
  * Prints the pages each side wrote, for the tests that count their COW
  * faults.
@@ -21,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PG 4096
@@ -57,6 +62,8 @@ static long check(unsigned char *base, long pages, uint64_t (*who)(long))
 
 static long npages;
 static int user_only, parent_last, parent_first;
+static const char *orphan_dir;
+static int hang;
 
 static uint64_t parent_view(long i) { return i % 3 == 0 ? 1 : 0; }
 static uint64_t child_view(long i) { return i < npages / 2 && i % 2 == 0 ? 2 : 0; }
@@ -98,6 +105,28 @@ __attribute__((noinline)) static long child_writes(unsigned char *base, long pag
 	return n;
 }
 
+/* --orphan: a line in DIR/NAME, which appears once it is complete. */
+static void report(const char *name, const char *line)
+{
+	char tmp[4200], path[4200];
+	snprintf(tmp, sizeof tmp, "%s/.%s", orphan_dir, name);
+	snprintf(path, sizeof path, "%s/%s", orphan_dir, name);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fputs(line, f);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+static void report_orphan(int c, long n, long bad)
+{
+	char name[32], line[128];
+	snprintf(name, sizeof name, "child-%d", c);
+	snprintf(line, sizeof line, "cowcheck: orphan wrote %ld pages, %ld wrong\n", n, bad);
+	report(name, line);
+}
+
 int main(int argc, char **argv)
 {
 	long pages = argc > 1 ? atol(argv[1]) : 4000;
@@ -110,12 +139,17 @@ int main(int argc, char **argv)
 			parent_last = 1;
 		else if (!strcmp(argv[i], "--parent-first"))
 			parent_first = 1;
+		else if (!strcmp(argv[i], "--orphan") && i + 1 < argc)
+			orphan_dir = argv[++i];
+		else if (!strcmp(argv[i], "--hang"))
+			hang = 1;
 		else
 			bad_arg = 1;
 	}
-	if (pages < 2 || children < 0 || children > 64 || bad_arg || (parent_last && parent_first)) {
+	if (pages < 2 || children < 0 || children > 64 || bad_arg ||
+	    parent_last + parent_first + (orphan_dir != NULL) > 1) {
 		fprintf(stderr, "usage: cowcheck [PAGES >= 2] [CHILDREN 0..64] [--user-only] "
-				"[--parent-last | --parent-first]\n");
+				"[--parent-last | --parent-first | --orphan DIR]\n");
 		return 2;
 	}
 	npages = pages;
@@ -133,7 +167,7 @@ int main(int argc, char **argv)
 		perror("cowcheck: pipe");
 		return 2;
 	}
-	pid_t kids[64];
+	pid_t kids[64], me = getpid();
 	for (int c = 0; c < children; c++) {
 		kids[c] = fork();
 		if (kids[c] < 0) {
@@ -150,8 +184,15 @@ int main(int argc, char **argv)
 				while (read(gate[0], &c, 1) > 0)
 					;
 			}
+			if (orphan_dir)
+				while (getppid() == me) {
+					struct timespec ts = {0, 1000000};
+					nanosleep(&ts, NULL);
+				}
 			long n = child_writes(base, pages);
 			long bad = check(base, pages, child_view);
+			if (orphan_dir)
+				report_orphan(c, n, bad);
 			printf("cowcheck: child wrote %ld pages, %ld wrong\n", n, bad);
 			fflush(stdout);
 			_exit(bad ? 3 : 0);
@@ -161,7 +202,7 @@ int main(int argc, char **argv)
 	if (parent_first)
 		close(gate[1]);
 	int ok = 1;
-	for (int c = 0; c < children; c++) {
+	for (int c = 0; c < children && !orphan_dir; c++) {
 		int st = 0;
 		if (waitpid(kids[c], &st, 0) != kids[c] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			ok = 0;
@@ -172,5 +213,13 @@ int main(int argc, char **argv)
 	long bad = check(base, pages, parent_view);
 	printf("cowcheck: %ld pages, %d children, parent wrote %ld pages, %ld wrong, %s\n", pages,
 	       children, n, bad, ok && !bad ? "ok" : "BAD");
+	fflush(stdout);
+	if (orphan_dir && hang) {
+		char line[32];
+		snprintf(line, sizeof line, "%d\n", (int)me);
+		report("parent", line);
+		for (;;)
+			pause();
+	}
 	return ok && !bad ? 0 : 1;
 }
