@@ -9,6 +9,11 @@
  *
  * Prints one line: fork_ms=... child_ms=... parent_hwm_kib=... ok=1
  * (ok=0 when a page read back wrong on either side).
+ *
+ * forkcost --rewrite SIZE_MIB: what copy-on-write costs instead.  After
+ * the fork the child waits while the parent writes one byte to every page
+ * (each write a copy, the page being shared), then the child checks its
+ * pages and exits.  Prints: rewrite_us_per_page=... ok=1
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -69,11 +74,53 @@ static long hwm_kib(void)
 	return v;
 }
 
+/* After the fork, the parent writes a byte to every page while the child
+ * waits on a pipe, so that every write is a copy-on-write break. */
+static int rewrite(unsigned char *m, size_t pages)
+{
+	int gate[2];
+	if (pipe(gate) != 0) {
+		perror("forkcost: pipe");
+		return 2;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("forkcost: fork");
+		return 2;
+	}
+	if (pid == 0) {
+		char c;
+		close(gate[1]);
+		while (read(gate[0], &c, 1) > 0)
+			;
+		size_t bad = 0;
+		for (size_t i = 0; i < pages; i += 64)
+			bad += !page_ok(m + i * PG, i);
+		_exit(bad ? 3 : 0);
+	}
+	close(gate[0]);
+	double t0 = now_ms();
+	for (size_t i = 0; i < pages; i++)
+		m[i * PG + PG - 1] ^= 1;
+	double t1 = now_ms();
+	close(gate[1]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	printf("rewrite_us_per_page=%.3f ok=%d\n", (t1 - t0) * 1000.0 / (double)pages, ok);
+	return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	int rw = argc > 1 && !strcmp(argv[1], "--rewrite");
+	if (rw) {
+		argv++;
+		argc--;
+	}
 	long mib = argc > 1 ? atol(argv[1]) : 512;
 	if (mib < 1 || argc > 2) {
-		fprintf(stderr, "usage: forkcost [SIZE_MIB]\n");
+		fprintf(stderr, "usage: forkcost [--rewrite] [SIZE_MIB]\n");
 		return 2;
 	}
 	size_t pages = (size_t)mib * 256;
@@ -85,6 +132,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < pages; i++)
 		fill(m + i * PG, i);
 	fflush(stdout);
+	if (rw)
+		return rewrite(m, pages);
 	double t0 = now_ms();
 	pid_t pid = fork();
 	if (pid < 0) {
