@@ -324,12 +324,16 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 
 /*
  * The first write to a page shared with a child since fork (or with the
- * parent, in a child): let it through, and count it as a write-protect
- * fault; the kernel then makes the program's own copy.
+ * parent, in a child), or to a page a snapshot holds: copy it into the
+ * snapshot, let the write through, and count it as a write-protect fault;
+ * after a fork the kernel then makes the program's own copy.
  */
 static int resolve_cow(struct fl_region *r, size_t pg)
 {
-	if (fl__cow_break(r, pg) != 0) {
+	/* A snapshot's page is copied before anything writes to it. */
+	if ((r->pages[pg].meta & FL_PG_SNAP) && fl__snap_settle(r, pg) != 0)
+		return -1;
+	if ((r->pages[pg].meta & FL_PG_COW) && fl__cow_break(r, pg) != 0) {
 		fl__note_error();
 		FL_WARN("cannot let a write through at %p after fork: %s",
 			(void *)(r->base + pg * PS), fl__errname(errno));
@@ -381,7 +385,7 @@ int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 			rc = resolve_stored(r, pg);
 			break;
 		default:
-			if (write && (p->meta & FL_PG_COW)) {
+			if (write && (p->meta & (FL_PG_COW | FL_PG_SNAP))) {
 				rc = resolve_cow(r, pg);
 				break;
 			}

@@ -134,8 +134,8 @@ static int cow_pick(const struct fl_region *r, size_t i, int arm, int shared_onl
 	const struct fl_page *p = &r->pages[i];
 	if (arm)
 		return cow_can_arm(p) && (!shared_only || pm_shared(&pm, r, i));
-	return (p->meta & FL_PG_COW) && fl__pg_state(p) == FL_PG_RESIDENT && !(p->meta & FL_PG_BUSY) &&
-	       pm.fd >= 0 && !pm_shared(&pm, r, i);
+	return (p->meta & FL_PG_COW) && fl__pg_state(p) == FL_PG_RESIDENT &&
+	       !(p->meta & (FL_PG_BUSY | FL_PG_SNAP)) && pm.fd >= 0 && !pm_shared(&pm, r, i);
 }
 
 /*
@@ -294,6 +294,7 @@ void fl__fork_rearm(void)
 		/* The parent's FIFO names pages that are all resident now. */
 		P.inq_len = 0;
 		P.inq_head = 0;
+		fl__snap_fork_child();
 		for (size_t k = 0; k < P.nregions; k++) {
 			struct fl_region *r = P.sorted[k];
 			if (P.eng->region_adopt(r) != 0) {

@@ -132,6 +132,8 @@ void *fl__shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 	}
 	if (pager_takes(prot, flags, fd))
 		return fl_pager_map_at(addr, len, flags & (MAP_FIXED | MAP_FIXED_NOREPLACE), kind);
+	if (flags & MAP_FIXED)
+		fl_pager_snapshot_prepare(addr, len);
 	void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	/* MAP_FIXED over managed memory replaced it: the tables follow. */
 	if ((flags & MAP_FIXED) && p != MAP_FAILED)

@@ -74,6 +74,7 @@ void fl__page_move(struct fl_region *r, struct fl_page *p, unsigned st)
 void fl__page_forget(struct fl_region *r, size_t pg)
 {
 	struct fl_page *p = &r->pages[pg];
+	fl__snap_leave(r, pg, 0); /* callers settle first where the page is still there */
 	switch (fl__pg_state(p)) {
 	case FL_PG_INACTIVE:
 		P.eng->release(r, pg, p->slot);

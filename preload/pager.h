@@ -106,6 +106,12 @@ void fl_pager_fork_child(void);
  */
 int fl_pager_discard(void *addr, size_t len);
 
+/*
+ * [addr, addr+len) is about to be mapped over (MAP_FIXED) by the kernel:
+ * snapshot pages there are copied into their snapshots first.
+ */
+void fl_pager_snapshot_prepare(void *addr, size_t len);
+
 /* Is addr inside a managed mapping? */
 int fl_pager_owns(const void *addr);
 

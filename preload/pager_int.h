@@ -49,6 +49,7 @@ enum fl_page_state {
 #define FL_PG_PREFILLED 32u /* filled by fault-around or readahead */
 #define FL_PG_PINNED 64u    /* no longer managed (fallback fill): never evict */
 #define FL_PG_COW 128u      /* write-protected since a fork: a write is a COW fault */
+#define FL_PG_SNAP (1u << 11) /* write-protected for a snapshot, not copied yet */
 /*
  * The program's protection of the page (mprotect), stored as prot XOR
  * (PROT_READ | PROT_WRITE) so that zero means read-write, the common case.
@@ -358,5 +359,19 @@ void fl__fork_rearm(void);
 /* The first write to page pg of r since fork (FL_PG_COW, lock held): let
  * it through to the kernel's copy.  0, or -1 with errno. */
 int fl__cow_break(struct fl_region *r, size_t pg);
+
+/* ---- snapshot.c (lock held) ---------------------------------------------- */
+
+/* Page pg of r (FL_PG_SNAP, resident) is about to change or leave: copy it
+ * into its snapshot first and lift the snapshot's protection.  0 or -1
+ * (the store refused it: the page stays as it is). */
+int fl__snap_settle(struct fl_region *r, size_t pg);
+/* Page pg is going away: settle it, or (settle 0: its contents are gone
+ * already, the mapping was replaced) mark that page of the snapshot lost. */
+void fl__snap_leave(struct fl_region *r, size_t pg, int settle);
+/* Settle every snapshot page in [a, end) (its mapping is about to go). */
+void fl__snap_settle_range(uintptr_t a, uintptr_t end);
+/* In a forked child: snapshots are the parent's; none is usable here. */
+void fl__snap_fork_child(void);
 
 #endif

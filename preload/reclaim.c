@@ -156,6 +156,17 @@ static size_t clock_deactivate(int force, size_t max, size_t *scanned)
 		while (n < max && pg + n < r->npages && clock_can_take(&r->pages[pg + n]) &&
 		       (force || !(r->pages[pg + n].meta & FL_PG_REF)))
 			n++;
+		/* A snapshot's pages are copied into it before they leave; one
+		 * the store refuses stays, and ends the run. */
+		for (size_t i = 0; i < n; i++)
+			if ((r->pages[pg + i].meta & FL_PG_SNAP) && fl__snap_settle(r, pg + i) != 0) {
+				n = i;
+				break;
+			}
+		if (!n) {
+			p->meta |= FL_PG_REF;
+			continue;
+		}
 		uint32_t slot;
 		long got = P.eng->take(r, pg, n, &slot);
 		if (got <= 0) {

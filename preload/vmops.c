@@ -50,8 +50,12 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 		uintptr_t lo = r->base > a ? r->base : a;
 		uintptr_t hi = r->base + r->len < end ? r->base + r->len : end;
 		size_t p0 = (lo - r->base) / PS, p1 = (hi - r->base) / PS;
-		for (size_t i = p0; i < p1; i++)
+		for (size_t i = p0; i < p1; i++) {
+			/* Unmapped by us next: still there to copy.  Replaced by a
+			 * MAP_FIXED mapping: gone already. */
+			fl__snap_leave(r, i, unmap);
 			fl__page_forget(r, i);
+		}
 		if (unmap && P.eng->region_unmap(r, p0, p1 - p0) != 0)
 			fl__note_error();
 		P.hand_region = 0;
@@ -153,8 +157,10 @@ void *fl_pager_map_at(void *addr, size_t len, int flags, int kind)
 	int fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
 	sigset_t oldmask;
 	fl__pager_api_lock(&oldmask);
-	if (fixed & MAP_FIXED)
+	if (fixed & MAP_FIXED) {
+		fl__snap_settle_range((uintptr_t)addr, (uintptr_t)addr + len);
 		cut_range_locked((uintptr_t)addr, len, 0);
+	}
 	struct fl_region *r = fl__region_new(len, (uintptr_t)addr, fixed, kind);
 	int e = errno;
 	fl__pager_api_unlock(&oldmask);
@@ -192,8 +198,10 @@ int fl_pager_unmap(void *addr, size_t len)
 	/* The kernel unmaps (and validates) first; then the tables follow. */
 	int managed = fl__region_first_overlap(a, a + len) != NULL;
 	/* Nothing may be mid-eviction when the addresses go away. */
-	if (managed)
+	if (managed) {
 		fl__reclaim_wait_idle();
+		fl__snap_settle_range(a, a + len);
+	}
 	int rc = fl__sys_munmap(addr, len);
 	if (rc == 0 && managed)
 		cut_range_locked(a, len, 0);
@@ -219,6 +227,8 @@ static int discard_locked(uintptr_t a, uintptr_t end)
 			while (j < last && fl__pg_state(&r->pages[j]) == FL_PG_RESIDENT)
 				j++;
 			if (j > i) {
+				for (size_t k = i; k < j; k++)
+					fl__snap_leave(r, k, 1);
 				if (P.eng->discard(r, i, j - i) != 0) {
 					rc = -1;
 					fl__note_error();
@@ -438,6 +448,10 @@ static int transfer_pages(struct fl_region *src, size_t sp, struct fl_region *ds
 			while (j < n && fl__pg_state(&src->pages[sp + j]) == FL_PG_RESIDENT &&
 			       !(src->pages[sp + j].meta & FL_PG_PINNED))
 				j++;
+			/* A snapshot is of addresses: its pages are copied before
+			 * they move away. */
+			for (size_t k = i; k < j; k++)
+				fl__snap_leave(src, sp + k, 1);
 			if (j == i)
 				j = i + 1; /* a pinned page: copied by the engine like the rest */
 			for (size_t k = i; k < j; k++)

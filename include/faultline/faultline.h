@@ -120,6 +120,37 @@ struct fl_range {
 FL_API long fl_ranges_get(struct fl_range *out, size_t max);
 FL_API const char *fl_range_kind_name(enum fl_range_kind k);
 
+/*
+ * Snapshots of managed memory, taken in O(1) per resident page: the
+ * range's resident pages are write-protected, and each is copied into
+ * the compressed store at its first write afterwards (or before the pager
+ * evicts, discards, unmaps or moves it); pages already out of memory are
+ * copied at once, untouched ones read as zero.  addr and len are page
+ * aligned and inside one managed mapping, whose pages must be readable;
+ * snapshots do not overlap.  Under the uffd engine only (elsewhere ENOTSUP:
+ * a system call writing into a protected page must wait, not fail).  Not
+ * inherited by fork: in a child every call fails with ECHILD.
+ *
+ * take: a handle, or NULL with errno (EINVAL, ENOENT: not one managed
+ *   mapping, EBUSY: overlaps another snapshot, EACCES, ENOTSUP, ENOMEM).
+ * read: the page at addr (page aligned, in the range) as it was when the
+ *   snapshot was taken, into buf (one page).  0, or -1 with errno.
+ * restore: put every page of the range back as it was (no other thread
+ *   should write the range meanwhile); the snapshot stays.  0 or -1.
+ * drop: free the copies and lift the protection.
+ *
+ *     struct fl_snapshot *s = fl_snapshot_take(buf, 64 << 12);
+ *     update(buf);                        // pages copied as they are written
+ *     if (!valid(buf))
+ *             fl_snapshot_restore(s);     // buf is as it was at take
+ *     fl_snapshot_drop(s);
+ */
+struct fl_snapshot;
+FL_API struct fl_snapshot *fl_snapshot_take(void *addr, size_t len);
+FL_API int fl_snapshot_read(struct fl_snapshot *s, const void *addr, void *buf);
+FL_API int fl_snapshot_restore(struct fl_snapshot *s);
+FL_API void fl_snapshot_drop(struct fl_snapshot *s);
+
 #ifdef __cplusplus
 }
 #endif
