@@ -68,6 +68,19 @@ static inline void t_fill(unsigned char *p, enum data_kind kind, size_t page, un
 	}
 }
 
+/* Pages [first, first+n) of m that differ from (kind, page, gen): 0 when all match. */
+static inline size_t t_check_range(const unsigned char *m, size_t first, size_t n, enum data_kind k,
+				   unsigned gen)
+{
+	unsigned char exp[TPS];
+	size_t bad = 0;
+	for (size_t i = first; i < first + n; i++) {
+		t_fill(exp, k, i, gen);
+		bad += memcmp(m + i * TPS, exp, TPS) != 0;
+	}
+	return bad;
+}
+
 static inline uint64_t t_sum(const unsigned char *p)
 {
 	uint64_t h = 1469598103934665603ull;

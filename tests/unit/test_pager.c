@@ -28,18 +28,6 @@ static void fill_range(unsigned char *m, size_t first, size_t n, enum data_kind 
 		t_fill(m + i * TPS, k, i, gen);
 }
 
-static size_t check_range(const unsigned char *m, size_t first, size_t n, enum data_kind k,
-			  unsigned gen)
-{
-	unsigned char exp[TPS];
-	size_t bad = 0;
-	for (size_t i = first; i < first + n; i++) {
-		t_fill(exp, k, i, gen);
-		bad += memcmp(m + i * TPS, exp, TPS) != 0;
-	}
-	return bad;
-}
-
 static struct fl_stats stats(void)
 {
 	struct fl_stats s;
@@ -98,7 +86,7 @@ Test(pager, descending_first_touch_is_a_stream_too)
 		     "%llu first-touch faults for %zu pages written top down",
 		     (unsigned long long)s.faults[FL_FAULT_FIRST_TOUCH], n);
 	cr_expect_eq(s.faults[FL_FAULT_FIRST_TOUCH] + s.pages_prefilled, n);
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 1), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 1), 0);
 	fl_pager_shutdown();
 }
 
@@ -133,7 +121,7 @@ Test(pager, a_stream_gets_its_next_window_filled_ahead_and_no_more)
 	cr_expect_leq(s.resident_pages, stop + 2 * 256, "resident %llu after %zu pages written",
 		      (unsigned long long)s.resident_pages, stop);
 	cr_expect_eq(s.faults[FL_FAULT_FIRST_TOUCH] + s.pages_prefilled, s.resident_pages);
-	cr_expect_eq(check_range(m, 0, stop, DATA_RANDOM, 2), 0);
+	cr_expect_eq(t_check_range(m, 0, stop, DATA_RANDOM, 2), 0);
 	for (size_t i = stop; i < n; i++)
 		cr_assert_eq(m[i * TPS + 100], 0, "page %zu filled ahead reads zero", i);
 	fl_pager_shutdown();
@@ -154,7 +142,7 @@ Test(pager, filling_ahead_uses_free_room_only)
 	/* Past the budget the stream goes on, evicting, and every byte holds. */
 	for (size_t i = stop; i < n; i++)
 		t_fill(m + i * TPS, DATA_RANDOM, i, 3);
-	cr_expect_eq(check_range(m, 0, n, DATA_RANDOM, 3), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 3), 0);
 	s = stats();
 	cr_expect_gt(s.pages_evicted, 0);
 	fl_pager_shutdown();
@@ -258,7 +246,7 @@ Test(pager, same_filled_pages_take_no_store_space)
 	cr_expect_eq(s.same_filled_pages, n);
 	cr_expect_eq(s.compressed_pages, 0);
 	cr_expect_eq(s.compressed_bytes, 0);
-	cr_expect_eq(check_range(m, 0, n, DATA_ZERO, 1), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_ZERO, 1), 0);
 	s = stats();
 	cr_expect_geq(s.faults[FL_FAULT_SAME_FILLED], 1);
 	fl_pager_shutdown();
@@ -276,7 +264,7 @@ Test(pager, compressed_pages_and_efficiency)
 	cr_expect_gt(s.compressed_bytes, 0);
 	cr_expect_lt(s.compressed_bytes, n * TPS / 2, "text-like pages compress at least 2x");
 	cr_expect_gt(fl_stats_efficiency(&s), 1.5);
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	s = stats();
 	/* Sequential refaults read ahead. */
 	cr_expect_gt(s.pages_readahead, 0);
@@ -299,17 +287,17 @@ static void cluster_case(unsigned cluster, uint64_t want_ahead)
 	struct fl_stats s0 = stats();
 	static const size_t at[] = {10, 101, 50, 200};
 	for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
-		cr_expect_eq(check_range(m, at[i], 1, DATA_TEXT, 0), 0, "page %zu", at[i]);
+		cr_expect_eq(t_check_range(m, at[i], 1, DATA_TEXT, 0), 0, "page %zu", at[i]);
 	struct fl_stats s = stats();
 	cr_expect_eq(s.faults[FL_FAULT_DECOMPRESS] - s0.faults[FL_FAULT_DECOMPRESS], 4);
 	cr_expect_eq(s.pages_readahead - s0.pages_readahead, want_ahead, "%llu pages came along",
 		     (unsigned long long)(s.pages_readahead - s0.pages_readahead));
 	/* The cluster of page 10 is pages 8-11: resident now, no fault. */
-	cr_expect_eq(check_range(m, 8, 4, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 8, 4, DATA_TEXT, 0), 0);
 	s0 = s;
 	s = stats();
 	cr_expect_eq(s.faults[FL_FAULT_DECOMPRESS], s0.faults[FL_FAULT_DECOMPRESS] + (cluster >= 4 ? 0 : 3));
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	fl_pager_shutdown();
 }
 
@@ -327,9 +315,9 @@ Test(pager, zstd_round_trip)
 	fill_range(m, 0, n, DATA_TEXT, 0);
 	fill_range(m, 100, 50, DATA_RANDOM, 0);
 	fl_pager_reclaim(0);
-	cr_expect_eq(check_range(m, 0, 100, DATA_TEXT, 0), 0);
-	cr_expect_eq(check_range(m, 100, 50, DATA_RANDOM, 0), 0);
-	cr_expect_eq(check_range(m, 150, 150, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, 100, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 100, 50, DATA_RANDOM, 0), 0);
+	cr_expect_eq(t_check_range(m, 150, 150, DATA_TEXT, 0), 0);
 	struct fl_stats s = stats();
 	cr_expect_eq(s.compressor, FL_COMP_ZSTD);
 	fl_pager_shutdown();
@@ -342,7 +330,7 @@ Test(pager, inactive_pages_come_back_with_a_soft_fault)
 	unsigned char *m = fl_pager_map(n * TPS);
 	fill_range(m, 0, n, DATA_TEXT, 0);
 	for (int pass = 0; pass < 3; pass++)
-		cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+		cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	struct fl_stats s = stats();
 	cr_expect_gt(s.pages_deactivated, 0);
 	cr_expect_gt(s.faults[FL_FAULT_SOFT] + s.faults[FL_FAULT_DECOMPRESS], 0);
@@ -392,7 +380,7 @@ Test(pager, reclaim_takes_pages_out_in_runs)
 			      "%lu madvise and %lu process_madvise calls to empty %llu slots", mads,
 			      pms, (unsigned long long)stored);
 	}
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	cr_expect_eq(stats().errors, 0);
 	fl_pager_shutdown();
 }
@@ -410,7 +398,7 @@ Test(inject, process_madvise_refused_empties_slots_one_by_one)
 	unsigned long pm0 = t[FL_SYS_PMADVISE].calls;
 	for (unsigned pass = 0; pass < 3; pass++) {
 		fill_range(m, 0, n, DATA_RANDOM, pass);
-		cr_expect_eq(check_range(m, 0, n, DATA_RANDOM, pass), 0);
+		cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, pass), 0);
 	}
 	struct fl_stats s = stats();
 	cr_expect_gt(s.pages_evicted, n, "pages left memory and came back, again and again");
@@ -470,12 +458,12 @@ static void discard_case(enum fl_engine_choice eng)
 	for (size_t i = 16; i < 112; i++)
 		for (size_t b = 0; b < TPS; b += 512)
 			cr_assert_eq(m[i * TPS + b], 0, "discarded page %zu reads non-zero", i);
-	cr_expect_eq(check_range(m, 0, 16, DATA_TEXT, 0), 0);
-	cr_expect_eq(check_range(m, 112, 16, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, 16, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 112, 16, DATA_TEXT, 0), 0);
 	/* Written again after the discard, it keeps the new contents. */
 	fill_range(m, 16, 96, DATA_RANDOM, 2);
 	fl_pager_reclaim(0);
-	cr_expect_eq(check_range(m, 16, 96, DATA_RANDOM, 2), 0);
+	cr_expect_eq(t_check_range(m, 16, 96, DATA_RANDOM, 2), 0);
 	cr_assert_eq(fl_pager_unmap(m, n * TPS), 0);
 	struct fl_stats s = stats();
 	cr_expect_eq(s.compressed_pages + s.same_filled_pages + s.resident_pages + s.inactive_pages, 0);
@@ -509,7 +497,7 @@ Test(pager, shutdown_leaves_memory_readable)
 	fill_range(m, 0, n, DATA_TEXT, 0);
 	fl_pager_reclaim(0);
 	fl_pager_shutdown();
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	m[5] = 9; /* plain memory now */
 	cr_expect_eq(m[5], 9);
 	/* Untouched pages of a detached region read as zero. */
@@ -525,7 +513,7 @@ Test(pager, shutdown_leaves_memory_readable_signal)
 	fill_range(m, 0, 200, DATA_TEXT, 0);
 	fl_pager_reclaim(0);
 	fl_pager_shutdown();
-	cr_expect_eq(check_range(m, 0, 200, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, 200, DATA_TEXT, 0), 0);
 	cr_expect_eq(m[230 * TPS + 3], 0);
 }
 
@@ -588,7 +576,7 @@ static void *sigbus_toucher(void *arg)
 {
 	unsigned char *m = arg;
 	fill_range(m, 0, 64, DATA_TEXT, 7);
-	return (void *)(uintptr_t)check_range(m, 0, 64, DATA_TEXT, 7);
+	return (void *)(uintptr_t)t_check_range(m, 0, 64, DATA_TEXT, 7);
 }
 
 /* No handler thread exists: every fault, from any thread, is resolved by
@@ -610,7 +598,7 @@ Test(pager, uffd_sigbus_resolves_faults_without_a_handler_thread)
 	cr_expect_gt(s.faults[FL_FAULT_FIRST_TOUCH], 0);
 	/* Evicted and brought back by this thread. */
 	cr_assert_geq(fl_pager_reclaim(0), 64);
-	cr_expect_eq(check_range(m, 0, 64, DATA_TEXT, 7), 0);
+	cr_expect_eq(t_check_range(m, 0, 64, DATA_TEXT, 7), 0);
 	fl_stats_get(&s);
 	cr_expect_gt(s.faults[FL_FAULT_DECOMPRESS] + s.faults[FL_FAULT_SOFT], 0);
 	fl_pager_shutdown();
@@ -671,7 +659,7 @@ Test(select, no_userfaultfd_falls_back_to_signal)
 	unsigned char *m = fl_pager_map(128 * TPS);
 	fill_range(m, 0, 128, DATA_TEXT, 0);
 	fl_pager_reclaim(0);
-	cr_expect_eq(check_range(m, 0, 128, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, 128, DATA_TEXT, 0), 0);
 	fl_pager_shutdown();
 	fl__sys_fail_reset();
 }
@@ -727,7 +715,7 @@ Test(inject, copy_fails_once_then_retries)
 	fill_range(m, 0, n, DATA_TEXT, 0);
 	fl_pager_reclaim(0);
 	fl__sys_fail(FL_SYS_IOCTL, 1, 0, ENOMEM, UFFDIO_COPY);
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	fl__sys_fail_reset();
 	fl_pager_shutdown();
 }
@@ -740,11 +728,11 @@ Test(inject, copy_fails_forever_falls_back_to_remap)
 	fill_range(m, 0, n, DATA_TEXT, 0);
 	fl_pager_reclaim(0);
 	fl__sys_fail(FL_SYS_IOCTL, 1, 1, ENOMEM, UFFDIO_COPY);
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	fl__sys_fail_reset();
 	/* Those pages are unmanaged now but keep their data. */
 	fl_pager_reclaim(0);
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	fl_pager_shutdown();
 }
 
@@ -756,7 +744,7 @@ Test(inject, move_fails_forever_keeps_pages_resident)
 	fill_range(m, 0, 60, DATA_TEXT, 0);
 	fl__sys_fail(FL_SYS_IOCTL, 1, 1, EINVAL, UFFDIO_MOVE);
 	fill_range(m, 60, n - 60, DATA_TEXT, 0);
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	struct fl_stats s = stats();
 	cr_expect_gt(s.errors, 0, "failed moves are counted");
 	cr_expect_eq(s.pressure_peak, FL_PRESSURE_CRITICAL);
@@ -776,7 +764,7 @@ Test(inject, move_ebusy_falls_back_to_copy)
 	fl_pager_reclaim(0);
 	struct fl_stats s = stats();
 	cr_expect_gt(s.pages_evicted, n / 2, "pages still leave memory");
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	s = stats();
 	cr_expect_eq(s.errors, 0);
 	cr_expect_leq(s.resident_peak_pages, 64);
@@ -808,7 +796,7 @@ Test(inject, moves_reported_failed_that_happened_lose_nothing, .timeout = 60)
 	/* Read until some pages have come back from the stash: which pages
 	 * are inactive when the reads come depends on the evictor's timing. */
 	for (int pass = 0; pass < 3 || (stats().faults[FL_FAULT_SOFT] == 0 && pass < 200); pass++) {
-		cr_expect_eq(check_range(m, 0, n, DATA_RANDOM, 0), 0);
+		cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 0), 0);
 		if (pass >= 3)
 			usleep(1000);
 	}
@@ -817,7 +805,7 @@ Test(inject, moves_reported_failed_that_happened_lose_nothing, .timeout = 60)
 	cr_assert_neq(to, MAP_FAILED);
 	unsigned char *moved = fl_pager_remap(m, n * TPS, n * TPS, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	cr_assert_eq(moved, to);
-	cr_expect_eq(check_range(moved, 0, n, DATA_RANDOM, 0), 0);
+	cr_expect_eq(t_check_range(moved, 0, n, DATA_RANDOM, 0), 0);
 	struct fl_stats s = stats();
 	cr_expect_gt(s.pages_deactivated, 0, "pages were taken out");
 	cr_expect_gt(s.faults[FL_FAULT_SOFT], 0, "and given back");
@@ -834,7 +822,7 @@ Test(inject, register_failure_gives_plain_memory)
 	cr_assert_not_null(m);
 	cr_expect_not(fl_pager_owns(m));
 	fill_range(m, 0, 16, DATA_RANDOM, 0);
-	cr_expect_eq(check_range(m, 0, 16, DATA_RANDOM, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, 16, DATA_RANDOM, 0), 0);
 	struct fl_stats s = stats();
 	cr_expect_eq(s.errors, 1);
 	/* The next mapping is managed again. */
@@ -878,7 +866,7 @@ Test(inject, mprotect_failure_in_signal_take)
 	fill_range(m, 0, 64, DATA_TEXT, 0);
 	fl__sys_fail(FL_SYS_MPROTECT, 1, 0, ENOMEM, 0);
 	fill_range(m, 64, 64, DATA_TEXT, 0);
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	fl__sys_fail_reset();
 	fl_pager_shutdown();
 }
@@ -906,7 +894,7 @@ Test(inject, full_store_keeps_pages_in_memory)
 	size_t n = 256;
 	unsigned char *m = fl_pager_map(n * TPS);
 	fill_range(m, 0, n, DATA_RANDOM, 0);
-	cr_expect_eq(check_range(m, 0, n, DATA_RANDOM, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 0), 0);
 	struct fl_stats s = stats();
 	cr_expect_eq(s.pressure_peak, FL_PRESSURE_CRITICAL, "a full store is critical pressure");
 	cr_expect_gt(s.resident_peak_pages, s.budget_pages, "over budget rather than losing data");
@@ -937,7 +925,7 @@ Test(select, user_mode_only_userfaultfd)
 	errno = 0;
 	cr_expect_eq(write(p[1], m + 3 * TPS, TPS), -1);
 	cr_expect_eq(errno, EFAULT);
-	cr_expect_eq(check_range(m, 0, n, DATA_TEXT, 0), 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_TEXT, 0), 0);
 	fl_pager_shutdown();
 }
 
@@ -1015,7 +1003,7 @@ static void *cpu_worker_main(void *arg)
 	sched_setaffinity(0, sizeof one, &one);
 	for (unsigned gen = 1; gen <= 2; gen++) {
 		fill_range(w->m, 0, w->n, DATA_TEXT, gen + (unsigned)w->cpu * 7);
-		w->bad += check_range(w->m, 0, w->n, DATA_TEXT, gen + (unsigned)w->cpu * 7);
+		w->bad += t_check_range(w->m, 0, w->n, DATA_TEXT, gen + (unsigned)w->cpu * 7);
 	}
 	return NULL;
 }
@@ -1087,6 +1075,6 @@ Test(pager, one_handler_when_asked)
 	cr_expect_eq(after, before, "no handler is pinned");
 	unsigned char *m = fl_pager_map(64 * TPS);
 	fill_range(m, 0, 64, DATA_RANDOM, 3);
-	cr_expect_eq(check_range(m, 0, 64, DATA_RANDOM, 3), 0);
+	cr_expect_eq(t_check_range(m, 0, 64, DATA_RANDOM, 3), 0);
 	fl_pager_shutdown();
 }

@@ -23,13 +23,7 @@ static unsigned char *m;
 
 static size_t check_gen(size_t first, size_t n, unsigned gen)
 {
-	unsigned char exp[TPS];
-	size_t bad = 0;
-	for (size_t i = first; i < first + n; i++) {
-		t_fill(exp, DATA_TEXT, i, gen);
-		bad += memcmp(m + i * TPS, exp, TPS) != 0;
-	}
-	return bad;
+	return t_check_range(m, first, n, DATA_TEXT, gen);
 }
 
 /* What the snapshot says of every page: 0 when each is as it was at take. */
