@@ -466,6 +466,30 @@ Test(programs, cow_children_outlive_a_killed_parent_under_budget)
 	}
 }
 
+/* Snapshots through the preloaded shim, found with dlsym as a program
+ * not linked against faultline would: every page rewritten after take,
+ * the snapshot read back and restored, with and without a budget. */
+static void snapper_case(const char *budget, const char *engine, int want_status, const char *want)
+{
+	char out[160], eng[32], text[512];
+	snprintf(out, sizeof out, "%s/snapper.out", workdir);
+	snprintf(eng, sizeof eng, "--engine=%s", engine);
+	static struct run_result r;
+	char *under[] = {LAUNCHER, "run", "--budget", (char *)budget, eng, "--", "build/tests/progs/snapper", "2048",
+			 NULL};
+	run_to(under, NULL, out, NULL, &r);
+	read_text(out, text, sizeof text);
+	cr_expect_eq(r.status, want_status, "snapper under %s, budget %s: %s%s", engine, budget, text, r.err);
+	cr_expect(strstr(text, want), "snapper under %s, budget %s: %s", engine, budget, text);
+}
+
+Test(programs, snapshot_through_the_shim) { snapper_case("none", "uffd", 0, "2048 pages ok"); }
+Test(programs, snapshot_through_the_shim_under_budget) { snapper_case("2M", "uffd", 0, "2048 pages ok"); }
+Test(programs, snapshot_not_under_the_signal_engine)
+{
+	snapper_case("none", "signal", 3, "Operation not supported");
+}
+
 Test(programs, cow_after_fork_under_budget_uffd) { cowcheck_case("uffd", 1, "on"); }
 Test(programs, cow_after_fork_under_budget_uffd_cow_faults_off) { cowcheck_case("uffd", 0, "off"); }
 Test(programs, cow_after_fork_under_budget_signal) { cowcheck_case("signal", 0, "on"); }
