@@ -118,6 +118,85 @@ static int pager_takes(int prot, int flags, int fd)
 	       !(flags & (MAP_STACK | MAP_GROWSDOWN | MAP_HUGETLB | MAP_32BIT));
 }
 
+/*
+ * Reservations: private anonymous address space mapped PROT_NONE, which
+ * runtimes (V8, the JVM, Go) commit piece by piece later.  A piece made
+ * read-write with mprotect becomes managed memory then (MAP_FIXED
+ * read-write mappings over a reservation are managed like any such
+ * mapping).  Up to RESV_MAX of them are remembered; one that does not fit
+ * stays with the kernel.
+ */
+#define RESV_MAX 4096 /* node made about 400 at once; 64 KiB of table */
+static struct {
+	uintptr_t start, end;
+} resv[RESV_MAX];
+static int resv_hi; /* slots at and above are free */
+static fl_lock_t resv_lock = FL_LOCK_INIT;
+
+/* A free slot (lock held), or -1. */
+static int resv_free_slot(void)
+{
+	for (int i = 0; i < resv_hi; i++)
+		if (resv[i].start == resv[i].end)
+			return i;
+	return resv_hi < RESV_MAX ? resv_hi++ : -1;
+}
+
+static int reserves(int prot, int flags, int fd)
+{
+	return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && fd == -1 && prot == PROT_NONE &&
+	       !(flags & (MAP_STACK | MAP_GROWSDOWN | MAP_HUGETLB | MAP_32BIT));
+}
+
+/* [a, b) was unmapped or mapped over: it is no reservation any more. */
+static void resv_cut(uintptr_t a, uintptr_t b)
+{
+	fl_lock(&resv_lock);
+	for (int i = 0; i < resv_hi; i++) {
+		uintptr_t s = resv[i].start, e = resv[i].end;
+		if (s == e || b <= s || e <= a)
+			continue;
+		if (a <= s && e <= b) {
+			resv[i].start = resv[i].end = 0;
+		} else if (a <= s) {
+			resv[i].start = b;
+		} else if (e <= b) {
+			resv[i].end = a;
+		} else {
+			/* A hole in the middle: the tail needs a slot of its own;
+			 * without one it is forgotten (stays with the kernel). */
+			resv[i].end = a;
+			int j = resv_free_slot();
+			if (j >= 0) {
+				resv[j].start = b;
+				resv[j].end = e;
+			}
+		}
+	}
+	fl_unlock(&resv_lock);
+}
+
+static void resv_add(uintptr_t a, uintptr_t b)
+{
+	fl_lock(&resv_lock);
+	int i = resv_free_slot();
+	if (i >= 0) {
+		resv[i].start = a;
+		resv[i].end = b;
+	}
+	fl_unlock(&resv_lock);
+}
+
+static int resv_holds(uintptr_t a, uintptr_t b)
+{
+	int yes = 0;
+	fl_lock(&resv_lock);
+	for (int i = 0; i < resv_hi && !yes; i++)
+		yes = resv[i].start != resv[i].end && resv[i].start <= a && b <= resv[i].end;
+	fl_unlock(&resv_lock);
+	return yes;
+}
+
 void *fl__shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, int kind)
 {
 	if (!dispatch()) {
@@ -130,21 +209,26 @@ void *fl__shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 			early_change(p, len, takes, kind);
 		return p;
 	}
+	if ((flags & MAP_FIXED) && len)
+		resv_cut((uintptr_t)addr, (uintptr_t)addr + fl__round_pages(len));
 	if (pager_takes(prot, flags, fd))
 		return fl_pager_map_at(addr, len, flags & (MAP_FIXED | MAP_FIXED_NOREPLACE), kind);
-	if (flags & MAP_FIXED)
-		fl_pager_snapshot_prepare(addr, len);
-	void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-	/* MAP_FIXED over managed memory replaced it: the tables follow. */
-	if ((flags & MAP_FIXED) && p != MAP_FAILED)
-		fl_pager_forget(addr, len);
+	/* MAP_FIXED over managed memory replaces it: the tables follow. */
+	void *p = (flags & MAP_FIXED) ? fl_pager_map_over(addr, len, prot, flags, fd, off)
+				      : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	if (p != MAP_FAILED && len && reserves(prot, flags, fd))
+		resv_add((uintptr_t)p, (uintptr_t)p + fl__round_pages(len));
 	return p;
 }
 
 int fl__shim_munmap(void *addr, size_t len)
 {
-	if (dispatch())
-		return fl_pager_unmap(addr, len);
+	if (dispatch()) {
+		int rc = fl_pager_unmap(addr, len);
+		if (rc == 0 && len)
+			resv_cut((uintptr_t)addr, (uintptr_t)addr + fl__round_pages(len));
+		return rc;
+	}
 	int rc = (int)syscall(SYS_munmap, addr, len);
 	if (rc == 0)
 		early_change(addr, len, 0, 0);
@@ -160,9 +244,15 @@ int fl__shim_madvise(void *addr, size_t len, int advice)
 
 int fl__shim_mprotect(void *addr, size_t len, int prot)
 {
-	if (dispatch())
-		return fl_pager_protect(addr, len, prot);
-	return (int)syscall(SYS_mprotect, addr, len, prot);
+	if (!dispatch())
+		return (int)syscall(SYS_mprotect, addr, len, prot);
+	int rc = fl_pager_protect(addr, len, prot);
+	uintptr_t a = (uintptr_t)addr, b = a + fl__round_pages(len);
+	/* A reserved piece committed read-write: managed from now on. */
+	if (rc == 0 && len && prot == (PROT_READ | PROT_WRITE) && resv_holds(a, b) &&
+	    !fl_pager_owns_range(addr, len) && fl_pager_adopt(addr, len, FL_REGION_PROGRAM) != 0 && errno != EEXIST)
+		FL_INFO("a committed piece of %zu bytes stays with the kernel: %s", len, fl__errname(errno));
+	return rc;
 }
 
 FL_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "faultline/faultline.h"
 #include "options.h" /* struct fl_pager_config: the settings table sets it */
@@ -74,10 +75,12 @@ int fl_pager_unmap(void *addr, size_t len);
 int fl_pager_advise(void *addr, size_t len, int advice);
 
 /*
- * Stop managing [addr, addr+len) without unmapping it: for a caller that
- * has just mapped something else over it.
+ * mmap(2) with MAP_FIXED of something the pager does not take (a file, a
+ * PROT_NONE reservation) over [addr, addr+len): the managed memory there
+ * stops being managed, under the pager lock so that no eviction sees the
+ * range in between.  mmap's result.
  */
-void fl_pager_forget(void *addr, size_t len);
+void *fl_pager_map_over(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
 /*
  * mremap: a range inside one managed mapping moves or resizes with its
@@ -105,12 +108,6 @@ void fl_pager_fork_child(void);
  * compressed or inactive copies are freed.  0 or -1.
  */
 int fl_pager_discard(void *addr, size_t len);
-
-/*
- * [addr, addr+len) is about to be mapped over (MAP_FIXED) by the kernel:
- * snapshot pages there are copied into their snapshots first.
- */
-void fl_pager_snapshot_prepare(void *addr, size_t len);
 
 /* Is addr inside a managed mapping? */
 int fl_pager_owns(const void *addr);

@@ -113,16 +113,6 @@ void fl__snap_settle_range(uintptr_t a, uintptr_t end)
 	}
 }
 
-void fl_pager_snapshot_prepare(void *addr, size_t len)
-{
-	if (!P.running || !__atomic_load_n(&snaps, __ATOMIC_RELAXED))
-		return;
-	sigset_t old;
-	fl__pager_api_lock(&old);
-	fl__snap_settle_range((uintptr_t)addr, (uintptr_t)addr + len);
-	fl__pager_api_unlock(&old);
-}
-
 void fl__snap_fork_child(void)
 {
 	for (struct fl_snapshot *s = snaps; s; s = s->next)

@@ -323,17 +323,27 @@ int fl_pager_advise(void *addr, size_t len, int advice)
 	return rc;
 }
 
-void fl_pager_forget(void *addr, size_t len)
+void *fl_pager_map_over(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(PS - 1);
 	fl__fork_rearm();
 	if (!P.running)
-		return;
+		return fl__sys_mmap(addr, len, prot, flags, fd, off);
 	sigset_t oldmask;
 	fl__pager_api_lock(&oldmask);
-	if (fl__region_first_overlap(a, a + fl__round_pages(len)))
+	/* Under the lock, with the evictor idle: a take between the kernel's
+	 * replacing the range and the tables following would fail on a
+	 * mapping that is not managed (EINVAL from UFFDIO_MOVE). */
+	int managed = fl__region_first_overlap(a, a + fl__round_pages(len)) != NULL;
+	if (managed) {
+		fl__reclaim_wait_idle();
+		fl__snap_settle_range(a, a + fl__round_pages(len));
+	}
+	void *p = fl__sys_mmap(addr, len, prot, flags, fd, off);
+	if (p != MAP_FAILED && managed)
 		cut_range_locked(a, fl__round_pages(len), 0);
 	fl__pager_api_unlock(&oldmask);
+	return p;
 }
 
 int fl_pager_owns(const void *addr)

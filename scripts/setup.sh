@@ -10,9 +10,10 @@ set -eu
 # libsqlite3-dev: faultlined's database; libdw-dev, libelf-dev: its
 # symbolizer (elfutils); libunwind-dev: the shim's stack walker; clang:
 # the wire decoder's libFuzzer target in the slow tier.  libncurses-dev:
-# faultline top; tmux: its tests drive it in a tmux pane.
+# faultline top; tmux: its tests drive it in a tmux pane.  nodejs: a runtime
+# that reserves its heap first and commits it piece by piece.
 PKGS="gcc make binutils pkg-config liblz4-dev libzstd-dev libcriterion-dev libjemalloc-dev python3 sqlite3
-libsqlite3-dev libdw-dev libelf-dev libunwind-dev clang libncurses-dev tmux"
+libsqlite3-dev libdw-dev libelf-dev libunwind-dev clang libncurses-dev tmux nodejs"
 
 missing=""
 for p in $PKGS; do

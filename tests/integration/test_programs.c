@@ -241,6 +241,32 @@ Test(programs, python3_multiprocessing_fork)
 	same_under_budgets("python3 multiprocessing (fork)", argv, NULL, NULL, 1);
 }
 
+/* Runtimes that reserve address space and commit it later: V8's
+ * mprotect commits and the JVM's MAP_FIXED ones (tests/progs/reserver). */
+Test(programs, reserved_then_committed_memory)
+{
+	char *argv[] = {"build/tests/progs/reserver", NULL};
+	same_under_budgets("reserver", argv, NULL, NULL, 1);
+}
+
+/* node: V8's heap is committed piece by piece inside PROT_NONE
+ * reservations; it builds, sorts and serializes 300k objects. */
+static const char *nodejs =
+	"const a = [];\n"
+	"for (let i = 0; i < 300000; i++) a.push({k: 'key' + i, v: i * 2, s: String(i).repeat(3)});\n"
+	"a.sort((x, y) => (x.s < y.s ? -1 : x.s > y.s ? 1 : 0));\n"
+	"const json = JSON.stringify(a.slice(0, 100000));\n"
+	"const h = require('crypto').createHash('sha256').update(json).digest('hex');\n"
+	"console.log(a.length, json.length, h);\n";
+
+Test(programs, node_objects_sorted_and_serialized)
+{
+	if (access("/usr/bin/node", X_OK) != 0)
+		cr_skip_test("no /usr/bin/node (scripts/setup.sh installs Debian's nodejs)");
+	char *argv[] = {"/usr/bin/node", "-e", (char *)nodejs, NULL};
+	same_under_budgets("node", argv, NULL, NULL, 1);
+}
+
 Test(programs, sort_100mb)
 {
 	char in[128];
