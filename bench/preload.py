@@ -3,7 +3,8 @@
 plain run, in one go (bench/run.sh runs it; `python3 bench/preload.py -h`).
 
 For each program (the ones tests/integration/test_programs.c checks for
-identical output, and perl building a hash): the plain run, the run under
+identical output, perl building a hash, and node when /usr/bin/node is
+there): the plain run, the run under
 `faultline run` with no budget (target: at most 1.05x the plain time), and
 with the budget at 50% of the plain run's measured peak RSS (--fractions
 50,25 for more).  Beside each budget, the kernel's answer to the same
@@ -49,6 +50,14 @@ MALLOCBENCH = os.path.join(ROOT, "build", "bench", "mallocbench")
 PEAKRSS = os.path.join(ROOT, "build", "bench", "peakrss")
 PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else "python3"
 JEMALLOC_SO = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+NODESCRIPT = """
+const a = [];
+for (let i = 0; i < 300000; i++) a.push({k: 'key' + i, v: i * 2, s: String(i).repeat(3)});
+a.sort((x, y) => (x.s < y.s ? -1 : x.s > y.s ? 1 : 0));
+const json = JSON.stringify(a.slice(0, 100000));
+console.log(a.length, json.length, require('crypto').createHash('sha256').update(json).digest('hex'));
+"""
 
 PYSCRIPT = """
 import gc, hashlib
@@ -555,6 +564,9 @@ def main():
                                  'chomp; $h{substr($_, 0, 12)} .= substr($_, 12, 8); '
                                  'END { my $n = 0; $n += length($h{$_}) for keys %h; print scalar(keys %h), " $n\\n" }',
                                  perl_in], None, None))
+            if os.access("/usr/bin/node", os.X_OK):
+                # V8's heap: reserved, then committed piece by piece.
+                programs.append(("node 300k objects", ["/usr/bin/node", "-e", NODESCRIPT], None, None))
             print("\n== programs under the shim: median of %d, wall time ==" % a.reps)
             failed += program_table(programs, a.reps, fractions, kernel, slack, engines)
         if a.only != "programs":

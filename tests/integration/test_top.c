@@ -323,6 +323,32 @@ static double vsize_of(const char *row)
 	return v;
 }
 
+/* Does the captured table start with this row? */
+static int first_row_is(void *arg)
+{
+	char rows[64][128];
+	capture();
+	return table_rows(rows, 64) > 0 && !strcmp(rows[0], (const char *)arg);
+}
+
+/* Is the captured table in VSIZE order (desc: largest first), with every
+ * row drawn?  The header's sort mark is drawn before the rows are. */
+static int vsize_sorted(void *arg)
+{
+	int desc = *(int *)arg;
+	char rows[64][128];
+	capture();
+	int n = table_rows(rows, 64);
+	if (n < 2)
+		return 0;
+	for (int i = 1; i < n; i++) {
+		double a = vsize_of(rows[i - 1]), b = vsize_of(rows[i]);
+		if (desc ? a < b : a > b)
+			return 0;
+	}
+	return 1;
+}
+
 /* No line wider than the window, the header once, the key line at the bottom. */
 static void whole_layout(int cols, int rows)
 {
@@ -376,6 +402,8 @@ Test(top, live_process_region_table_and_keys, .timeout = 180)
 	/* Sorting: by VSIZE, largest first, then reversed. */
 	keys(">");
 	SHOWS("vVSIZE");
+	int desc = 1;
+	fl_test_poll(vsize_sorted, &desc, 10000);
 	n = table_rows(rows, 64);
 	for (int i = 1; i < n; i++)
 		cr_expect_geq(vsize_of(rows[i - 1]), vsize_of(rows[i]), "not by VSIZE descending:\n%s", pane);
@@ -383,12 +411,15 @@ Test(top, live_process_region_table_and_keys, .timeout = 180)
 	snprintf(big, sizeof big, "%s", rows[0]);
 	keys("r");
 	SHOWS("^VSIZE");
+	desc = 0;
+	fl_test_poll(vsize_sorted, &desc, 10000);
 	n = table_rows(rows, 64);
 	for (int i = 1; i < n; i++)
 		cr_expect_leq(vsize_of(rows[i - 1]), vsize_of(rows[i]), "not by VSIZE ascending:\n%s", pane);
 	cr_expect(strcmp(big, rows[0]), "reversing did not change the first row:\n%s", pane);
 	keys("<");
 	SHOWS("START-END^");
+	fl_test_poll(first_row_is, first, 10000);
 	n = table_rows(rows, 64);
 	cr_expect_str_eq(rows[0], first);
 
