@@ -1,4 +1,5 @@
-"""Run node under the shim (argv[1]: the faultline launcher) building,
+"""Run node under the shim (argv[1]: the faultline launcher, argv[2]: the
+libfaultline.so it preloads) building,
 sorting and serializing 300k objects, then, while it waits, read its
 /proc/PID/smaps: anonymous memory in userfaultfd-registered mappings
 (VmFlags 'um': managed by the shim) against anonymous memory elsewhere
@@ -24,10 +25,11 @@ const t = setInterval(() => { if (fs.existsSync(process.argv[2])) { clearInterva
 
 
 def main():
-    launcher = sys.argv[1]
+    launcher, lib = sys.argv[1], sys.argv[2]
     d = tempfile.mkdtemp(prefix="fl-node-")
     pidf, gof = os.path.join(d, "pid"), os.path.join(d, "go")
-    p = subprocess.Popen([launcher, "run", "-q", "--socket", "none", "--", "/usr/bin/node", "-e", SCRIPT, pidf, gof],
+    p = subprocess.Popen([launcher, "run", "-q", "--socket", "none", "--lib", lib, "--", "/usr/bin/node", "-e", SCRIPT,
+                          pidf, gof],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not os.path.exists(pidf):
