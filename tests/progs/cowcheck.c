@@ -12,7 +12,8 @@
  * with --parent-last the parent waits for its children before it writes,
  * with --parent-first the children wait until the parent has written.
  * With --orphan DIR the parent writes and exits without waiting; each
- * child waits until it is an orphan, then writes, checks and reports in
+ * child waits until the parent is gone (EOF on a pipe only the parent
+ * holds open), then writes, checks and reports in
  * DIR/child-N (its output line; the file appears whole, by rename); with
  * --hang too the parent puts its pid in DIR/parent and waits to be killed.  Exit
  * status 0 when every byte read is what that process wrote or inherited.
@@ -25,7 +26,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PG 4096
@@ -162,8 +162,10 @@ int main(int argc, char **argv)
 	for (long i = 0; i < pages; i++)
 		fill((uint64_t *)(base + i * PG), i, 0);
 	fflush(stdout);
-	int gate[2] = {-1, -1}; /* --parent-first: EOF once the parent has written */
-	if (parent_first && pipe(gate) != 0) {
+	/* --parent-first: EOF once the parent has written; --orphan: once
+	 * the parent is gone (its end closes when it exits or is killed). */
+	int gate[2] = {-1, -1};
+	if ((parent_first || orphan_dir) && pipe(gate) != 0) {
 		perror("cowcheck: pipe");
 		return 2;
 	}
@@ -178,17 +180,12 @@ int main(int argc, char **argv)
 			void *t = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (t != MAP_FAILED)
 				munmap(t, PG);
-			if (parent_first) {
+			if (gate[1] >= 0) {
 				char c;
 				close(gate[1]);
 				while (read(gate[0], &c, 1) > 0)
 					;
 			}
-			if (orphan_dir)
-				while (getppid() == me) {
-					struct timespec ts = {0, 1000000};
-					nanosleep(&ts, NULL);
-				}
 			long n = child_writes(base, pages);
 			long bad = check(base, pages, child_view);
 			if (orphan_dir)
