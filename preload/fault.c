@@ -328,7 +328,7 @@ static int resolve_stored(struct fl_region *r, size_t pg)
  * snapshot, let the write through, and count it as a write-protect fault;
  * after a fork the kernel then makes the program's own copy.
  */
-static int resolve_cow(struct fl_region *r, size_t pg)
+static int resolve_protected(struct fl_region *r, size_t pg)
 {
 	/* A snapshot's page is copied before anything writes to it. */
 	if ((r->pages[pg].meta & FL_PG_SNAP) && fl__snap_settle(r, pg) != 0)
@@ -386,7 +386,7 @@ int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 			break;
 		default:
 			if (write && (p->meta & (FL_PG_COW | FL_PG_SNAP))) {
-				rc = resolve_cow(r, pg);
+				rc = resolve_protected(r, pg);
 				break;
 			}
 			/* Already resident: another thread's fault won the race. */

@@ -89,28 +89,30 @@ void fl_pager_fork_prepare(void)
 #define PM_CHUNK 512
 #define PM_PRESENT (1ull << 63)
 #define PM_EXCLUSIVE (1ull << 56)
-struct pagemap {
-	int fd; /* -1: not read, every page counts as shared */
+/* The chunk last read (lock held: one user at a time); r NULL: none, as
+ * after any change of the page tables. */
+static struct {
 	const struct fl_region *r;
 	size_t lo, n;
 	uint64_t e[PM_CHUNK];
-};
+} pm;
 
-static int pm_shared(struct pagemap *m, const struct fl_region *r, size_t i)
+/* Is page i of r still shared?  1 when the page map cannot say. */
+static int pm_shared(const struct fl_region *r, size_t i)
 {
-	if (m->fd < 0)
+	if (P.pagemap_fd < 0)
 		return 1;
-	if (m->r != r || i < m->lo || i >= m->lo + m->n) {
+	if (pm.r != r || i < pm.lo || i >= pm.lo + pm.n) {
 		size_t n = r->npages - i < PM_CHUNK ? r->npages - i : PM_CHUNK;
-		long got = syscall(SYS_pread64, m->fd, m->e, n * sizeof m->e[0],
-				   (off_t)((r->base / FL_PAGE_SIZE + i) * sizeof m->e[0]));
-		m->r = r;
-		m->lo = i;
-		m->n = got > 0 ? (size_t)got / sizeof m->e[0] : 0;
-		if (!m->n)
+		long got = syscall(SYS_pread64, P.pagemap_fd, pm.e, n * sizeof pm.e[0],
+				   (off_t)((r->base / FL_PAGE_SIZE + i) * sizeof pm.e[0]));
+		pm.r = r;
+		pm.lo = i;
+		pm.n = got > 0 ? (size_t)got / sizeof pm.e[0] : 0;
+		if (!pm.n)
 			return 1;
 	}
-	uint64_t e = m->e[i - m->lo];
+	uint64_t e = pm.e[i - pm.lo];
 	return (e & PM_PRESENT) && !(e & PM_EXCLUSIVE);
 }
 
@@ -125,7 +127,11 @@ static int pm_open(void)
 	return P.pagemap_fd;
 }
 
-static struct pagemap pm; /* lock held: one user at a time */
+void fl__cow_reset(void)
+{
+	P.cow_breaks = P.cow_excl_breaks = 0;
+	P.cow_walk_after = 1;
+}
 
 /* Page i of r: protect it after fork (arm), or lift a protection that
  * guards nothing any more (!arm: no other process shares the page). */
@@ -133,9 +139,9 @@ static int cow_pick(const struct fl_region *r, size_t i, int arm, int shared_onl
 {
 	const struct fl_page *p = &r->pages[i];
 	if (arm)
-		return cow_can_arm(p) && (!shared_only || pm_shared(&pm, r, i));
+		return cow_can_arm(p) && (!shared_only || pm_shared(r, i));
 	return (p->meta & FL_PG_COW) && fl__pg_state(p) == FL_PG_RESIDENT &&
-	       !(p->meta & (FL_PG_BUSY | FL_PG_SNAP)) && pm.fd >= 0 && !pm_shared(&pm, r, i);
+	       !(p->meta & (FL_PG_BUSY | FL_PG_SNAP)) && !pm_shared(r, i);
 }
 
 /*
@@ -152,10 +158,11 @@ static size_t cow_walk(int arm, int shared_only)
 	size_t changed = 0;
 	if (!P.caps.cow_faults || !P.eng->write_protect || (arm && !P.cfg.cow_faults))
 		return 0;
-	pm.fd = !arm || shared_only ? pm_open() : -1;
 	pm.r = NULL;
-	if (!arm && pm.fd < 0)
-		return 0;
+	if (!arm && pm_open() < 0)
+		return 0; /* nothing can be known unshared */
+	if (shared_only)
+		pm_open(); /* unreadable: every page counts as shared */
 	for (size_t k = 0; k < P.nregions; k++) {
 		struct fl_region *r = P.sorted[k];
 		size_t i = 0;
@@ -179,7 +186,6 @@ static size_t cow_walk(int arm, int shared_only)
 			i = j;
 		}
 	}
-	pm.fd = -1;
 	return changed;
 }
 
@@ -201,10 +207,9 @@ int fl__cow_break(struct fl_region *r, size_t pg)
 	 * pages one by one). */
 	if (P.cow_breaks++ % 16 != 0)
 		return 0;
-	pm.fd = pm_open();
+	pm_open();
 	pm.r = NULL;
-	int shared = pm_shared(&pm, r, pg);
-	pm.fd = -1;
+	int shared = pm_shared(r, pg);
 	if (!shared && ++P.cow_excl_breaks >= P.cow_walk_after) {
 		size_t lifted = cow_walk(0, 0);
 		P.cow_excl_breaks = 0;
@@ -218,8 +223,7 @@ void fl_pager_fork_parent(void)
 	if (!P.running)
 		return;
 	cow_walk(1, 0);
-	P.cow_breaks = P.cow_excl_breaks = 0;
-	P.cow_walk_after = 1;
+	fl__cow_reset();
 	fl_unlock(&P.lock);
 	fl__reclaim_wake();
 }
@@ -245,8 +249,7 @@ void fl_pager_fork_child(void)
 	if (P.pagemap_fd >= 0)
 		syscall(SYS_close, P.pagemap_fd);
 	P.pagemap_fd = -1;
-	P.cow_breaks = P.cow_excl_breaks = 0;
-	P.cow_walk_after = 1;
+	fl__cow_reset();
 	P.prefilled = P.readahead = P.evicted = P.deactivated = 0;
 	P.direct_reclaims = P.errors = P.fault_ns = 0;
 	P.peak = fl__used_pages();

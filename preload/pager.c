@@ -92,8 +92,7 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 	 * an earlier start in this process is kept. */
 	if (P.pagemap_fd <= 0)
 		P.pagemap_fd = -1;
-	P.cow_breaks = P.cow_excl_breaks = 0;
-	P.cow_walk_after = 1;
+	fl__cow_reset();
 	if (cfg)
 		P.cfg = *cfg;
 	else

@@ -359,6 +359,8 @@ void fl__fork_rearm(void);
 /* The first write to page pg of r since fork (FL_PG_COW, lock held): let
  * it through to the kernel's copy.  0, or -1 with errno. */
 int fl__cow_break(struct fl_region *r, size_t pg);
+/* Start counting breaks afresh (a new pager, a fork's new protections). */
+void fl__cow_reset(void);
 
 /* ---- snapshot.c (lock held) ---------------------------------------------- */
 

@@ -254,8 +254,12 @@ FL_API struct fl_snapshot *fl_snapshot_take(void *addr, size_t len)
 
 static int usable(const struct fl_snapshot *s)
 {
-	if (!s || s->forked || !P.running) {
-		errno = s && s->forked ? ECHILD : EINVAL;
+	if (s && s->forked) {
+		errno = ECHILD;
+		return 0;
+	}
+	if (!s || !P.running) {
+		errno = EINVAL;
 		return 0;
 	}
 	return 1;

@@ -51,9 +51,11 @@ static int cut_range_locked(uintptr_t a, size_t len, int unmap)
 		uintptr_t hi = r->base + r->len < end ? r->base + r->len : end;
 		size_t p0 = (lo - r->base) / PS, p1 = (hi - r->base) / PS;
 		for (size_t i = p0; i < p1; i++) {
-			/* Unmapped by us next: still there to copy.  Replaced by a
-			 * MAP_FIXED mapping: gone already. */
-			fl__snap_leave(r, i, unmap);
+			/* Unmapped by us next: still there to copy into a
+			 * snapshot (callers that let the kernel go first settle
+			 * before it; fl__page_forget marks what is left lost). */
+			if (unmap)
+				fl__snap_leave(r, i, 1);
 			fl__page_forget(r, i);
 		}
 		if (unmap && P.eng->region_unmap(r, p0, p1 - p0) != 0)
