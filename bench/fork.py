@@ -3,9 +3,12 @@
 under faultline and under the kernel, side by side in one run.
 
 bench/forkcost maps --size MiB of compressible text, then forks once; its
-child reads one byte in 64 pages and exits.  faultline's side runs it under
+child reads one byte in 64 pages and exits.  faultline's sides run it under
 `faultline run --budget` at half the size (so half the pages are in the
-compressed store when it forks); the kernel's side runs it plainly in a
+compressed store when it forks), once handing the evicted pages to the
+child (`--fork handoff`, the default) and once bringing them back before
+the fork (`--fork bring-back`, what happens without CAP_SYS_PTRACE); the
+kernel's side runs it plainly in a
 memory cgroup limited to the same budget plus --slack, swapping to zram
 (lz4).  Both sides run inside a memory cgroup (faultline's with no limit)
 so that the cgroup's peak usage measures the parent, the child and
@@ -68,6 +71,30 @@ def cow_table(size, reps):
         print("%-30s %8.2f us/page %6.2fx" % (name, m, m / base if base else float("inf")))
 
 
+def spawn_table(size, reps):
+    """Milliseconds per fork + exec + wait from a process holding size MiB
+    under a budget of half: plain, and under the shim both ways."""
+    shim = [preload.LAUNCHER, "run", "-q", "--socket", "none", "--budget", "%dM" % (size // 2)]
+    sides = [("plain", [FORKCOST, "--spawn", str(size)]),
+             ("faultline, --fork handoff", shim + ["--fork", "handoff", "--", FORKCOST, "--spawn", str(size)]),
+             ("faultline, --fork bring-back", shim + ["--fork", "bring-back", "--", FORKCOST, "--spawn", str(size)])]
+    got = {name: [] for name, _ in sides}
+    for _ in range(reps):
+        for name, cmd in sides:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out = r.stdout.decode(errors="replace")
+            if r.returncode != 0 or "ok=1" not in out:
+                raise RuntimeError("%s failed (status %d): %s%s" % (name, r.returncode, out,
+                                                                   r.stderr.decode(errors="replace")[-400:]))
+            got[name].append(float(dict(kv.split("=") for kv in out.split())["spawn_ms_each"]))
+    print("\nfork + exec /bin/true + wait, from a process holding %d MiB (budget %d MiB), median of %d"
+          % (size, size // 2, reps))
+    base = statistics.median(got[sides[0][0]])
+    for name, _ in sides:
+        m = statistics.median(got[name])
+        print("%-30s %8.2f ms each %6.2fx" % (name, m, m / base if base else float("inf")))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=512, help="MiB the process holds (default 512)")
@@ -76,6 +103,8 @@ def main():
                     help="MiB the kernel's cgroup has over the budget (default 8)")
     ap.add_argument("--rewrite-size", type=int, default=256,
                     help="MiB the copy-on-write table writes (default 256)")
+    ap.add_argument("--spawn-size", type=int, default=128,
+                    help="MiB the fork + exec table's process holds (default 128)")
     a = ap.parse_args()
     if a.size < 16 or a.reps < 1 or a.slack < 0:
         ap.error("--size at least 16, --reps at least 1, --slack not negative")
@@ -88,14 +117,17 @@ def main():
     except RuntimeError as e:
         print("fork.py: the kernel's side skipped: %s" % e)
         cow_table(a.rewrite_size, a.reps)
+        spawn_table(a.spawn_size, a.reps)
         return 0
     try:
         print("fork of a process holding %d MiB, budget %d MiB; kernel: %s, limit = budget + %d MiB"
               % (a.size, budget, ks.describe(), a.slack))
+        shim = [preload.LAUNCHER, "run", "-q", "--socket", "none", "--budget", "%dM" % budget]
         sides = {
-            "faultline (brings pages back)": ([preload.LAUNCHER, "run", "-q", "--socket", "none",
-                                               "--budget", "%dM" % budget, "--", FORKCOST, str(a.size)],
+            "faultline (pages handed over)": (shim + ["--fork", "handoff", "--", FORKCOST, str(a.size)],
                                               64 << 30),
+            "faultline --fork bring-back": (shim + ["--fork", "bring-back", "--", FORKCOST, str(a.size)],
+                                            64 << 30),
             "kernel memcg + zram": ([FORKCOST, str(a.size)], (budget + a.slack) << 20),
         }
         got = {k: [] for k in sides}
@@ -117,14 +149,19 @@ def main():
             note = "" if len(done) == len(runs) else "  (OOM %d/%d)" % (len(runs) - len(done), len(runs))
             print("%-30s %9.1f %9.1f %14s%s" % (name, fork_ms, child_ms,
                                                  "%.0f" % peak if peak is not None else "-", note))
-        if len(med) == 2:
-            (f1, c1, p1), (f2, c2, p2) = med.values()
-            print("faultline / kernel: fork %.1fx, child %.1fx%s" % (
-                f1 / f2 if f2 else float("inf"), c1 / c2 if c2 else float("inf"),
-                ", peak %.2fx" % (p1 / p2) if p1 and p2 else ""))
+        kname = "kernel memcg + zram"
+        if kname in med:
+            f2, c2, p2 = med[kname]
+            for name, (f1, c1, p1) in med.items():
+                if name == kname:
+                    continue
+                print("%s / kernel: fork %.1fx, child %.1fx%s" % (
+                    name, f1 / f2 if f2 else float("inf"), c1 / c2 if c2 else float("inf"),
+                    ", peak %.2fx" % (p1 / p2) if p1 and p2 else ""))
     finally:
         ks.close()
     cow_table(a.rewrite_size, a.reps)
+    spawn_table(a.spawn_size, a.reps)
     return 0
 
 

@@ -14,6 +14,10 @@
  * the fork the child waits while the parent writes one byte to every page
  * (each write a copy, the page being shared), then the child checks its
  * pages and exits.  Prints: rewrite_us_per_page=... ok=1
+ *
+ * forkcost --spawn SIZE_MIB: what a fork that execs costs instead: 50
+ * times, fork, exec /bin/true in the child and wait for it.  Prints:
+ * spawn_ms_each=... ok=1
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -111,16 +115,41 @@ static int rewrite(unsigned char *m, size_t pages)
 	return ok ? 0 : 1;
 }
 
+/* fork + exec of /bin/true, SPAWNS times, each waited for. */
+#define SPAWNS 50
+static int spawn(void)
+{
+	double t0 = now_ms();
+	int ok = 1;
+	for (int k = 0; k < SPAWNS; k++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("forkcost: fork");
+			return 2;
+		}
+		if (pid == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		int st = 0;
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+			ok = 0;
+	}
+	printf("spawn_ms_each=%.3f ok=%d\n", (now_ms() - t0) / SPAWNS, ok);
+	return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	int rw = argc > 1 && !strcmp(argv[1], "--rewrite");
-	if (rw) {
+	int sp = argc > 1 && !strcmp(argv[1], "--spawn");
+	if (rw || sp) {
 		argv++;
 		argc--;
 	}
 	long mib = argc > 1 ? atol(argv[1]) : 512;
 	if (mib < 1 || argc > 2) {
-		fprintf(stderr, "usage: forkcost [--rewrite] [SIZE_MIB]\n");
+		fprintf(stderr, "usage: forkcost [--rewrite | --spawn] [SIZE_MIB]\n");
 		return 2;
 	}
 	size_t pages = (size_t)mib * 256;
@@ -134,6 +163,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (rw)
 		return rewrite(m, pages);
+	if (sp)
+		return spawn();
 	double t0 = now_ms();
 	pid_t pid = fork();
 	if (pid < 0) {

@@ -23,6 +23,7 @@ static const struct fl_opt_word log_levels[] = {
 static const struct fl_opt_word stack_words[] = {{"all", 1}, {"off", 0}, {NULL, 0}};
 static const struct fl_opt_word handler_words[] = {{"auto", 0}, {NULL, 0}};
 static const struct fl_opt_word on_off[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
+static const struct fl_opt_word fork_words[] = {{"handoff", 1}, {"bring-back", 0}, {NULL, 0}};
 
 const struct fl_option fl_options[] = {
 	{.name = "BUDGET", .kind = FL_OPT_SIZE, .dflt = "none", .lo = 0, .field = F(pager.budget_bytes),
@@ -72,6 +73,13 @@ const struct fl_option fl_options[] = {
 		 "is a write-protect fault, logged with its stack, before the kernel copies the page (uffd "
 		 "engine only). Each such write then waits for the fault handler: about 15 us against the "
 		 "kernel's 3 us copy, measured here. off leaves the copies to the kernel, unlogged."},
+	{.name = "FORK", .kind = FL_OPT_ENUM, .dflt = "handoff", .words = fork_words,
+	 .field = F(pager.fork_handoff), .launcher = 1,
+	 .help = "What a fork does with managed pages that are out of memory (uffd engine). handoff: they "
+		 "stay out; the kernel gives the child a fault descriptor of its own, this process answers "
+		 "the child's faults until the child's handlers take over, and the child reads them from "
+		 "its copy of the store. The kernel grants this only with CAP_SYS_PTRACE; without it, and "
+		 "with bring-back, every page is brought back into memory before the fork."},
 	/* One fault in 8: the sampled stacks still rank the hot paths, at
 	 * about a third of the cost of a stack per fault (bench/faultlog.py). */
 	{.name = "STACKS", .kind = FL_OPT_ENUM, .dflt = "8", .lo = 1, .hi = 1000000, .unit = "one fault in N",

@@ -40,6 +40,7 @@ struct fl_pager_config {
 	unsigned spin_us;              /* handler polls this long before sleeping */
 	unsigned handlers;             /* uffd fault handlers at most; 0: one per CPU */
 	unsigned cow_faults;           /* write-protect after fork: COW breaks are faults */
+	unsigned fork_handoff;         /* fork hands evicted pages to the child (1) or brings them back (0) */
 	enum fl_log_level log_level;
 };
 

@@ -32,7 +32,9 @@ struct fl_engine_caps {
 	int fill_ahead;     /* the handler calls fl__pager_fill_ahead() when idle */
 	int fault_signal;   /* faults come as this signal to the faulting thread, or 0 */
 	int cow_faults;     /* write_protect() works: a write after fork is a fault */
-	char detail[200];   /* human-readable: features, limits */
+	int fork_handoff;   /* a forked child's faults come to this process first
+			     * (fork_begin .. fork_adopt below work) */
+	char detail[256];   /* human-readable: features, limits */
 };
 
 struct fl_engine {
@@ -120,6 +122,28 @@ struct fl_engine {
 	/* Wake threads waiting on a fault at addr that needs no resolution. */
 	void (*wake)(uintptr_t addr, size_t len);
 
+	/*
+	 * Fork without bringing pages back (caps.fork_handoff).  The kernel
+	 * gives a forked child a fault descriptor of its own, whose faults
+	 * wait for a reader, and hands it to this process while fork runs.
+	 * In the parent: fork_begin before the fork (a descriptor that comes
+	 * without it is closed: a fork the shim did not see), fork_end after
+	 * it (the child's descriptor, or -1), and fork_serve, lock held,
+	 * answers the child's faults from content() until until_fd is
+	 * readable: content fills scratch (one page) and returns 1, returns 0
+	 * for a page of zeros, or -1 when it cannot say.  In the child:
+	 * fork_adopt takes the descriptor over (async-signal-safe; the
+	 * parent's threads and descriptors are forgotten, the engine's
+	 * memory kept), start_forked starts handlers that wait for resume.
+	 */
+	void (*fork_begin)(void);
+	int (*fork_end)(void);
+	int (*fork_serve)(int cfd, int until_fd, int (*content)(uintptr_t page, void *scratch),
+			  void *scratch);
+	void (*fork_adopt)(int fd);
+	int (*start_forked)(char *err, size_t errlen);
+	void (*resume)(void);
+
 	/* Descriptors the engine owns (for the shim's close guard); -1 ends. */
 	void (*fds)(int out[4]);
 };
@@ -150,5 +174,6 @@ int fl__pager_fill_ahead(void);
  * at most (0: one per CPU); set before start. */
 extern unsigned fl__uffd_spin_us;
 extern unsigned fl__uffd_handlers;
+extern unsigned fl__uffd_fork_events; /* ask the kernel for forked children's faults */
 
 #endif

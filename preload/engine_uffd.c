@@ -95,10 +95,15 @@ static struct {
 	size_t ndropping;
 	int pidfd;            /* this process, for process_madvise; -1: none */
 	char *zeros; /* ZERO_PAGES read-only zero pages: UFFDIO_COPY source */
-} U = {.fd = -1, .stopfd = -1, .pidfd = -1};
+	int paused;           /* a forked child's handlers wait for resume() */
+	int fork_wanted;      /* fork_begin .. fork_end: a fork is under way */
+	int fork_fd;          /* the child's descriptor, read by a handler */
+	int in_read;          /* handlers between read(2) and taking fork events */
+} U = {.fd = -1, .stopfd = -1, .pidfd = -1, .fork_fd = -1};
 
 unsigned fl__uffd_spin_us;
 unsigned fl__uffd_handlers;
+unsigned fl__uffd_fork_events;
 
 static int uffd_open(int flags, int *user_only, char *err, size_t errlen)
 {
@@ -680,14 +685,42 @@ static int fill_ahead(void)
 	return more;
 }
 
+/*
+ * A forked child's descriptor, read from ours while fork runs (the fork
+ * returns once it has been read).  Kept for fork_end when the pager is
+ * forking; closed otherwise: that child's faults then read zeros where
+ * pages were out, as without the hand-over.
+ */
+static void on_fork_event(int cfd)
+{
+	if (__atomic_load_n(&U.fork_wanted, __ATOMIC_ACQUIRE) && U.fork_fd < 0) {
+		__atomic_store_n(&U.fork_fd, fl__sys_highfd(cfd), __ATOMIC_RELEASE);
+		return;
+	}
+	fl__sys_close(cfd);
+	FL_WARN("a child was forked without the shim's fork handlers (a raw fork system call?): "
+		"its managed pages that were out of memory read as zeros");
+}
+
 static void *handler_main(void *arg)
 {
 	struct handler *h = arg;
 	fl__events_own_thread((uintptr_t)handler_main);
 	struct uffd_msg msgs[MSG_BATCH];
 	uint64_t spin_until = 0;
+	/* A forked child's handlers wait until its tables are its own. */
+	while (__atomic_load_n(&U.paused, __ATOMIC_ACQUIRE))
+		syscall(SYS_futex, &U.paused, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
 	for (;;) {
+		/* The kernel lets fork return once its event has been read,
+		 * before this thread has kept the descriptor: fork_end waits
+		 * while any handler is between the two. */
+		__atomic_add_fetch(&U.in_read, 1, __ATOMIC_SEQ_CST);
 		ssize_t n = fl__sys_read(U.fd, msgs, sizeof msgs);
+		for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++)
+			if (msgs[i].event == UFFD_EVENT_FORK)
+				on_fork_event((int)msgs[i].arg.fork.ufd);
+		__atomic_sub_fetch(&U.in_read, 1, __ATOMIC_RELEASE);
 		if (n > 0) {
 			size_t cnt = (size_t)n / sizeof msgs[0];
 			for (size_t i = 0; i < cnt; i++) {
@@ -823,6 +856,47 @@ static int handler_cpus(int cpus[MAX_HANDLERS])
 	return n;
 }
 
+/*
+ * The handler threads, one per CPU (handler_cpus), with every signal
+ * blocked so the host's handlers never run on them.  Before anything is
+ * registered, or (a forked child) paused until resume.
+ */
+static int start_handlers(char *err, size_t errlen)
+{
+	int cpus[MAX_HANDLERS];
+	int want_handlers = handler_cpus(cpus);
+	sigset_t all, old;
+	fl__sigchain_helper_mask(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = 0;
+	for (int i = 0; i < want_handlers; i++) {
+		struct handler *h = &U.handlers[i];
+		h->cpu = cpus[i];
+		h->ndeferred = 0;
+		rc = pthread_create(&h->thread, NULL, handler_main, h);
+		if (rc != 0)
+			break;
+		U.nhandlers++;
+		/* Pinned before start returns (a syscall, no allocation). */
+		if (h->cpu >= 0) {
+			cpu_set_t one;
+			CPU_ZERO(&one);
+			CPU_SET(h->cpu, &one);
+			int prc = pthread_setaffinity_np(h->thread, sizeof one, &one);
+			if (prc != 0)
+				FL_INFO("fault handler: cannot pin to CPU %d: %s", h->cpu, fl__errname(prc));
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (U.nhandlers == 0) {
+		snprintf(err, errlen, "cannot start the fault handler: %s", strerror(rc));
+		return -1;
+	}
+	if (rc != 0)
+		FL_INFO("started %d of %d fault handlers: %s", U.nhandlers, want_handlers, strerror(rc));
+	return 0;
+}
+
 static int start(size_t stash_pages, struct fl_engine_caps *caps, char *err, size_t errlen,
 		 int sigbus)
 {
@@ -853,12 +927,22 @@ static int start(size_t stash_pages, struct fl_engine_caps *caps, char *err, siz
 	if (U.fd < 0)
 		return -1;
 	user_only |= uo2;
+	/* A forked child's faults handed to us (fork.c): the kernel grants
+	 * it only to a process with CAP_SYS_PTRACE, and a refused UFFDIO_API
+	 * leaves the descriptor as new, so ask again without it. */
+	uint64_t fork_ev = !sigbus && fl__uffd_fork_events ? avail & UFFD_FEATURE_EVENT_FORK : 0;
 	api.api = UFFD_API;
-	api.features = want;
-	if (fl__sys_ioctl(U.fd, UFFDIO_API, &api) != 0) {
-		snprintf(err, errlen, "UFFDIO_API with features %#llx: %s",
-			 (unsigned long long)want, strerror(errno));
-		goto fail;
+	api.features = want | fork_ev;
+	if (fork_ev && fl__sys_ioctl(U.fd, UFFDIO_API, &api) == 0) {
+		want |= fork_ev;
+	} else {
+		api.api = UFFD_API;
+		api.features = want;
+		if (fl__sys_ioctl(U.fd, UFFDIO_API, &api) != 0) {
+			snprintf(err, errlen, "UFFDIO_API with features %#llx: %s",
+				 (unsigned long long)want, strerror(errno));
+			goto fail;
+		}
 	}
 	U.features = want;
 	U.move = (want & UFFD_FEATURE_MOVE) != 0;
@@ -900,39 +984,8 @@ static int start(size_t stash_pages, struct fl_engine_caps *caps, char *err, siz
 		__atomic_store_n(&U.sigbus, 1, __ATOMIC_RELEASE);
 		goto handlers_done;
 	}
-	/* The handlers run before anything is registered, with every signal
-	 * blocked so the host's handlers never run on them. */
-	int cpus[MAX_HANDLERS];
-	int want_handlers = handler_cpus(cpus);
-	sigset_t all, old;
-	fl__sigchain_helper_mask(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = 0;
-	for (int i = 0; i < want_handlers; i++) {
-		struct handler *h = &U.handlers[i];
-		h->cpu = cpus[i];
-		h->ndeferred = 0;
-		rc = pthread_create(&h->thread, NULL, handler_main, h);
-		if (rc != 0)
-			break;
-		U.nhandlers++;
-		/* Pinned before start returns (a syscall, no allocation). */
-		if (h->cpu >= 0) {
-			cpu_set_t one;
-			CPU_ZERO(&one);
-			CPU_SET(h->cpu, &one);
-			int prc = pthread_setaffinity_np(h->thread, sizeof one, &one);
-			if (prc != 0)
-				FL_INFO("fault handler: cannot pin to CPU %d: %s", h->cpu, fl__errname(prc));
-		}
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (U.nhandlers == 0) {
-		snprintf(err, errlen, "cannot start the fault handler: %s", strerror(rc));
+	if (start_handlers(err, errlen) != 0)
 		goto fail;
-	}
-	if (rc != 0)
-		FL_INFO("started %d of %d fault handlers: %s", U.nhandlers, want_handlers, strerror(rc));
 handlers_done:
 
 	struct uffdio_register reg = {
@@ -966,12 +1019,14 @@ handlers_done:
 	/* Copy-on-write breaks as faults, where a kernel-mode write to a
 	 * protected page waits for the handler like a program's own. */
 	caps->cow_faults = U.wp && !user_only;
+	caps->fork_handoff = (want & UFFD_FEATURE_EVENT_FORK) != 0;
 	caps->fill_ahead = 1;
 	snprintf(caps->detail, sizeof caps->detail,
-		 "userfaultfd%s: eviction by %s%s; %d fault handler%s%s",
+		 "userfaultfd%s: eviction by %s%s; %d fault handler%s%s; fork %s",
 		 user_only ? " (user-mode faults only: kernel-mode accesses to evicted pages fail with EFAULT)" : "",
 		 evict, (avail & UFFD_FEATURE_THREAD_ID) ? ", thread ids" : "", U.nhandlers,
-		 U.nhandlers > 1 ? "s" : "", U.handlers[0].cpu >= 0 ? ", each pinned to a CPU" : "");
+		 U.nhandlers > 1 ? "s" : "", U.handlers[0].cpu >= 0 ? ", each pinned to a CPU" : "",
+		 caps->fork_handoff ? "hands evicted pages to the child" : "brings evicted pages back");
 	return 0;
 
 fail:
@@ -1001,6 +1056,122 @@ static void u_stop(void)
 	release(1);
 }
 
+/* ---- fork: the child's descriptor handed over -------------------------- */
+
+static void u_fork_begin(void)
+{
+	U.fork_fd = -1;
+	__atomic_store_n(&U.fork_wanted, 1, __ATOMIC_RELEASE);
+}
+
+static int u_fork_end(void)
+{
+	/* A fork that made a child returned after a handler read its
+	 * event; that handler may not have kept the descriptor yet. */
+	while (__atomic_load_n(&U.fork_fd, __ATOMIC_ACQUIRE) < 0 &&
+	       __atomic_load_n(&U.in_read, __ATOMIC_ACQUIRE) > 0)
+		sched_yield();
+	__atomic_store_n(&U.fork_wanted, 0, __ATOMIC_RELEASE);
+	return __atomic_exchange_n(&U.fork_fd, -1, __ATOMIC_ACQ_REL);
+}
+
+/* One of the child's faults, on its descriptor cfd (lock held). */
+static void serve_one(int cfd, const struct uffd_msg *m,
+		      int (*content)(uintptr_t page, void *scratch), void *scratch)
+{
+	uintptr_t page = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(PS - 1);
+	int rc;
+	if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+		/* A protection the child inherited: its tables decide later
+		 * whether it stands for anything; let this write through. */
+		struct uffdio_writeprotect w = {.range = {.start = page, .len = PS}};
+		rc = fl__sys_ioctl(cfd, UFFDIO_WRITEPROTECT, &w);
+	} else {
+		int k = content(page, scratch);
+		if (k < 0)
+			FL_WARN("a forked child faulted at %p, which the pager cannot account for: "
+				"it reads zeros", (void *)page);
+		if (k > 0) {
+			struct uffdio_copy c = {.dst = page, .src = (uintptr_t)scratch, .len = PS};
+			rc = fl__sys_ioctl(cfd, UFFDIO_COPY, &c);
+		} else {
+			struct uffdio_zeropage z = {.range = {.start = page, .len = PS}};
+			rc = fl__sys_ioctl(cfd, UFFDIO_ZEROPAGE, &z);
+		}
+	}
+	if (rc != 0) {
+		/* EEXIST: already there.  Anything else: let it retry. */
+		struct uffdio_range r = {.start = page, .len = PS};
+		if (errno != EEXIST)
+			FL_WARN("cannot resolve a forked child's fault at %p: %s", (void *)page,
+				fl__errname(errno));
+		fl__sys_ioctl(cfd, UFFDIO_WAKE, &r);
+	}
+}
+
+static int u_fork_serve(int cfd, int until_fd, int (*content)(uintptr_t page, void *scratch),
+			void *scratch)
+{
+	struct uffd_msg msgs[MSG_BATCH];
+	for (;;) {
+		ssize_t n = fl__sys_read(cfd, msgs, sizeof msgs);
+		if (n > 0) {
+			for (size_t i = 0; i < (size_t)n / sizeof msgs[0]; i++) {
+				if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+					serve_one(cfd, &msgs[i], content, scratch);
+				else if (msgs[i].event == UFFD_EVENT_FORK)
+					fl__sys_close((int)msgs[i].arg.fork.ufd); /* not ours to serve */
+			}
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		struct pollfd pfd[2] = {{.fd = cfd, .events = POLLIN}, {.fd = until_fd, .events = POLLIN}};
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			return -1;
+		/* The child speaks only when it is not waiting on a fault. */
+		if (pfd[1].revents && !(pfd[0].revents & POLLIN))
+			return 0;
+	}
+}
+
+static void u_fork_adopt(int fd)
+{
+	/* The parent's descriptors: this process's copies are closed, the
+	 * parent's threads are gone; the stash, the zero pages and the map
+	 * of free slots are this child's copies, in step with its tables. */
+	if (U.fd >= 0)
+		fl__sys_close(U.fd);
+	if (U.stopfd >= 0)
+		fl__sys_close(U.stopfd);
+	if (U.pidfd >= 0)
+		fl__sys_close(U.pidfd);
+	U.fd = fd;
+	U.stopfd = U.pidfd = -1;
+	U.nhandlers = 0;
+	U.filling = 0;
+	U.fork_fd = -1;
+	U.fork_wanted = 0;
+	U.paused = 1;
+}
+
+static int u_start_forked(char *err, size_t errlen)
+{
+	U.stopfd = fl__sys_highfd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	if (U.stopfd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	U.pidfd = fl__sys_highfd(fl__sys_pidfd_self());
+	return start_handlers(err, errlen);
+}
+
+static void u_resume(void)
+{
+	__atomic_store_n(&U.paused, 0, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &U.paused, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
 /* Both engines are this file; only how a fault reaches it differs. */
 #define UFFD_OPS                                                                        \
 	.stop = u_stop, .forget = u_forget, .region_create = u_region_create,               \
@@ -1008,7 +1179,9 @@ static void u_stop(void)
 	.region_detach = u_region_detach, .fill_zero = u_fill_zero, .fill_copy = u_fill_copy, \
 	.take = u_take, .peek = u_peek, .give = u_give, .release = u_release,               \
 	.discard = u_discard, .move_pages = u_move_pages, .write_protect = u_write_protect, \
-	.wake = u_wake, .fds = u_fds
+	.wake = u_wake, .fds = u_fds, .fork_begin = u_fork_begin, .fork_end = u_fork_end,           \
+	.fork_serve = u_fork_serve, .fork_adopt = u_fork_adopt, .start_forked = u_start_forked,   \
+	.resume = u_resume
 
 const struct fl_engine fl__engine_uffd = {
 	.name = "uffd",

@@ -100,11 +100,24 @@ static void ahead_pop(void)
 	__atomic_store_n(&nahead, nahead - 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * The lock, for a fault handler.  A fork that leaves evicted pages out
+ * holds it until the child's faults are served, and the fork waits until
+ * a handler has read the child's descriptor: a handler asleep on the lock
+ * then would wait for ever.  So it gives up (0) while a fork is under way
+ * and the fault is retried after it.
+ */
+static int lock_for_handler(void)
+{
+	return fl_lock_unless(&P.lock, &P.forking);
+}
+
 int fl__pager_fill_ahead(void)
 {
 	if (!__atomic_load_n(&nahead, __ATOMIC_RELAXED))
 		return 0;
-	fl_lock(&P.lock);
+	if (!lock_for_handler())
+		return 0;
 	while (nahead) {
 		struct ahead *q = &ahead[0];
 		struct fl_region *r = &P.pool[q->id];
@@ -347,9 +360,12 @@ static int resolve_protected(struct fl_region *r, size_t pg)
 int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 {
 	uint64_t t0 = fl_mono_ns();
-	fl_lock(&P.lock);
 	if (fi)
 		fi->resolved = 0;
+	if (!lock_for_handler()) {
+		errno = EAGAIN;
+		return -1;
+	}
 	cur_fault = fi;
 	struct fl_region *r = fl__region_lookup(addr);
 	int rc = 0;
@@ -389,7 +405,12 @@ int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 				rc = resolve_protected(r, pg);
 				break;
 			}
-			/* Already resident: another thread's fault won the race. */
+			/* Already resident: another thread's fault won the race.
+			 * A write may also meet a protection nothing stands for
+			 * (one a forked child inherited): lift it, or the write
+			 * would fault again for ever. */
+			if (write && P.caps.cow_faults && P.eng->write_protect)
+				P.eng->write_protect(r, pg, 1, 0);
 			p->meta |= FL_PG_REF;
 			P.eng->wake(addr & ~(uintptr_t)(PS - 1), PS);
 			break;

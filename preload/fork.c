@@ -1,10 +1,24 @@
 /*
- * fork: a child keeps every byte of managed memory.  Before the fork every
- * page out of the program's view is brought back, with the pager lock held
- * across it so the child's tables are a consistent snapshot; in the child
- * the shim's threads and (for userfaultfd) the registrations are gone, and
- * the engine re-arms at the child's next call into the pager, when it may
- * allocate again.
+ * fork: a child keeps every byte of managed memory.
+ *
+ * Where the engine can hand the child its faults (caps.fork_handoff: the
+ * kernel's UFFD_FEATURE_EVENT_FORK), pages that are out of memory stay
+ * out.  The child inherits the store, the stash and the page tables as
+ * copy-on-write memory like any other (the kernel counts the sharing), and
+ * the kernel gives it a fault descriptor of its own on which its faults
+ * wait.  The parent's handler reads that descriptor while fork runs; the
+ * forking thread, still holding the pager lock so its tables stay as they
+ * were at the fork, sends it to the child over a socket pair made for this
+ * fork and answers the child's faults itself (glibc's and jemalloc's fork
+ * handlers touch managed memory before the child can) until the child,
+ * from its last fork handler, has started its own handlers and says so.
+ * The child then reconciles its tables with what its parent filled in.
+ *
+ * Otherwise every page out of the program's view is brought back before
+ * the fork, with the pager lock held across it so the child's tables are a
+ * consistent snapshot; in the child the shim's threads and (for
+ * userfaultfd) the registrations are gone, and the engine re-arms at the
+ * child's next call into the pager, when it may allocate again.
  *
  * Copy-on-write breaks are faults: after the fork the parent write-protects
  * its resident managed pages (and a child its own, once it has re-armed),
@@ -17,6 +31,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -65,10 +81,13 @@ void fl__fork_bring_back(struct fl_region *r)
 }
 
 /*
- * Before fork: every page that is not in the program's view is brought
- * back, so the child inherits all managed bytes as ordinary memory and
- * nothing it touches can read as zeros before it re-arms.  The lock is held
- * across the fork so the child's tables are a consistent snapshot.
+ * Before fork, lock held across it so the child's tables are a consistent
+ * snapshot.  With a hand-over: the socket pair for it, and the handlers
+ * told to keep the child's descriptor (and to leave faults for later
+ * rather than wait for the lock).  Without: every page that is not in the
+ * program's view is brought back, so the child inherits all managed bytes
+ * as ordinary memory and nothing it touches can read as zeros before it
+ * re-arms.
  */
 void fl_pager_fork_prepare(void)
 {
@@ -76,10 +95,137 @@ void fl_pager_fork_prepare(void)
 		return;
 	fl_lock(&P.lock);
 	fl__reclaim_wait_idle();
+	if (P.caps.fork_handoff && P.eng->fork_begin &&
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, P.fork_sock) == 0) {
+		P.fork_sock[0] = fl__sys_highfd(P.fork_sock[0]);
+		P.fork_sock[1] = fl__sys_highfd(P.fork_sock[1]);
+		P.eng->fork_begin();
+		__atomic_store_n(&P.forking, 1, __ATOMIC_RELEASE);
+		FL_ASSERT(fl__region_counts_ok());
+		return;
+	}
+	if (P.caps.fork_handoff)
+		FL_INFO("cannot make the fork's socket pair (%s): pages are brought back",
+			fl__errname(errno));
 	for (size_t k = 0; k < P.nregions; k++)
 		fl__fork_bring_back(P.sorted[k]);
 	fl__note_used();
 	FL_ASSERT(fl__region_counts_ok());
+}
+
+/* ---- the hand-over ------------------------------------------------------ */
+
+/* What the child reads at page (lock held, tables as at the fork): 1 with
+ * scratch filled, 0 for zeros, -1 when the pager cannot say. */
+static int child_content(uintptr_t page, void *scratch)
+{
+	struct fl_region *r = fl__region_lookup(page);
+	if (!r)
+		return -1;
+	size_t pg = (page - r->base) >> FL_PAGE_SHIFT;
+	struct fl_page *p = &r->pages[pg];
+	switch (fl__pg_state(p)) {
+	case FL_PG_UNTOUCHED:
+		return 0;
+	case FL_PG_INACTIVE: {
+		const void *src = P.eng->peek(r, pg, p->slot, scratch);
+		if (!src)
+			return -1;
+		if (src != scratch)
+			memcpy(scratch, src, FL_PAGE_SIZE);
+		return 1;
+	}
+	case FL_PG_COMPRESSED:
+	case FL_PG_SAME:
+		return fl_store_get(P.ctx_fault, &p->ref, scratch) == 0 ? 1 : -1;
+	default:
+		/* Resident here, so present in the child too: it cannot fault
+		 * for want of it. */
+		return -1;
+	}
+}
+
+/* One byte: the child has its handlers ('T'), the parent has stopped
+ * answering ('D').  The descriptor goes with an 'F' ('N': none). */
+static int sock_send(int s, char what, int fd)
+{
+	struct iovec iov = {.iov_base = &what, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&u, 0, sizeof u);
+		m.msg_control = u.buf;
+		m.msg_controllen = sizeof u.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	}
+	long rc;
+	do
+		rc = syscall(SYS_sendmsg, s, &m, MSG_NOSIGNAL);
+	while (rc < 0 && errno == EINTR);
+	return rc == 1 ? 0 : -1;
+}
+
+/* The next byte (0 at end of file or on error), and a descriptor with it
+ * into *fd when fd is not NULL (-1 without one). */
+static char sock_recv(int s, int *fd)
+{
+	char what = 0;
+	struct iovec iov = {.iov_base = &what, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			   .msg_controllen = sizeof u.buf};
+	long rc;
+	do
+		rc = syscall(SYS_recvmsg, s, &m, MSG_CMSG_CLOEXEC);
+	while (rc < 0 && errno == EINTR);
+	if (fd)
+		*fd = -1;
+	if (rc != 1)
+		return 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int got;
+		memcpy(&got, CMSG_DATA(c), sizeof got);
+		if (fd && *fd < 0)
+			*fd = got;
+		else
+			syscall(SYS_close, got);
+	}
+	return what;
+}
+
+/*
+ * In the parent, after the fork (lock held since prepare): send the child
+ * its descriptor and answer its faults until it has handlers of its own
+ * (or is gone).
+ */
+static void handoff_parent(void)
+{
+	int cfd = P.eng->fork_end();
+	syscall(SYS_close, P.fork_sock[1]);
+	int s = P.fork_sock[0];
+	if (sock_send(s, cfd >= 0 ? 'F' : 'N', cfd) == 0 && cfd >= 0) {
+		if (P.eng->fork_serve(cfd, s, child_content, P.bounce) != 0)
+			FL_WARN("answering a forked child's faults failed: %s", fl__errname(errno));
+		if (sock_recv(s, NULL) == 'T')
+			sock_send(s, 'D', -1);
+	}
+	if (cfd >= 0)
+		syscall(SYS_close, cfd);
+	syscall(SYS_close, s);
+	P.fork_sock[0] = P.fork_sock[1] = -1;
+	__atomic_store_n(&P.forking, 0, __ATOMIC_RELEASE);
 }
 
 /*
@@ -222,6 +368,8 @@ void fl_pager_fork_parent(void)
 {
 	if (!P.running)
 		return;
+	if (P.forking)
+		handoff_parent();
 	cow_walk(1, 0);
 	fl__cow_reset();
 	fl_unlock(&P.lock);
@@ -254,6 +402,29 @@ void fl_pager_fork_child(void)
 	P.direct_reclaims = P.errors = P.fault_ns = 0;
 	P.peak = fl__used_pages();
 	P.pressure_peak = P.pressure;
+	fl_store_fork_child(P.store);
+	if (P.forking) {
+		/* The parent sends this child its descriptor (or says it has
+		 * none) as soon as fork returns there. */
+		int fd;
+		syscall(SYS_close, P.fork_sock[0]);
+		char what = sock_recv(P.fork_sock[1], &fd);
+		P.forking = 0;
+		if (what == 'F' && fd >= 0) {
+			P.eng->fork_adopt(fl__sys_highfd(fd));
+			P.handoff = 1;
+			P.running = 0;
+			P.rearm_pending = 1; /* from fl_pager_fork_child_late */
+			return;
+		}
+		if (fd >= 0)
+			syscall(SYS_close, fd);
+		syscall(SYS_close, P.fork_sock[1]);
+		P.fork_sock[0] = P.fork_sock[1] = -1;
+		FL_WARN("forked child got no fault descriptor from its parent (%s): managed pages "
+			"that were out of memory at the fork read as zeros here",
+			what ? "the kernel gave none" : "the parent is gone");
+	}
 	P.eng->forget();
 	if (P.kind == FL_ENGINE_SIGNAL) {
 		/* The SIGSEGV handler came along: regions keep working. */
@@ -262,6 +433,88 @@ void fl_pager_fork_child(void)
 	}
 	P.running = 0;
 	P.rearm_pending = 1;
+}
+
+/*
+ * Pages the parent filled in for this child while it answered its faults
+ * are present here, whatever the tables (a copy of the parent's at the
+ * fork) say: resident now, their stored copies freed.
+ */
+static void handoff_reconcile(struct fl_region *r)
+{
+	size_t vb = fl__round_pages(r->npages);
+	unsigned char *vec = fl__mem_alloc(vb);
+	if (vec && mincore((void *)r->base, r->len, vec) == 0) {
+		for (size_t i = 0; i < r->npages; i++) {
+			struct fl_page *p = &r->pages[i];
+			unsigned st = fl__pg_state(p);
+			if (!(vec[i] & 1) || st == FL_PG_RESIDENT || st == FL_PG_UNTOUCHED)
+				continue;
+			if (st == FL_PG_INACTIVE)
+				P.eng->release(r, i, p->slot);
+			else
+				fl_store_drop(P.store, &p->ref);
+			p->slot = 0;
+			fl__page_move(r, p, FL_PG_RESIDENT);
+		}
+	} else {
+		FL_WARN("forked child cannot read which pages its parent filled in (%s); "
+			"they stay counted as stored", fl__errname(errno));
+	}
+	fl__mem_free(vec, vb);
+	fl__region_adopt_states(r);
+}
+
+/*
+ * A child that took its parent's descriptor over (lock held): start its
+ * handlers, tell the parent to stop answering, make the tables its own.
+ * 0, or -1 after every page has been brought back and the engine
+ * forgotten (the caller then re-arms as after a plain fork).
+ */
+static int handoff_rearm(void)
+{
+	char err[256];
+	int s = P.fork_sock[1];
+	int ok = P.eng->start_forked(err, sizeof err) == 0;
+	if (!ok) {
+		/* The parent still answers this thread's faults; the fills
+		 * need no handler. */
+		FL_WARN("forked child could not start its fault handlers (%s); its pages are "
+			"brought back", err);
+		for (size_t k = 0; k < P.nregions; k++)
+			fl__fork_bring_back(P.sorted[k]);
+	}
+	sock_send(s, 'T', -1);
+	sock_recv(s, NULL); /* 'D', or the parent is gone: either way done */
+	syscall(SYS_close, s);
+	P.fork_sock[0] = P.fork_sock[1] = -1;
+	P.handoff = 0;
+	if (!ok) {
+		P.eng->forget();
+		return -1;
+	}
+	/* Pages protected at the fork (the parent's copy-on-write marks and
+	 * snapshots) are still protected here: they stand for sharing with
+	 * the parent now, so a write to one is this child's copy. */
+	for (size_t k = 0; k < P.nregions; k++) {
+		struct fl_region *r = P.sorted[k];
+		for (size_t i = 0; i < r->npages; i++)
+			if (r->pages[i].meta & FL_PG_SNAP)
+				r->pages[i].meta = (r->pages[i].meta & ~FL_PG_SNAP) | FL_PG_COW;
+	}
+	fl__snap_fork_child();
+	for (size_t k = 0; k < P.nregions; k++)
+		handoff_reconcile(P.sorted[k]);
+	cow_walk(1, 1);
+	fl__note_used();
+	FL_ASSERT(fl__region_counts_ok());
+	return 0;
+}
+
+void fl_pager_fork_child_late(void)
+{
+	if (P.handoff)
+		fl__fork_rearm();
 }
 
 void fl__fork_rearm(void)
@@ -277,6 +530,15 @@ void fl__fork_rearm(void)
 	 * under the lock, below): the fault log reads it without the lock to
 	 * know that this child's regions and engine are real. */
 	fl__in_shim++;
+	if (P.handoff && handoff_rearm() == 0) {
+		P.running = 1;
+		__atomic_store_n(&P.rearm_pending, 0, __ATOMIC_RELEASE);
+		fl_unlock(&P.lock);
+		P.eng->resume();
+		fl__reclaim_start();
+		fl__in_shim--;
+		return;
+	}
 	if (P.kind != FL_ENGINE_SIGNAL) {
 		char err[256];
 		size_t stash = P.budget ? P.budget + 64 : 64;

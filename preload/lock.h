@@ -9,6 +9,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static inline void fl_cpu_relax(void)
@@ -41,6 +42,26 @@ static inline void fl_lock(fl_lock_t *l)
 	while (c != 0) {
 		syscall(SYS_futex, &l->v, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 		c = __atomic_exchange_n(&l->v, 2, __ATOMIC_ACQUIRE);
+	}
+}
+
+/*
+ * fl_lock, but give up (0) once *stop is set: for a waiter that must not
+ * sleep through something the holder waits for.  A waiter that went to
+ * sleep just before *stop was set sees it within a millisecond.
+ */
+static inline int fl_lock_unless(fl_lock_t *l, const int *stop)
+{
+	int c = 0;
+	if (__atomic_compare_exchange_n(&l->v, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return 1;
+	for (;;) {
+		if (__atomic_load_n(stop, __ATOMIC_ACQUIRE))
+			return 0;
+		if (__atomic_exchange_n(&l->v, 2, __ATOMIC_ACQUIRE) == 0)
+			return 1;
+		struct timespec ts = {0, 1000000};
+		syscall(SYS_futex, &l->v, FUTEX_WAIT_PRIVATE, 2, &ts, NULL, 0);
 	}
 }
 

@@ -150,6 +150,7 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 	size_t stash = P.budget ? P.budget + 64 : 64;
 	fl__uffd_spin_us = P.cfg.spin_us;
 	fl__uffd_handlers = P.cfg.handlers;
+	fl__uffd_fork_events = P.cfg.fork_handoff;
 	enum fl_engine_choice ch = P.cfg.engine;
 	int ok = -1;
 	if (ch == FL_ENGINE_CHOICE_OFF) {

@@ -101,6 +101,10 @@ int fl_pager_owns_fd(int fd);
 void fl_pager_fork_prepare(void);
 void fl_pager_fork_parent(void);
 void fl_pager_fork_child(void);
+/* In the child, after every other fork handler of the shim's (jemalloc's
+ * included: malloc works again): a child whose parent hands it its
+ * evicted pages starts its own handlers here. */
+void fl_pager_fork_child_late(void);
 
 /*
  * Drop the contents of [addr, addr+len) (page aligned, inside one managed

@@ -141,7 +141,7 @@ struct fl_pager {
 	const struct fl_engine *eng;
 	struct fl_engine_caps caps;
 	enum fl_engine_kind kind;
-	char reason[256];
+	char reason[320];
 	struct fl_pager_config cfg;
 	fl_lock_t lock;
 
@@ -187,6 +187,13 @@ struct fl_pager {
 	 * guard nothing */
 	int pagemap_fd;
 	unsigned cow_breaks, cow_excl_breaks, cow_walk_after;
+	/* fork.c: a fork that leaves evicted pages out (caps.fork_handoff):
+	 * under way from prepare to parent (handlers read it without the
+	 * lock), its socket pair (0 the parent's end, 1 the child's), and in
+	 * the child, handoff: a descriptor taken over, not yet served here */
+	int forking;
+	int fork_sock[2];
+	int handoff;
 };
 
 /* One pager per process (pager.c); every file of the pager calls it P. */
@@ -354,7 +361,8 @@ void fl__reclaim_stop(void);
 /* Put every page of r that is out of the program's view back into it
  * (lock held, evictor idle). */
 void fl__fork_bring_back(struct fl_region *r);
-/* Lazily re-arm a forked child (see fl_pager_fork_child). */
+/* Lazily re-arm a forked child (see fl_pager_fork_child); a child that
+ * took its parent's descriptor over re-arms from fl_pager_fork_child_late. */
 void fl__fork_rearm(void);
 /* The first write to page pg of r since fork (FL_PG_COW, lock held): let
  * it through to the kernel's copy.  0, or -1 with errno. */

@@ -49,7 +49,10 @@ static void say(const char *msg)
  * lock while jemalloc waited for a lock held by a thread (the emitter
  * reading jemalloc's statistics) that was waiting on a fault, which the
  * handler could not serve without the pager's lock.  After the fork the
- * pager goes first (in the child, before jemalloc touches anything).
+ * pager goes first (in the child, before jemalloc touches anything), and
+ * a child that was handed its parent's evicted pages starts its own fault
+ * handlers last, when malloc works again (until then its parent answers
+ * its faults).
  * jemalloc's call to pthread_atfork is renamed to fl__je_pthread_atfork at
  * build time (Makefile), so its handlers run only from here.
  */
@@ -77,6 +80,7 @@ static void fork_child(void)
 	fl__emitter_fork_child();
 	if (je_child)
 		je_child();
+	fl_pager_fork_child_late();
 }
 
 static void register_fork_handlers(void)

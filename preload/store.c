@@ -173,6 +173,11 @@ static inline void store_unlock(struct fl_store *st)
 	fl_unlock(&st->lock);
 }
 
+void fl_store_fork_child(struct fl_store *st)
+{
+	st->lock.v = 0;
+}
+
 static inline void stat_add(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);

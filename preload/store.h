@@ -92,6 +92,10 @@ void fl_store_drop(struct fl_store *st, struct fl_store_ref *ref);
 
 void fl_store_stats(struct fl_store *st, struct fl_store_stats *out);
 
+/* In a forked child that keeps its parent's store (async-signal-safe):
+ * the lock is free (no other thread of the parent's came along). */
+void fl_store_fork_child(struct fl_store *st);
+
 /*
  * Fragmentation: 1 - payload_bytes / slab_bytes, in [0, 1]; 0 when empty.
  * Counts both slot rounding and free slots in partly used slabs.

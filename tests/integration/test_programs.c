@@ -492,6 +492,52 @@ Test(programs, cow_children_outlive_a_killed_parent_under_budget)
 	}
 }
 
+/*
+ * fork under a 10% budget with the evicted pages handed to the children
+ * (--fork handoff, the default under uffd where the kernel grants it):
+ * forkstore's parent and three children (the first forks a grandchild)
+ * read every byte right, pages out of memory at the fork, pages the child
+ * compressed after it and blocks the other side freed included; and the
+ * parent's peak resident memory does not rise at the fork.  With
+ * --fork bring-back (what a process without CAP_SYS_PTRACE gets) the same
+ * bytes, and the peak rises by the whole working set.
+ */
+static void forkstore_case(const char *how, int handed_over)
+{
+	char out[160], text[2048], opt[40];
+	snprintf(out, sizeof out, "%s/forkstore.out", workdir);
+	snprintf(opt, sizeof opt, "--fork=%s", how);
+	static struct run_result r;
+	char *under[] = {LAUNCHER, "run", "--budget", "3M", opt, "--log=info", "--", "build/tests/progs/forkstore",
+			 "8000", "3", "--nest", NULL};
+	run_to(under, NULL, out, NULL, &r);
+	read_text(out, text, sizeof text);
+	cr_expect_eq(r.status, 0, "forkstore --fork %s: %s%s", how, text, r.err);
+	const char *want[] = {"child 0: bad=0", "child 1: bad=0", "child 2: bad=0", "grandchild: bad=0",
+			      ", bad=0, children failed 0"};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		cr_expect(strstr(text, want[i]), "forkstore --fork %s: no \"%s\" in\n%s", how, want[i], text);
+	const char *hand = strstr(r.err, "fork hands evicted pages to the child");
+	if (handed_over)
+		cr_assert(hand, "the engine does not hand pages over (CAP_SYS_PTRACE?): %s", r.err);
+	else
+		cr_expect(!hand, "--fork bring-back still hands pages over: %s", r.err);
+	long before = -1, after = -1;
+	const char *pl = strstr(text, "parent: peak rss before fork ");
+	cr_assert(pl && sscanf(pl, "parent: peak rss before fork %ld KiB, after fork %ld KiB", &before, &after) == 2,
+		  "no parent line: %s", text);
+	/* The working set is 8000 pages and 2000 blocks: 39 MiB. */
+	if (handed_over)
+		cr_expect_lt(after - before, 8000, "the peak rose by %ld KiB at the fork (%ld -> %ld)", after - before,
+			     before, after);
+	else
+		cr_expect_gt(after - before, 16000, "bring-back: the peak rose by only %ld KiB (%ld -> %ld)",
+			     after - before, before, after);
+}
+
+Test(programs, fork_hands_evicted_pages_to_children_under_budget) { forkstore_case("handoff", 1); }
+Test(programs, fork_brings_pages_back_when_asked) { forkstore_case("bring-back", 0); }
+
 /* Snapshots through the preloaded shim, found with dlsym as a program
  * not linked against faultline would: every page rewritten after take,
  * the snapshot read back and restored, with and without a budget. */
