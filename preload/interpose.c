@@ -123,8 +123,9 @@ static int pager_takes(int prot, int flags, int fd)
  * runtimes (V8, the JVM, Go) commit piece by piece later.  A piece made
  * read-write with mprotect becomes managed memory then (MAP_FIXED
  * read-write mappings over a reservation are managed like any such
- * mapping).  Up to RESV_MAX of them are remembered; one that does not fit
- * stays with the kernel.
+ * mapping); either way its region's kind is FL_REGION_COMMITTED, which
+ * the viewers and the fault log name.  Up to RESV_MAX of them are
+ * remembered; one that does not fit stays with the kernel.
  */
 #define RESV_MAX 4096 /* node made about 400 at once; 64 KiB of table */
 static struct {
@@ -209,8 +210,13 @@ void *fl__shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 			early_change(p, len, takes, kind);
 		return p;
 	}
-	if ((flags & MAP_FIXED) && len)
-		resv_cut((uintptr_t)addr, (uintptr_t)addr + fl__round_pages(len));
+	if ((flags & MAP_FIXED) && len) {
+		uintptr_t a = (uintptr_t)addr, b = a + fl__round_pages(len);
+		/* The JVM's commit: read-write over its own reservation. */
+		if (kind == FL_REGION_PROGRAM && pager_takes(prot, flags, fd) && resv_holds(a, b))
+			kind = FL_REGION_COMMITTED;
+		resv_cut(a, b);
+	}
 	if (pager_takes(prot, flags, fd))
 		return fl_pager_map_at(addr, len, flags & (MAP_FIXED | MAP_FIXED_NOREPLACE), kind);
 	/* MAP_FIXED over managed memory replaces it: the tables follow. */
@@ -250,7 +256,7 @@ int fl__shim_mprotect(void *addr, size_t len, int prot)
 	uintptr_t a = (uintptr_t)addr, b = a + fl__round_pages(len);
 	/* A reserved piece committed read-write: managed from now on. */
 	if (rc == 0 && len && prot == (PROT_READ | PROT_WRITE) && resv_holds(a, b) &&
-	    !fl_pager_owns_range(addr, len) && fl_pager_adopt(addr, len, FL_REGION_PROGRAM) != 0 && errno != EEXIST)
+	    !fl_pager_owns_range(addr, len) && fl_pager_adopt(addr, len, FL_REGION_COMMITTED) != 0 && errno != EEXIST)
 		FL_INFO("a committed piece of %zu bytes stays with the kernel: %s", len, fl__errname(errno));
 	return rc;
 }
