@@ -7,12 +7,16 @@
  * reservation committed with mmap(MAP_FIXED) read-write, some uncommitted
  * with mmap(MAP_FIXED, PROT_NONE).  Prints a checksum of everything still
  * committed and "ok"; exit 0 only when every page read back right.
+ *
+ * --hang: print the two reservations' ranges too, then wait for a signal
+ * with every piece still mapped (the viewers' tests look at it meanwhile).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define PG 4096
 #define V8_PIECE (256 << 10)
@@ -54,8 +58,13 @@ static int zero_piece(const unsigned char *p, size_t len)
 	return 1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int hang = argc > 1 && !strcmp(argv[1], "--hang");
+	if (argc > 2 || (argc == 2 && !hang)) {
+		fprintf(stderr, "usage: reserver [--hang]\n");
+		return 2;
+	}
 	uint64_t sum = 1469598103934665603ull;
 	size_t bad = 0;
 
@@ -121,6 +130,12 @@ int main(void)
 			if (i % 3)
 				bad += wrong(j + i * JVM_PIECE, JVM_PIECE, 1000 + i, 1, &sum);
 	}
+	if (hang)
+		printf("reserver: v8 %p-%p, jvm %p-%p\n", (void *)v8, (void *)(v8 + v8len), (void *)j,
+		       (void *)(j + jlen));
 	printf("reserver: checksum %016llx, %s\n", (unsigned long long)sum, bad ? "BAD" : "ok");
+	fflush(stdout);
+	while (hang)
+		pause();
 	return bad ? 1 : 0;
 }
