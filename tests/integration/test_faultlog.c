@@ -223,10 +223,11 @@ Test(faultlog, counts_by_kind_and_hottest_stack_signal_engine, .timeout = 120)
 
 /*
  * reserver's committed pieces in the fault log: every region it committed
- * out of a reservation (96 with mprotect, 24 with MAP_FIXED) is stored
- * with the kind resv->commit, and with fault-around off and no budget its
- * first-touch faults there are one per page it wrote: 96 + 12 recommitted
- * pieces of 64 pages and 24 of 256.  `faultline report` names the type.
+ * out of a reservation (96 with mprotect, 24 + 4 with MAP_FIXED) is
+ * stored with the kind resv->commit, and with fault-around off and no
+ * budget its first-touch faults there are one per page it wrote: 96 + 12
+ * recommitted pieces of 64 pages, 24 of 256 and 4 of 512.  `faultline
+ * report` names the type.
  */
 Test(faultlog, faults_in_committed_reservations_name_their_kind, .timeout = 120)
 {
@@ -244,17 +245,23 @@ Test(faultlog, faults_in_committed_reservations_name_their_kind, .timeout = 120)
 	cr_expect_str_eq(qs(h, "select how from processes"), "exited");
 	cr_expect_eq(q1(h, "select count(distinct region_id) from regions where process=%lld and kind='resv->commit'",
 			proc),
-		     96 + 24);
+		     96 + 24 + 4);
 	cr_expect_eq(q1(h, "select count(distinct region_id) from regions where process=%lld and kind='resv->commit'"
 			   " and len=%d",
 			proc, 256 << 10),
 		     96);
-	/* The 8 pieces the JVM's way uncommitted ended with their regions. */
+	/* The 8 pieces the JVM's way uncommitted ended with their regions,
+	 * and so did the 4 committed over again with the piece before. */
 	cr_expect_eq(q1(h, "select count(*) from regions where process=%lld and kind='resv->commit' and len=%d"
 			   " and destroyed_ns is not null",
 			proc, 1 << 20),
-		     8);
-	long long want = (96 + 12) * 64 + 24 * 256;
+		     8 + 4);
+	cr_expect_eq(q1(h, "select count(*) from regions where process=%lld and kind='resv->commit' and len=%d",
+			proc, 2 << 20),
+		     4);
+	cr_expect_eq(q1(h, "select count(*) from regions where process=%lld and kind='program mmap'", proc), 0,
+		     "no commit is taken for a program mapping");
+	long long want = (96 + 12) * 64 + 24 * 256 + 4 * 512;
 	long long pages = q1(h, "select coalesce(sum(pages), 0) from faults where process=%lld and kind=0 and region in"
 				" (select region_id from regions where process=%lld and kind='resv->commit')",
 			     proc, proc);

@@ -461,8 +461,10 @@ static int committed_shown(void *arg)
  * tests/progs/reserver commits 96 pieces of 256K of one reservation with
  * mprotect (V8's way; 24 decommitted again, 12 of those recommitted: each
  * stays a region) and 24 pieces of 1M of another with MAP_FIXED (the
- * JVM's; 8 uncommitted, so their regions end): 112 committed regions,
- * every one inside a reservation, and no program mapping there.
+ * JVM's; 8 uncommitted, so their regions end, and 4 of those committed
+ * again as 2M with the committed piece after each, which that region
+ * replaces): 112 committed regions, every one inside a reservation, and
+ * no program mapping there.
  */
 Test(vmmap_cli, committed_pieces_of_reservations_are_resv_commit, .timeout = 120)
 {
@@ -501,7 +503,7 @@ Test(vmmap_cli, committed_pieces_of_reservations_are_resv_commit, .timeout = 120
 			    &programs, &details),
 		     6, "%s", out);
 	cr_expect_eq(rows, 112, "resv->commit rows: %s", out);
-	cr_expect_eq(vsize, 96ull * (256 << 10) + 16ull * (1 << 20), "their virtual size: %s", out);
+	cr_expect_eq(vsize, 96ull * (256 << 10) + 12ull * (1 << 20) + 4ull * (2 << 20), "their virtual size: %s", out);
 	cr_expect_eq(outside, 0, "resv->commit rows outside the reservations: %s", out);
 	cr_expect_eq(wrong_kind, 0, "resv->commit rows whose region kind is another: %s", out);
 	cr_expect_eq(programs, 0, "program mappings inside the reservations: %s", out);
