@@ -14,6 +14,8 @@ const char *fl_range_kind_name(enum fl_range_kind k)
 	case FL_RANGE_ALLOCATOR: return "jemalloc";
 	case FL_RANGE_PROGRAM: return "program mmap";
 	case FL_RANGE_SHIM: return "faultline";
+	case FL_RANGE_COMMITTED: return "resv->commit";
+	case FL_RANGE__COUNT: break;
 	}
 	return "unknown";
 }

@@ -179,7 +179,7 @@ long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *
 			return bad(err, errlen, "region id 0");
 		if (x->prot > 7)
 			return bad(err, errlen, "region protection 0x%x", x->prot);
-		if (x->kind > FL_RANGE_PROGRAM)
+		if (x->kind >= FL_RANGE__COUNT || x->kind == FL_RANGE_SHIM)
 			return bad(err, errlen, "region kind %u is not a managed kind", x->kind);
 		if (x->op != FL_WIRE_REGION_DESTROY && (x->len == 0 || (x->len & 4095) || (x->start & 4095)))
 			return bad(err, errlen, "region 0x%llx+0x%llx is not whole pages",

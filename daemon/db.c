@@ -326,7 +326,7 @@ out:
 
 static uint32_t kind_of(const char *name)
 {
-	for (uint32_t k = FL_RANGE_PLAIN; k <= FL_RANGE_PROGRAM; k++)
+	for (uint32_t k = FL_RANGE_PLAIN; k < FL_RANGE__COUNT; k++)
 		if (strcmp(name, fl_range_kind_name((enum fl_range_kind)k)) == 0)
 			return k;
 	return FL_RANGE_PLAIN;

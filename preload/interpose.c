@@ -123,8 +123,12 @@ static int pager_takes(int prot, int flags, int fd)
  * runtimes (V8, the JVM, Go) commit piece by piece later.  A piece made
  * read-write with mprotect becomes managed memory then (MAP_FIXED
  * read-write mappings over a reservation are managed like any such
- * mapping).  Up to RESV_MAX of them are remembered; one that does not fit
- * stays with the kernel.
+ * mapping); either way its region's kind is FL_REGION_COMMITTED, which
+ * the viewers and the fault log name.  A reservation is the address
+ * space the program set aside: committed pieces stay inside it, and only
+ * munmap or a MAP_FIXED mapping of something else cuts it.  Up to
+ * RESV_MAX of them are remembered; one that does not fit stays with the
+ * kernel.
  */
 #define RESV_MAX 4096 /* node made about 400 at once; 64 KiB of table */
 static struct {
@@ -176,25 +180,33 @@ static void resv_cut(uintptr_t a, uintptr_t b)
 	fl_unlock(&resv_lock);
 }
 
+/* Is [a, b) inside one reservation?  (lock held) */
+static int resv_holds_locked(uintptr_t a, uintptr_t b)
+{
+	for (int i = 0; i < resv_hi; i++)
+		if (resv[i].start != resv[i].end && resv[i].start <= a && b <= resv[i].end)
+			return 1;
+	return 0;
+}
+
+static int resv_holds(uintptr_t a, uintptr_t b)
+{
+	fl_lock(&resv_lock);
+	int yes = resv_holds_locked(a, b);
+	fl_unlock(&resv_lock);
+	return yes;
+}
+
+/* A piece uncommitted inside a reservation is in it already. */
 static void resv_add(uintptr_t a, uintptr_t b)
 {
 	fl_lock(&resv_lock);
-	int i = resv_free_slot();
+	int i = resv_holds_locked(a, b) ? -1 : resv_free_slot();
 	if (i >= 0) {
 		resv[i].start = a;
 		resv[i].end = b;
 	}
 	fl_unlock(&resv_lock);
-}
-
-static int resv_holds(uintptr_t a, uintptr_t b)
-{
-	int yes = 0;
-	fl_lock(&resv_lock);
-	for (int i = 0; i < resv_hi && !yes; i++)
-		yes = resv[i].start != resv[i].end && resv[i].start <= a && b <= resv[i].end;
-	fl_unlock(&resv_lock);
-	return yes;
 }
 
 void *fl__shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, int kind)
@@ -209,8 +221,21 @@ void *fl__shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 			early_change(p, len, takes, kind);
 		return p;
 	}
-	if ((flags & MAP_FIXED) && len)
-		resv_cut((uintptr_t)addr, (uintptr_t)addr + fl__round_pages(len));
+	if ((flags & MAP_FIXED) && len) {
+		uintptr_t a = (uintptr_t)addr, b = a + fl__round_pages(len);
+		/* The JVM's commit (read-write over its own reservation) and
+		 * uncommit (PROT_NONE over it again).  The reservation stays
+		 * whole under both, so that committing again over a committed
+		 * piece, or across committed and uncommitted ones, is a commit
+		 * too.  Anything else mapped there ends it. */
+		int takes = pager_takes(prot, flags, fd);
+		if ((takes || reserves(prot, flags, fd)) && resv_holds(a, b)) {
+			if (takes && kind == FL_REGION_PROGRAM)
+				kind = FL_REGION_COMMITTED;
+		} else {
+			resv_cut(a, b);
+		}
+	}
 	if (pager_takes(prot, flags, fd))
 		return fl_pager_map_at(addr, len, flags & (MAP_FIXED | MAP_FIXED_NOREPLACE), kind);
 	/* MAP_FIXED over managed memory replaces it: the tables follow. */
@@ -250,7 +275,7 @@ int fl__shim_mprotect(void *addr, size_t len, int prot)
 	uintptr_t a = (uintptr_t)addr, b = a + fl__round_pages(len);
 	/* A reserved piece committed read-write: managed from now on. */
 	if (rc == 0 && len && prot == (PROT_READ | PROT_WRITE) && resv_holds(a, b) &&
-	    !fl_pager_owns_range(addr, len) && fl_pager_adopt(addr, len, FL_REGION_PROGRAM) != 0 && errno != EEXIST)
+	    !fl_pager_owns_range(addr, len) && fl_pager_adopt(addr, len, FL_REGION_COMMITTED) != 0 && errno != EEXIST)
 		FL_INFO("a committed piece of %zu bytes stays with the kernel: %s", len, fl__errname(errno));
 	return rc;
 }

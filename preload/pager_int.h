@@ -89,8 +89,13 @@ struct fl_region {
 	size_t t_lo, t_hi;
 };
 
-/* Region kinds, for reporting. */
-enum { FL_REGION_PLAIN = 0, FL_REGION_ALLOCATOR = 1, FL_REGION_PROGRAM = 2 };
+/* Region kinds, for reporting: the managed values of enum fl_range_kind. */
+enum {
+	FL_REGION_PLAIN = FL_RANGE_PLAIN,
+	FL_REGION_ALLOCATOR = FL_RANGE_ALLOCATOR,
+	FL_REGION_PROGRAM = FL_RANGE_PROGRAM,
+	FL_REGION_COMMITTED = FL_RANGE_COMMITTED, /* a committed piece of a reservation */
+};
 
 /* The mprotect value a page's protection bits stand for. */
 static inline int fl__pg_prot(const struct fl_page *p)

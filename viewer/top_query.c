@@ -617,7 +617,10 @@ static void region_from_state(const struct fl_state_region *sr, uint64_t ps, str
 	r->prot = sr->prot;
 	r->managed = 1;
 	r->page_size = ps;
-	snprintf(r->type, sizeof r->type, "%s", fl_range_kind_name(sr->kind));
+	if (sr->kind < FL_RANGE__COUNT)
+		snprintf(r->type, sizeof r->type, "%s", fl_range_kind_name(sr->kind));
+	else /* a newer shim's kind: managed all the same */
+		snprintf(r->type, sizeof r->type, "kind %u", sr->kind);
 	if (sr->kind == FL_RANGE_SHIM) {
 		/* The shim's own memory: the kernel pages it, the state has no
 		 * page counts for it, and no fault is ever logged in it. */
@@ -688,6 +691,8 @@ static const char *vmmap_type(enum fl_vmmap_type t)
 		return "jemalloc";
 	case FL_VMMAP_PROGRAM:
 		return "program mmap";
+	case FL_VMMAP_COMMITTED:
+		return fl_range_kind_name(FL_RANGE_COMMITTED);
 	case FL_VMMAP_UFFD:
 		return "uffd";
 	default:

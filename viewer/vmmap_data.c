@@ -206,6 +206,7 @@ const char *fl_vmmap_data_type_name(enum fl_vmmap_type t)
 		[FL_VMMAP_UFFD] = "userfaultfd",
 		[FL_VMMAP_ARENA] = "jemalloc arena",
 		[FL_VMMAP_PROGRAM] = "program mapping",
+		[FL_VMMAP_COMMITTED] = "resv->commit",
 		[FL_VMMAP_MANAGED] = "managed",
 		[FL_VMMAP_SHIM] = "faultline",
 	};
@@ -357,7 +358,9 @@ static uint64_t scale(uint64_t x, uint64_t num, uint64_t den)
 	return (uint64_t)((unsigned __int128)x * num / den);
 }
 
-/* Refuse a state whose regions could not be laid over a memory map. */
+/* Refuse a state whose regions could not be laid over a memory map.  A
+ * kind this viewer does not know is no reason: a newer shim's regions are
+ * shown as managed memory (managed_row names the kind's number). */
 static int state_check(const struct fl_state *st, char *err, size_t errlen)
 {
 	uint64_t ps = st->stats.page_size;
@@ -372,7 +375,7 @@ static int state_check(const struct fl_state *st, char *err, size_t errlen)
 		uint64_t pages = r->len / ps;
 		uint64_t held = r->resident + r->inactive + r->compressed + r->same_filled + r->untouched;
 		if (r->len == 0 || r->start % ps || r->len % ps || r->start + r->len < r->start || r->start < prev_end ||
-		    held > pages || r->kind > FL_RANGE_SHIM) {
+		    held > pages) {
 			snprintf(err, errlen,
 				 "the state file's region %u (%#llx+%#llx) is inconsistent (out of order, "
 				 "overlapping, or more pages than it spans)",
@@ -389,6 +392,7 @@ static enum fl_vmmap_type managed_type(uint32_t kind)
 	switch (kind) {
 	case FL_RANGE_ALLOCATOR: return FL_VMMAP_ARENA;
 	case FL_RANGE_PROGRAM: return FL_VMMAP_PROGRAM;
+	case FL_RANGE_COMMITTED: return FL_VMMAP_COMMITTED;
 	case FL_RANGE_SHIM: return FL_VMMAP_SHIM;
 	default: return FL_VMMAP_MANAGED;
 	}
@@ -424,8 +428,11 @@ static int managed_row(struct fl_vmmap_row *row, const struct fl_state_region *r
 	switch (r->kind) {
 	case FL_RANGE_ALLOCATOR: snprintf(det, sizeof det, "extent #%u", slot); break;
 	case FL_RANGE_PROGRAM: snprintf(det, sizeof det, "mmap #%u", slot); break;
+	case FL_RANGE_COMMITTED: snprintf(det, sizeof det, "commit #%u", slot); break;
 	case FL_RANGE_SHIM: snprintf(det, sizeof det, "the shim's own"); break;
-	default: snprintf(det, sizeof det, "region #%u", slot); break;
+	case FL_RANGE_PLAIN: snprintf(det, sizeof det, "region #%u", slot); break;
+	/* A kind from a newer shim: managed memory all the same. */
+	default: snprintf(det, sizeof det, "region #%u, kind %u", slot, r->kind); break;
 	}
 	if (r->resident + r->inactive + r->compressed + r->same_filled == 0)
 		row->share = FL_VMMAP_SM_NUL;

@@ -68,6 +68,7 @@ enum fl_vmmap_type {
 	FL_VMMAP_UFFD,      /* registered with a userfaultfd, no state to say by whom */
 	FL_VMMAP_ARENA,     /* managed: a jemalloc extent (FL_RANGE_ALLOCATOR) */
 	FL_VMMAP_PROGRAM,   /* managed: the program's own mmap (FL_RANGE_PROGRAM) */
+	FL_VMMAP_COMMITTED, /* managed: a committed piece of a reservation (FL_RANGE_COMMITTED) */
 	FL_VMMAP_MANAGED,   /* managed: through the pager API (FL_RANGE_PLAIN) */
 	FL_VMMAP_SHIM,      /* faultline's own memory (FL_RANGE_SHIM) */
 	FL_VMMAP__TYPES

@@ -105,6 +105,7 @@ static const char *type_short(enum fl_vmmap_type t)
 	case FL_VMMAP_UFFD: return "uffd";
 	case FL_VMMAP_ARENA: return "jemalloc";
 	case FL_VMMAP_PROGRAM: return "prog mmap";
+	case FL_VMMAP_COMMITTED: return "committed";
 	default: return fl_vmmap_data_type_name(t);
 	}
 }

@@ -97,12 +97,19 @@ FL_API double fl_stats_efficiency(const struct fl_stats *s);
  * Address ranges the shim holds: managed regions (by who asked for them)
  * and the shim's own memory (its tables, the compressed store, the
  * stash).  For tools that read /proc/PID/smaps and need to tell them apart.
+ * Every kind but FL_RANGE_SHIM is managed memory.  Kinds are only ever
+ * added; a value a reader does not know (a newer shim's) is named
+ * "unknown" by fl_range_kind_name().
  */
 enum fl_range_kind {
 	FL_RANGE_PLAIN = 0,     /* managed, mapped through the pager API */
 	FL_RANGE_ALLOCATOR = 1, /* managed, an extent of the allocator (jemalloc) */
 	FL_RANGE_PROGRAM = 2,   /* managed, the program's own anonymous mmap */
 	FL_RANGE_SHIM = 3,      /* the shim's own memory, not the program's */
+	FL_RANGE_COMMITTED = 4, /* managed, a piece of a PROT_NONE reservation the
+				 * program committed (made read-write with mprotect,
+				 * or mapped read-write with MAP_FIXED over it) */
+	FL_RANGE__COUNT
 };
 
 struct fl_range {

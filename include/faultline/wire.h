@@ -100,9 +100,15 @@ struct fl_wire_region {
 	uint64_t start, len;/* len: a multiple of the page size, nonzero unless DESTROY */
 	uint32_t op;
 	uint32_t prot;      /* PROT_* bits, 0..7 */
-	uint32_t kind;      /* enum fl_range_kind, managed kinds only */
+	uint32_t kind;      /* enum fl_range_kind, managed kinds only (not SHIM) */
 	uint32_t reserved;
 };
+/* FL_RANGE_COMMITTED came later than version 1 and kept its number: an
+ * older shim never sends it, so a newer daemon serves it as before.  A
+ * daemon older than the kind refuses the record ("region kind 4 is not a
+ * managed kind") and drops that connection, each time the shim
+ * reconnects and announces such a region; a new version number would
+ * have made it refuse every process of the new shim at HELLO instead. */
 
 /* STACK: a call stack's definition, sent once, before the first fault
  * that uses it.  Followed by nframes program counters (uint64_t),

@@ -69,6 +69,13 @@ static void module(uint32_t op)
 	add(fl_wire_put_module(at(), room(), &m, id, "/usr/bin/prog"));
 }
 
+static void region_kind(uint32_t op, uint64_t id, uint64_t len_, uint32_t kind)
+{
+	struct fl_wire_region r = {.t_ns = MONO + 2, .id = id, .start = 0x7f0000000000ull + (id << 32), .len = len_,
+				   .op = op, .prot = 3, .kind = kind};
+	add(fl_wire_put(at(), room(), FL_REC_REGION, &r, sizeof r, NULL, 0, NULL, 0));
+}
+
 static void region(uint32_t op, uint64_t id, uint64_t len_)
 {
 	struct fl_wire_region r = {.t_ns = MONO + 2, .id = id, .start = 0x7f0000000000ull, .len = len_, .op = op,
@@ -190,6 +197,30 @@ int main(int argc, char **argv)
 	region(FL_WIRE_REGION_CREATE, 1, 1 << 20);
 	faults(4, 1, 1);
 	save("valid-repeated-definitions", len);
+
+	/* A region of every managed kind, faults in each. */
+	len = 0;
+	hello(114);
+	for (uint32_t k = 0; k < FL_RANGE__COUNT; k++)
+		if (k != FL_RANGE_SHIM)
+			region_kind(FL_WIRE_REGION_CREATE, k + 1, 1 << 20, k);
+	for (uint32_t k = 0; k < FL_RANGE__COUNT; k++)
+		if (k != FL_RANGE_SHIM)
+			faults(3, 0, k + 1);
+	region_kind(FL_WIRE_REGION_UPDATE, FL_RANGE_COMMITTED + 1, 1 << 16, FL_RANGE_COMMITTED);
+	goodbye();
+	save("valid-region-kinds", len);
+
+	/* The shim's own memory is no managed region, and a kind past the
+	 * last is none this daemon knows. */
+	len = 0;
+	hello(115);
+	region_kind(FL_WIRE_REGION_CREATE, 1, 4096, FL_RANGE_SHIM);
+	save("bad-region-kind-shim", len);
+	len = 0;
+	hello(115);
+	region_kind(FL_WIRE_REGION_CREATE, 1, 4096, FL_RANGE__COUNT);
+	save("bad-region-kind-unknown", len);
 
 	len = 0;
 	exit_rec(100, FL_WIRE_END_EXITED);

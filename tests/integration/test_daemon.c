@@ -268,11 +268,17 @@ static void send_stack(int fd, uint32_t id, const uint64_t *pcs, uint32_t n)
 	put(fd, fl_wire_put_stack(wbuf, sizeof wbuf, id, pcs, n));
 }
 
-static void send_region(int fd, uint32_t op, uint64_t id, uint64_t start, uint64_t len, uint64_t t)
+static void send_region_kind(int fd, uint32_t op, uint64_t id, uint64_t start, uint64_t len, uint64_t t,
+			     uint32_t kind)
 {
 	struct fl_wire_region r = {.t_ns = START_MONO + t, .id = id, .start = start, .len = len, .op = op,
-				   .prot = 3, .kind = FL_RANGE_ALLOCATOR};
+				   .prot = 3, .kind = kind};
 	put(fd, fl_wire_put(wbuf, sizeof wbuf, FL_REC_REGION, &r, sizeof r, NULL, 0, NULL, 0));
+}
+
+static void send_region(int fd, uint32_t op, uint64_t id, uint64_t start, uint64_t len, uint64_t t)
+{
+	send_region_kind(fd, op, id, start, len, t, FL_RANGE_ALLOCATOR);
 }
 
 static void send_goodbye(int fd, uint32_t how, int status, uint64_t t)
@@ -696,6 +702,43 @@ Test(daemon, a_shim_reconnecting_to_a_restarted_daemon_continues_too)
 	sqlite3_close(db);
 }
 
+/* Every managed kind is stored by its name, the committed pieces of
+ * reservations too, and a restarted daemon knows a region of that kind
+ * again when the shim announces it anew (no update row). */
+Test(daemon, committed_regions_are_stored_by_name_and_known_after_a_restart)
+{
+	start(NULL);
+	int fd = peer();
+	send_hello(fd, getpid());
+	send_region_kind(fd, FL_WIRE_REGION_CREATE, 1, 0x10000000, 1 << 16, 10, FL_RANGE_PLAIN);
+	send_region_kind(fd, FL_WIRE_REGION_CREATE, 2, 0x20000000, 1 << 16, 10, FL_RANGE_ALLOCATOR);
+	send_region_kind(fd, FL_WIRE_REGION_CREATE, 3, 0x30000000, 1 << 16, 10, FL_RANGE_PROGRAM);
+	send_region_kind(fd, FL_WIRE_REGION_CREATE, 4, 0x40000000, 1 << 18, 10, FL_RANGE_COMMITTED);
+	send_faults(fd, 0, 10, 0, 4);
+	cr_assert_eq(wait_int(10, 5000, "SELECT count(*) FROM faults"), 10);
+	cr_assert_eq(stop(), 0, "%s", read_log());
+	cr_assert(hung_up(fd, 2000));
+	close(fd);
+	start(NULL);
+	fd = peer();
+	send_hello(fd, getpid());
+	send_region_kind(fd, FL_WIRE_REGION_CREATE, 4, 0x40000000, 1 << 18, 10, FL_RANGE_COMMITTED);
+	send_faults(fd, 10, 10, 0, 4);
+	send_goodbye(fd, FL_WIRE_END_EXITED, 0, 1000000);
+	cr_expect_not(hung_up(fd, 300), "%s", read_log());
+	close(fd);
+	cr_assert_eq(stop(), 0, "%s", read_log());
+	sqlite3 *db = db_open();
+	cr_expect_str_eq(q_text(db, "SELECT group_concat(kind, ',') FROM (SELECT kind FROM regions ORDER BY region_id)"),
+			 "managed,jemalloc,program mmap,resv->commit");
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM regions WHERE region_id = 4"), 1,
+		     "announced again after the restart: the same region, not an update");
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM faults f JOIN regions r ON r.process = f.process AND"
+			       " r.region_id = f.region WHERE r.kind = 'resv->commit'"),
+		     20);
+	sqlite3_close(db);
+}
+
 Test(daemon, a_process_gone_without_goodbye_is_vanished)
 {
 	start(NULL);
@@ -898,6 +941,31 @@ Test(daemon, unknown_region_disconnects_only_that_peer)
 	static uint8_t rec[FL_WIRE_MAX];
 	size_t n = fl_wire_put_faults(rec, sizeof rec, &f, 1);
 	bad_case(1, NULL, rec, n, "fault 0 of 1 names region 33, which was never created");
+}
+
+/* A region record of the given kind (the shim's own memory, or a kind
+ * this daemon does not know). */
+static size_t region_of_kind(uint32_t kind, uint8_t *rec, size_t cap)
+{
+	struct fl_wire_region r = {.t_ns = START_MONO, .id = 1, .start = 0x10000000, .len = 4096,
+				   .op = FL_WIRE_REGION_CREATE, .prot = 3, .kind = kind};
+	return fl_wire_put(rec, cap, FL_REC_REGION, &r, sizeof r, NULL, 0, NULL, 0);
+}
+
+Test(daemon, region_of_the_shims_own_kind_disconnects_only_that_peer)
+{
+	static uint8_t rec[256];
+	size_t n = region_of_kind(FL_RANGE_SHIM, rec, sizeof rec);
+	bad_case(1, NULL, rec, n, "region kind 3 is not a managed kind");
+}
+
+Test(daemon, region_of_an_unknown_kind_disconnects_only_that_peer)
+{
+	static uint8_t rec[256];
+	size_t n = region_of_kind(FL_RANGE__COUNT, rec, sizeof rec);
+	char reason[64];
+	snprintf(reason, sizeof reason, "region kind %u is not a managed kind", (unsigned)FL_RANGE__COUNT);
+	bad_case(1, NULL, rec, n, reason);
 }
 
 static void say_goodbye(int fd)

@@ -258,7 +258,7 @@ static int run_stored(void *arg)
  * running (--hang) once it has written its pages; returns faulter's pid
  * (from the database) when its regions and samples are there.
  */
-static int start_faulter(void)
+static int start_run(const char *prog, const char *arg1, const char *arg2)
 {
 	launcher = fork();
 	cr_assert_geq(launcher, 0);
@@ -270,11 +270,16 @@ static int start_faulter(void)
 		dup2(nul, 0);
 		dup2(nul, 1);
 		execl(test_bin("faultline"), "faultline", "run", "--db", db, "--socket", sock, "--stacks", "all", "-q",
-		      "--", FAULTER, "3000", "--hang", (char *)NULL);
+		      "--", prog, arg1, arg2, (char *)NULL);
 		_exit(127);
 	}
-	cr_assert(fl_test_poll(run_stored, NULL, 20000), "faulter's run never reached the database %s", db);
+	cr_assert(fl_test_poll(run_stored, NULL, 20000), "%s's run never reached the database %s", prog, db);
 	return (int)q1("select pid from processes");
+}
+
+static int start_faulter(void)
+{
+	return start_run(FAULTER, "3000", "--hang");
 }
 
 /* End faulter: the launcher passes SIGTERM on, reports how it ended, and stops its daemon. */
@@ -501,6 +506,43 @@ Test(top, live_process_region_table_and_keys, .timeout = 180)
 	SHOWS("EXIT=0");
 	cr_expect(strstr(pane, "STTY-SAME"), "terminal settings not restored:\n%s", pane);
 	cr_expect(!strstr(pane, "REGION TYPE") && !strstr(pane, "faultline top"), "top's screen is left:\n%s", pane);
+	stop_tmux();
+	remove_dir();
+}
+
+/*
+ * reserver (tests/progs) left running with its 112 committed pieces of
+ * reservations: the live region table names them resv->commit, and
+ * filtering on that name finds all of them and nothing else.
+ */
+Test(top, committed_pieces_of_reservations_are_resv_commit, .timeout = 120)
+{
+	skip_unless_quick();
+	make_dir();
+	start_run("build/tests/progs/reserver", "--hang", NULL);
+	char args[512];
+	snprintf(args, sizeof args, "--db %s --interval 0.2", db);
+	start_top("100", "30", "", args);
+	SHOWS("reserver --hang");
+	keys("Enter");
+	SHOWS("page states: live");
+	SHOWS("resv->commit ");
+	keys("f");
+	SHOWS("filter: _");
+	type("resv->commit");
+	keys("Enter");
+	SHOWS("name~resv->commit");
+	/* The state is rewritten every sample: until it holds every piece. */
+	SHOWS("112 of ");
+	capture();
+	char rows[64][128];
+	int n = table_rows(rows, 64);
+	cr_assert_geq(n, 10, "few rows:\n%s", pane);
+	for (int i = 0; i < n; i++)
+		cr_expect(!strncmp(rows[i], "resv->commit ", 13), "row '%s' under name~resv->commit", rows[i]);
+	keys("q");
+	SHOWS("EXIT=0");
+	stop_faulter();
 	stop_tmux();
 	remove_dir();
 }

@@ -101,8 +101,8 @@ static int has_execd(void *arg)
 }
 
 /* A child running argv with env added; when ready is set, wait for that
- * text on its stdout. */
-static pid_t spawn(char *const argv[], char *const env[], const char *ready)
+ * text on its stdout (what it wrote up to then into said, when given). */
+static pid_t spawn_said(char *const argv[], char *const env[], const char *ready, char *said, size_t saidlen)
 {
 	int p[2];
 	cr_assert_eq(pipe(p), 0);
@@ -133,6 +133,8 @@ static pid_t spawn(char *const argv[], char *const env[], const char *ready)
 			if (strstr(buf, ready))
 				break;
 		}
+		if (said)
+			snprintf(said, saidlen, "%s", buf);
 	} else {
 		/* Until it has become the program (no longer a copy of us). */
 		struct execd e = {.pid = pid};
@@ -143,6 +145,11 @@ static pid_t spawn(char *const argv[], char *const env[], const char *ready)
 	}
 	close(p[0]);
 	return pid;
+}
+
+static pid_t spawn(char *const argv[], char *const env[], const char *ready)
+{
+	return spawn_said(argv, env, ready, NULL, 0);
 }
 
 static void stop(pid_t pid)
@@ -427,6 +434,90 @@ Test(vmmap_cli, a_preloaded_process_agrees_with_smaps_and_the_shim, .timeout = 1
 	cr_expect(strstr(R.out, "engine uffd, budget 2M, pressure ") != NULL, "%s", R.out);
 	cr_expect(strstr(R.out, "compressor: lz4, efficiency ") != NULL, "%s", R.out);
 	cr_expect(strstr(R.out, "allocator (jemalloc): ") != NULL, "%s", R.out);
+	stop(pid);
+}
+
+struct committed {
+	pid_t pid;
+	unsigned n;
+	char err[256];
+};
+
+/* Whether the shim's state shows n regions of kind FL_RANGE_COMMITTED. */
+static int committed_shown(void *arg)
+{
+	struct committed *c = arg;
+	static struct fl_state st;
+	if (fl_state_read(c->pid, &st, c->err, sizeof c->err) != 0)
+		return 0;
+	unsigned n = 0;
+	for (uint32_t i = 0; i < st.nregions; i++)
+		n += st.regions[i].kind == FL_RANGE_COMMITTED;
+	snprintf(c->err, sizeof c->err, "%u committed regions in the state", n);
+	return n == c->n;
+}
+
+/*
+ * tests/progs/reserver commits 96 pieces of 256K of one reservation with
+ * mprotect (V8's way; 24 decommitted again, 12 of those recommitted: each
+ * stays a region) and 24 pieces of 1M of another with MAP_FIXED (the
+ * JVM's; 8 uncommitted, so their regions end, and 4 of those committed
+ * again as 2M with the committed piece after each, which that region
+ * replaces): 112 committed regions, every one inside a reservation, and
+ * no program mapping there.
+ */
+Test(vmmap_cli, committed_pieces_of_reservations_are_resv_commit, .timeout = 120)
+{
+	char *argv[] = {"build/tests/progs/reserver", "--hang", NULL};
+	char *env[] = {preload_env(), NULL};
+	char said[4096];
+	pid_t pid = spawn_said(argv, env, "reserver: checksum", said, sizeof said);
+	cr_assert(strstr(said, ", ok\n") != NULL, "%s", said);
+	unsigned long long v8a, v8b, ja, jb;
+	const char *ranges = strstr(said, "reserver: v8 ");
+	cr_assert(ranges && sscanf(ranges, "reserver: v8 %llx-%llx, jvm %llx-%llx", &v8a, &v8b, &ja, &jb) == 4, "%s",
+		  said);
+	struct committed c = {.pid = pid, .n = 112};
+	fl_test_wait_until(committed_shown, &c, FL_WAIT_MS, "the state of %d to show 112 committed regions (%s)",
+			   (int)pid, c.err);
+	char spid[16];
+	snprintf(spid, sizeof spid, "%d", (int)pid);
+
+	char *json_args[] = {"--json", spid, NULL};
+	vmmap(&R, -1, json_args);
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	char expr[2048], out[1024];
+	snprintf(expr, sizeof expr,
+		 "(lambda rs, inside: (len([r for r in rs if r[\"type\"]==\"resv->commit\"]), "
+		 "sum(r[\"vsize\"] for r in rs if r[\"type\"]==\"resv->commit\"), "
+		 "sum(1 for r in rs if r[\"type\"]==\"resv->commit\" and not inside(r)), "
+		 "sum(1 for r in rs if r[\"type\"]==\"resv->commit\" and r.get(\"managed\",{}).get(\"kind\")!=\"resv->commit\"), "
+		 "sum(1 for r in rs if r[\"type\"]==\"program mapping\" and inside(r)), "
+		 "sum(1 for r in rs if r[\"type\"]==\"resv->commit\" and r[\"detail\"].startswith(\"commit #\"))))"
+		 "(d[\"regions\"], lambda r: any(a <= int(r[\"start\"],16) and int(r[\"end\"],16) <= b "
+		 "for a, b in ((%llu, %llu), (%llu, %llu))))",
+		 v8a, v8b, ja, jb);
+	json_eval(R.out, expr, out, sizeof out);
+	unsigned long long rows, vsize, outside, wrong_kind, programs, details;
+	cr_assert_eq(sscanf(out, "(%llu, %llu, %llu, %llu, %llu, %llu)", &rows, &vsize, &outside, &wrong_kind,
+			    &programs, &details),
+		     6, "%s", out);
+	cr_expect_eq(rows, 112, "resv->commit rows: %s", out);
+	cr_expect_eq(vsize, 96ull * (256 << 10) + 12ull * (1 << 20) + 4ull * (2 << 20), "their virtual size: %s", out);
+	cr_expect_eq(outside, 0, "resv->commit rows outside the reservations: %s", out);
+	cr_expect_eq(wrong_kind, 0, "resv->commit rows whose region kind is another: %s", out);
+	cr_expect_eq(programs, 0, "program mappings inside the reservations: %s", out);
+	cr_expect_eq(details, 112, "%s", out);
+
+	char *wide[] = {"--width", "160", spid, NULL};
+	vmmap(&R, -1, wide);
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_expect(line_with(R.out, "resv->commit ", " PRV commit #") != NULL, "%s", R.out);
+	cr_expect(line_with(R.out, "resv->commit ", "112 ") != NULL, "the summary's count: %s", R.out);
+	char *narrow[] = {"--width", "80", spid, NULL};
+	vmmap(&R, -1, narrow);
+	cr_assert_eq(R.status, 0, "%s", R.err);
+	cr_expect(line_with(R.out, "committed ", " commit #") != NULL, "%s", R.out);
 	stop(pid);
 }
 

@@ -5,14 +5,19 @@
  * PROT_NONE) and committed again (they must read zero), one flipped to
  * read-execute like JIT code (its bytes kept).  The JVM's: pieces of a
  * reservation committed with mmap(MAP_FIXED) read-write, some uncommitted
- * with mmap(MAP_FIXED, PROT_NONE).  Prints a checksum of everything still
+ * with mmap(MAP_FIXED, PROT_NONE), and some of those committed again
+ * together with the committed piece after each (they must read zero).  Prints a checksum of everything still
  * committed and "ok"; exit 0 only when every page read back right.
+ *
+ * --hang: print the two reservations' ranges too, then wait for a signal
+ * with every piece still mapped (the viewers' tests look at it meanwhile).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define PG 4096
 #define V8_PIECE (256 << 10)
@@ -54,8 +59,13 @@ static int zero_piece(const unsigned char *p, size_t len)
 	return 1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int hang = argc > 1 && !strcmp(argv[1], "--hang");
+	if (argc > 2 || (argc == 2 && !hang)) {
+		fprintf(stderr, "usage: reserver [--hang]\n");
+		return 2;
+	}
 	uint64_t sum = 1469598103934665603ull;
 	size_t bad = 0;
 
@@ -107,6 +117,17 @@ int main(void)
 	for (size_t i = 0; i < JVM_PIECES; i += 3)
 		mmap(j + i * JVM_PIECE, JVM_PIECE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
 		     0);
+	/* One commit across an uncommitted piece and a committed one. */
+	for (size_t i = 0; i < JVM_PIECES; i += 6) {
+		unsigned char *p = j + i * JVM_PIECE;
+		if (mmap(p, 2 * JVM_PIECE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p) {
+			perror("reserver: commit again");
+			return 2;
+		}
+		bad += !zero_piece(p, 2 * JVM_PIECE);
+		fill(p, JVM_PIECE, 1000 + i, 3);
+		fill(p + JVM_PIECE, JVM_PIECE, 1000 + i + 1, 3);
+	}
 
 	/* Everything still committed, read back (the whole heap twice over
 	 * the budgets the tests give). */
@@ -117,10 +138,19 @@ int main(void)
 			unsigned who = i % 8 == 0 ? 2 : 1;
 			bad += wrong(v8 + 2 * i * V8_PIECE, V8_PIECE, i, who, &sum);
 		}
-		for (size_t i = 0; i < JVM_PIECES; i++)
-			if (i % 3)
-				bad += wrong(j + i * JVM_PIECE, JVM_PIECE, 1000 + i, 1, &sum);
+		for (size_t i = 0; i < JVM_PIECES; i++) {
+			if (i % 3 == 0 && i % 6 != 0)
+				continue; /* uncommitted */
+			unsigned who = i % 6 <= 1 ? 3 : 1;
+			bad += wrong(j + i * JVM_PIECE, JVM_PIECE, 1000 + i, who, &sum);
+		}
 	}
+	if (hang)
+		printf("reserver: v8 %p-%p, jvm %p-%p\n", (void *)v8, (void *)(v8 + v8len), (void *)j,
+		       (void *)(j + jlen));
 	printf("reserver: checksum %016llx, %s\n", (unsigned long long)sum, bad ? "BAD" : "ok");
+	fflush(stdout);
+	while (hang)
+		pause();
 	return bad ? 1 : 0;
 }

@@ -51,7 +51,7 @@ for v in vmas:
     path = v['path']
     anon = path == '' or (path.startswith('[') and path not in ('[vdso]', '[vvar]', '[vsyscall]', '[vvar_vclock]'))
     if anon:
-        if overlaps(v, (0, 1, 2)):
+        if overlaps(v, (0, 1, 2, 4)):  # every managed kind: not 3, the shim's own
             c = 'managed'
         elif overlaps(v, (3,)):
             c = 'faultline'

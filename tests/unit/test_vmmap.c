@@ -534,3 +534,74 @@ Test(vmmap, json_parses_and_carries_the_figures)
 	fl_vmmap_data_free_vmas(&vs);
 	free(st);
 }
+
+/* The line of text that starts with prefix and holds what, or NULL. */
+static const char *row_with(const char *text, const char *prefix, const char *what)
+{
+	size_t pl = strlen(prefix);
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		const char *w = strstr(p, what);
+		if (l >= pl && !strncmp(p, prefix, pl) && w && w + strlen(what) <= p + l)
+			return p;
+	}
+	return NULL;
+}
+
+Test(vmmap, committed_pieces_have_their_type_and_unknown_kinds_stay_managed)
+{
+	struct fl_state *st = managed_state();
+	/* A committed piece of a reservation, and a region of a kind a newer
+	 * shim might send. */
+	st->regions[2].kind = FL_RANGE_COMMITTED;
+	st->regions[3].kind = 9;
+	struct fl_vmmap_vmas vs;
+	struct fl_vmmap m;
+	build_managed(&m, &vs, st, 0);
+	cr_assert(m.has_state, "a kind the viewer does not know must not cost the whole state");
+	cr_assert_eq(m.nrows, 5, "rows: %zu", m.nrows);
+	const struct fl_vmmap_row *c = &m.rows[1];
+	cr_expect_eq(c->type, FL_VMMAP_COMMITTED);
+	cr_expect(c->managed);
+	cr_expect_eq(c->kind, FL_RANGE_COMMITTED);
+	cr_expect_str_eq(c->detail, "commit #3");
+	cr_expect_str_eq(fl_vmmap_data_type_name(c->type), "resv->commit");
+	cr_expect_str_eq(fl_range_kind_name(FL_RANGE_COMMITTED), "resv->commit");
+	const struct fl_vmmap_row *u = &m.rows[3];
+	cr_expect_eq(u->type, FL_VMMAP_MANAGED);
+	cr_expect(u->managed);
+	cr_expect_eq(u->rsize, 64 * 4096, "its page counts are used as any managed region's");
+	cr_expect_str_eq(u->detail, "region #4, kind 9");
+	cr_expect_str_eq(fl_range_kind_name((enum fl_range_kind)9), "unknown");
+	cr_expect_eq(m.sum.managed_regions, 3);
+	cr_expect_eq(m.sum.types[FL_VMMAP_COMMITTED].count, 1);
+
+	struct fl_vmmap_out o = {0};
+	fl_vmmap_layout_text(&m, 160, &o);
+	cr_assert(!o.failed);
+	cr_expect(row_with(o.buf, "resv->commit   7f1000200000-7f1000300000 ", " ZER commit #3") != NULL, "%s",
+		  o.buf);
+	cr_expect(row_with(o.buf, "managed        7f2000000000-7f2000200000 ", " region #4, kind 9") != NULL,
+		  "%s", o.buf);
+	cr_expect(row_with(o.buf, "resv->commit          1     1M      0 ", "") != NULL, "the summary's row: %s", o.buf);
+	fl_vmmap_layout_out_free(&o);
+	/* Narrow: the short name. */
+	fl_vmmap_layout_text(&m, 80, &o);
+	cr_assert(!o.failed);
+	cr_expect(row_with(o.buf, "committed 7f1000200000-7f1000300000 ", " commit #3") != NULL, "%s", o.buf);
+	fl_vmmap_layout_out_free(&o);
+
+	fl_vmmap_layout_json(&m, &o);
+	cr_assert(!o.failed);
+	char out[512];
+	json_check(o.buf,
+		   "r=d[\"regions\"]; print(r[1][\"type\"], r[1][\"managed\"][\"kind\"], r[3][\"type\"], "
+		   "r[3][\"managed\"][\"kind\"], r[3][\"detail\"])",
+		   out, sizeof out);
+	cr_expect_str_eq(out, "resv->commit resv->commit managed unknown region #4, kind 9\n");
+	fl_vmmap_layout_out_free(&o);
+	fl_vmmap_data_free(&m);
+	fl_vmmap_data_free_vmas(&vs);
+	free(st);
+}
