@@ -215,7 +215,15 @@ static void handoff_parent(void)
 	int cfd = P.eng->fork_end();
 	syscall(SYS_close, P.fork_sock[1]);
 	int s = P.fork_sock[0];
-	if (sock_send(s, cfd >= 0 ? 'F' : 'N', cfd) == 0 && cfd >= 0) {
+	if (cfd >= 0 && !P.inactive && !P.compressed && !P.same) {
+		/* Nothing is out: the child needs no descriptor (a page it
+		 * faults on reads zeros once this one is closed, as it
+		 * should) and re-arms at its first call into the pager, so a
+		 * child that only execs starts no thread. */
+		syscall(SYS_close, cfd);
+		cfd = -1;
+		sock_send(s, 'P', -1);
+	} else if (sock_send(s, cfd >= 0 ? 'F' : 'N', cfd) == 0 && cfd >= 0) {
 		if (P.eng->fork_serve(cfd, s, child_content, P.bounce) != 0)
 			FL_WARN("answering a forked child's faults failed: %s", fl__errname(errno));
 		if (sock_recv(s, NULL) == 'T')
@@ -421,9 +429,10 @@ void fl_pager_fork_child(void)
 			syscall(SYS_close, fd);
 		syscall(SYS_close, P.fork_sock[1]);
 		P.fork_sock[0] = P.fork_sock[1] = -1;
-		FL_WARN("forked child got no fault descriptor from its parent (%s): managed pages "
-			"that were out of memory at the fork read as zeros here",
-			what ? "the kernel gave none" : "the parent is gone");
+		if (what != 'P')
+			FL_WARN("forked child got no fault descriptor from its parent (%s): managed "
+				"pages that were out of memory at the fork read as zeros here",
+				what ? "the kernel gave none" : "the parent is gone");
 	}
 	P.eng->forget();
 	if (P.kind == FL_ENGINE_SIGNAL) {
@@ -438,31 +447,32 @@ void fl_pager_fork_child(void)
 /*
  * Pages the parent filled in for this child while it answered its faults
  * are present here, whatever the tables (a copy of the parent's at the
- * fork) say: resident now, their stored copies freed.
+ * fork) say: resident now, their stored copies freed; untouched ones it
+ * filled with zeros are resident too.
  */
 static void handoff_reconcile(struct fl_region *r)
 {
 	size_t vb = fl__round_pages(r->npages);
 	unsigned char *vec = fl__mem_alloc(vb);
-	if (vec && mincore((void *)r->base, r->len, vec) == 0) {
-		for (size_t i = 0; i < r->npages; i++) {
-			struct fl_page *p = &r->pages[i];
-			unsigned st = fl__pg_state(p);
-			if (!(vec[i] & 1) || st == FL_PG_RESIDENT || st == FL_PG_UNTOUCHED)
-				continue;
-			if (st == FL_PG_INACTIVE)
-				P.eng->release(r, i, p->slot);
-			else
-				fl_store_drop(P.store, &p->ref);
-			p->slot = 0;
-			fl__page_move(r, p, FL_PG_RESIDENT);
-		}
-	} else {
+	if (!vec || mincore((void *)r->base, r->len, vec) != 0) {
 		FL_WARN("forked child cannot read which pages its parent filled in (%s); "
-			"they stay counted as stored", fl__errname(errno));
+			"they stay counted as out", fl__errname(errno));
+		fl__mem_free(vec, vb);
+		return;
+	}
+	for (size_t i = 0; i < r->npages; i++) {
+		struct fl_page *p = &r->pages[i];
+		unsigned st = fl__pg_state(p);
+		if (!(vec[i] & 1) || st == FL_PG_RESIDENT)
+			continue;
+		if (st == FL_PG_INACTIVE)
+			P.eng->release(r, i, p->slot);
+		else if (st != FL_PG_UNTOUCHED)
+			fl_store_drop(P.store, &p->ref);
+		p->slot = 0;
+		fl__page_move(r, p, FL_PG_RESIDENT);
 	}
 	fl__mem_free(vec, vb);
-	fl__region_adopt_states(r);
 }
 
 /*
