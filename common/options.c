@@ -73,6 +73,15 @@ const struct fl_option fl_options[] = {
 		 "is a write-protect fault, logged with its stack, before the kernel copies the page (uffd "
 		 "engine only). Each such write then waits for the fault handler: about 15 us against the "
 		 "kernel's 3 us copy, measured here. off leaves the copies to the kernel, unlogged."},
+	{.name = "SPILL", .kind = FL_OPT_STRING, .dflt = "", .unit = "a directory, or off", .field = F(pager.spill_dir),
+	 .launcher = 1,
+	 .help = "Where the compressed store writes its coldest pages once it holds STORE_MAX (default: "
+		 "$XDG_RUNTIME_DIR, else $TMPDIR, else /tmp). The file has no name from the start, so nothing "
+		 "is left behind, even after kill -9; off keeps every page in memory (over the budget when "
+		 "the store is full)."},
+	{.name = "SPILL_MAX", .kind = FL_OPT_SIZE, .dflt = "4G", .lo = 1, .field = F(pager.spill_max), .launcher = 1,
+	 .help = "Cap on the spill file's size. When it is full, or the disk is, pages stay in memory "
+		 "(pressure CRITICAL, one warning)."},
 	{.name = "FORK", .kind = FL_OPT_ENUM, .dflt = "handoff", .words = fork_words,
 	 .field = F(pager.fork_handoff), .launcher = 1,
 	 .help = "What a fork does with managed pages that are out of memory (uffd engine). handoff: they "

@@ -41,6 +41,8 @@ struct fl_pager_config {
 	unsigned handlers;             /* uffd fault handlers at most; 0: one per CPU */
 	unsigned cow_faults;           /* write-protect after fork: COW breaks are faults */
 	unsigned fork_handoff;         /* fork hands evicted pages to the child (1) or brings them back (0) */
+	char spill_dir[200];           /* "": the default directory; "off": no spill file */
+	uint64_t spill_max;            /* bytes the spill file may hold */
 	enum fl_log_level log_level;
 };
 

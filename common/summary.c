@@ -26,6 +26,9 @@ static const struct {
 	C("prefilled", prefilled),
 	C("readahead", readahead),
 	C("evicted", evicted),
+	C("spilled_pages", spilled_pages),
+	C("spilled_bytes", spilled_bytes),
+	C("spill_file_bytes", spill_file_bytes),
 #undef C
 };
 #define NCOUNTERS (sizeof counters / sizeof counters[0])

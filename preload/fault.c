@@ -282,6 +282,7 @@ static int stored(const struct fl_page *p)
 static int resolve_stored(struct fl_region *r, size_t pg)
 {
 	unsigned first = fl__pg_state(&r->pages[pg]);
+	int spilled = r->pages[pg].ref.kind == FL_STORE_SPILLED;
 	size_t w = readahead_window(r, pg); /* <= bounce_pages */
 	size_t a = pg, end = pg + w > r->npages ? r->npages : pg + w;
 	size_t cl = P.cfg.cluster_pages;
@@ -328,8 +329,9 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 		fl__page_move(r, p, FL_PG_RESIDENT);
 	}
 	r->ra_next = a + n;
-	P.faults[first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS]++;
-	note_fault(r, first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS, n);
+	unsigned kind = spilled ? FL_FAULT_SPILL : first == FL_PG_SAME ? FL_FAULT_SAME_FILLED : FL_FAULT_DECOMPRESS;
+	P.faults[kind]++;
+	note_fault(r, kind, n);
 	P.readahead += n - 1;
 	fl__note_used();
 	return 0;

@@ -95,6 +95,9 @@ void fl_pager_fork_prepare(void)
 		return;
 	fl_lock(&P.lock);
 	fl__reclaim_wait_idle();
+	/* Both processes keep the spill file as it is now and write new
+	 * ones of their own. */
+	fl_store_fork_prepare(P.store);
 	if (P.caps.fork_handoff && P.eng->fork_begin &&
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, P.fork_sock) == 0) {
 		P.fork_sock[0] = fl__sys_highfd(P.fork_sock[0]);

@@ -9,11 +9,15 @@
 #include "pager.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mem.h"
@@ -49,6 +53,33 @@ static int try_engine(const struct fl_engine *e, size_t stash, char *err, size_t
 	if (e->kind == FL_ENGINE_UFFD && !P.caps.kernel_faults)
 		P.kind = FL_ENGINE_UFFD_USER;
 	return 0;
+}
+
+/*
+ * The spill file's directory: FAULTLINE_SPILL, else $XDG_RUNTIME_DIR, else
+ * $TMPDIR, else /tmp; "off": none.  A directory that cannot be opened is
+ * said once; pages then stay in memory as without a spill file.
+ */
+static void setup_spill(void)
+{
+	const char *dir = P.cfg.spill_dir;
+	if (!strcmp(dir, "off"))
+		return;
+	if (!dir[0])
+		dir = getenv("XDG_RUNTIME_DIR");
+	if (!dir || !dir[0])
+		dir = getenv("TMPDIR");
+	if (!dir || !dir[0])
+		dir = "/tmp";
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		FL_WARN("no spill file: cannot open the directory %s (%s); pages the store cannot hold "
+			"stay in memory", dir, strerror(errno));
+		return;
+	}
+	syscall(SYS_close, fd);
+	if (fl_store_spill_setup(P.store, dir, P.cfg.spill_max ? P.cfg.spill_max : 4ull << 30) != 0)
+		FL_WARN("no spill file: out of memory for its tables");
 }
 
 static void setup_budget(void)
@@ -121,7 +152,9 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 	P.scratch = fl__mem_alloc((EVICT_BATCH + 1) * PS);
 	P.inq_cap = (P.budget ? P.budget : 1024) * 2 + 64;
 	P.inq = fl__mem_alloc(P.inq_cap * sizeof *P.inq);
-	if (!P.pool || !P.sorted || !P.free_ids || !P.bounce || !P.inq || !P.scratch) {
+	P.cq_cap = 1u << 16;
+	P.cq = fl__mem_alloc(P.cq_cap * sizeof *P.cq);
+	if (!P.pool || !P.sorted || !P.free_ids || !P.bounce || !P.inq || !P.scratch || !P.cq) {
 		snprintf(err, errlen, "cannot map the pager's tables: %s", strerror(errno));
 		goto fail;
 	}
@@ -140,6 +173,7 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 		snprintf(err, errlen, "cannot create the compressed store (error %d)", serr);
 		goto fail;
 	}
+	setup_spill();
 	P.ctx_fault = fl_store_ctx_create(P.store);
 	P.ctx_evict = fl_store_ctx_create(P.store);
 	if (!P.ctx_fault || !P.ctx_evict) {
@@ -211,6 +245,7 @@ fail:
 	fl__mem_free(P.bounce, P.bounce_pages * PS);
 	fl__mem_free(P.scratch, (EVICT_BATCH + 1) * PS);
 	fl__mem_free(P.inq, P.inq_cap * sizeof *P.inq);
+	fl__mem_free(P.cq, P.cq_cap * sizeof *P.cq);
 	P.ctx_fault = P.ctx_evict = NULL;
 	P.store = NULL;
 	P.pool = NULL;
@@ -219,6 +254,8 @@ fail:
 	P.bounce = NULL;
 	P.scratch = NULL;
 	P.inq = NULL;
+	P.cq = NULL;
+	P.cq_len = P.cq_head = 0;
 	P.eng = NULL;
 	P.kind = FL_ENGINE_OFF;
 	snprintf(P.reason, sizeof P.reason, "%s", err);
@@ -246,7 +283,7 @@ int fl_pager_owns_fd(int fd)
 	for (int i = 0; i < 4 && fds[i] >= 0; i++)
 		if (fds[i] == fd)
 			return 1;
-	return fd == P.pagemap_fd;
+	return fd == P.pagemap_fd || fl_store_owns_fd(P.store, fd);
 }
 
 void fl_pager_shutdown(void)

@@ -97,6 +97,10 @@ int fl_pager_owns_range(const void *addr, size_t len);
 /* Is fd one the pager needs (the shim must not let the program close it)? */
 int fl_pager_owns_fd(int fd);
 
+/* The spill file: pages held there, their payload bytes, and the file's
+ * bytes in use (all 0 without one). */
+void fl_pager_spill_stats(uint64_t *pages, uint64_t *bytes, uint64_t *file_bytes);
+
 /* fork hooks (pthread_atfork order: prepare, then parent or child). */
 void fl_pager_fork_prepare(void);
 void fl_pager_fork_parent(void);

@@ -176,6 +176,15 @@ struct fl_pager {
 	/* inactive FIFO */
 	struct inq_entry *inq;
 	size_t inq_cap, inq_head, inq_len;
+	/* compressed pages, oldest first (those the spill file takes first;
+	 * full: newer ones are left to the spill hand's walk) */
+	struct inq_entry *cq;
+	size_t cq_cap, cq_head, cq_len;
+	size_t spill_hand_region, spill_hand_page;
+	uint64_t spill_retry_ns; /* after a spill error: not before then */
+	int spill_warned;
+	int store_warned;        /* "the store refused a page" said */
+	uint64_t spilled_out;    /* pages written to the spill file */
 
 	/* clock hand */
 	size_t hand_region, hand_page;

@@ -111,7 +111,15 @@ static size_t region_state_scan(const struct fl_region *r, struct fl_state_regio
 			switch (st) {
 			case FL_PG_RESIDENT: o->resident++; break;
 			case FL_PG_INACTIVE: o->inactive++; break;
-			case FL_PG_COMPRESSED: o->compressed++; o->compressed_bytes += p->ref.size; break;
+			case FL_PG_COMPRESSED:
+				if (p->ref.kind == FL_STORE_SPILLED) {
+					o->spilled++;
+					o->spilled_bytes += p->ref.size;
+				} else {
+					o->compressed++;
+					o->compressed_bytes += p->ref.size;
+				}
+				break;
 			case FL_PG_SAME: o->same_filled++; break;
 			default: o->untouched++; st = FL_PG_UNTOUCHED; break;
 			}
@@ -230,7 +238,18 @@ int fl_stats_get(struct fl_stats *s)
 	fl_unlock(&P.lock);
 	struct fl_store_stats ss;
 	fl_store_stats(P.store, &ss);
+	/* Spilled pages are counted apart (fl_pager_spill_stats). */
+	s->compressed_pages = s->compressed_pages > ss.spilled_pages ? s->compressed_pages - ss.spilled_pages : 0;
 	s->compressed_bytes = ss.payload_bytes;
 	s->store_bytes = ss.slab_bytes;
 	return 0;
+}
+
+void fl_pager_spill_stats(uint64_t *pages, uint64_t *bytes, uint64_t *file_bytes)
+{
+	struct fl_store_stats ss;
+	fl_store_stats(P.running ? P.store : NULL, &ss);
+	*pages = ss.spilled_pages;
+	*bytes = ss.spilled_bytes;
+	*file_bytes = ss.spill_file_bytes;
 }

@@ -188,6 +188,7 @@ void fl__publish(void)
 	__atomic_store_n(&st->seq, seq + 1, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	fl_stats_get(&st->stats);
+	fl_pager_spill_stats(&st->spilled_pages, &st->spilled_bytes, &st->spill_file_bytes);
 	allocator_stats(st);
 	size_t total = 0;
 	size_t n = fl__pager_region_states(st->regions, FL_STATE_MAX_REGIONS, &total);

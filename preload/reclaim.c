@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -204,6 +205,19 @@ static void refill_inactive(size_t want)
 	}
 }
 
+/* A compressed page, newest at the tail of the spill file's queue. */
+static void cq_push(struct fl_region *r, size_t pg)
+{
+	if (!P.cq || P.cq_len == P.cq_cap)
+		return; /* the spill hand's walk finds it */
+	struct inq_entry *e = &P.cq[(P.cq_head + P.cq_len) % P.cq_cap];
+	e->id = r->id;
+	e->gen = r->gen;
+	e->slot = 0;
+	e->pg = pg;
+	P.cq_len++;
+}
+
 /* Store an inactive page's contents; the caller holds what it needs. */
 static void finish_compress(struct fl_region *r, size_t pg, struct fl_store_ref *ref)
 {
@@ -213,7 +227,189 @@ static void finish_compress(struct fl_region *r, size_t pg, struct fl_store_ref 
 	p->ref = *ref;
 	p->meta &= ~(FL_PG_BUSY | FL_PG_REF | FL_PG_PREFILLED);
 	fl__page_move(r, p, ref->kind == FL_STORE_SAME ? FL_PG_SAME : FL_PG_COMPRESSED);
+	if (ref->kind != FL_STORE_SAME)
+		cq_push(r, pg);
 	P.evicted++;
+}
+
+/* The store took no page (lock held): pressure CRITICAL; said once. */
+static void store_refused(int rc)
+{
+	if (!P.store_warned)
+		FL_WARN("compressed store refused a page (%s): the budget cannot be held while it is full",
+			rc == FL_STORE_EFULL ? fl_store_can_spill(P.store) ? "full, and so is the spill file"
+									  : "full, and no spill file"
+					     : "broken");
+	P.store_warned = 1;
+	P.store_full = 1;
+	mark_critical();
+}
+
+/* ---- the spill file: the store's coldest pages go out to disk ---------- */
+
+#define SPILL_WALK_MAX 65536u /* pages the spill hand looks at per lock hold */
+
+/* A page the spill file may take: held in the store's memory, not busy. */
+static int spillable(const struct fl_page *p)
+{
+	return fl__pg_state(p) == FL_PG_COMPRESSED && !(p->meta & FL_PG_BUSY) &&
+	       (p->ref.kind == FL_STORE_COMP || p->ref.kind == FL_STORE_RAW);
+}
+
+/* The oldest compressed page still held in memory (lock held): from the
+ * queue, else from the hand's walk over the regions.  0 if none. */
+static int spill_pick(struct fl_region **rp, size_t *pgp)
+{
+	while (P.cq_len) {
+		struct inq_entry e = P.cq[P.cq_head];
+		P.cq_head = (P.cq_head + 1) % P.cq_cap;
+		P.cq_len--;
+		if (e.id >= MAX_REGIONS)
+			continue;
+		struct fl_region *r = &P.pool[e.id];
+		if (r->gen != e.gen || !r->pages || e.pg >= r->npages || !spillable(&r->pages[e.pg]))
+			continue;
+		*rp = r;
+		*pgp = e.pg;
+		return 1;
+	}
+	for (size_t looked = 0; looked < SPILL_WALK_MAX && P.nregions;) {
+		if (P.spill_hand_region >= P.nregions) {
+			P.spill_hand_region = 0;
+			P.spill_hand_page = 0;
+		}
+		struct fl_region *r = P.sorted[P.spill_hand_region];
+		while (P.spill_hand_page < r->npages && looked < SPILL_WALK_MAX) {
+			size_t i = P.spill_hand_page++;
+			looked++;
+			if (spillable(&r->pages[i])) {
+				*rp = r;
+				*pgp = i;
+				return 1;
+			}
+		}
+		if (P.spill_hand_page >= r->npages) {
+			P.spill_hand_region++;
+			P.spill_hand_page = 0;
+		}
+	}
+	return 0;
+}
+
+/* Is the store close enough to its capacity that its coldest pages should
+ * go to the spill file?  (Lock not needed: racy reads are fine here.) */
+static int spill_due(uint64_t now)
+{
+	if (!fl_store_can_spill(P.store) || now < P.spill_retry_ns)
+		return 0;
+	if (P.store_full)
+		return 1;
+	uint64_t cap = 0, room = fl_store_room(P.store, &cap);
+	return room < cap / 8;
+}
+
+/* A spill that failed (lock held): said once, pressure CRITICAL, no
+ * other try for a second. */
+static void spill_failed(int e)
+{
+	if (!P.spill_warned)
+		FL_WARN("the spill file took no pages (%s): they stay in memory",
+			e ? strerror(e) : "bad reference");
+	P.spill_warned = 1;
+	P.spill_retry_ns = fl_mono_ns() + 1000000000ull;
+	mark_critical();
+}
+
+/*
+ * A fault that must make room finds the store full (lock held): the
+ * oldest compressed pages go to the spill file now, with the lock held
+ * across the write (into the page cache, tens of microseconds).  Returns
+ * how many left memory.
+ */
+static int spill_locked(void)
+{
+	if (!fl_store_can_spill(P.store) || fl_mono_ns() < P.spill_retry_ns)
+		return 0;
+	struct {
+		struct fl_region *r;
+		size_t pg;
+	} b[EVICT_BATCH];
+	struct fl_store_ref refs[EVICT_BATCH];
+	size_t n = 0, max = P.bounce_pages < EVICT_BATCH ? P.bounce_pages : EVICT_BATCH;
+	while (n < max && spill_pick(&b[n].r, &b[n].pg)) {
+		refs[n] = b[n].r->pages[b[n].pg].ref;
+		n++;
+	}
+	if (!n)
+		return 0;
+	int e = 0;
+	if (fl_store_spill(P.ctx_fault, refs, n, P.bounce, &e) != 0) {
+		for (size_t i = 0; i < n; i++)
+			cq_push(b[i].r, b[i].pg);
+		spill_failed(e);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		b[i].r->pages[b[i].pg].ref = refs[i];
+	P.spilled_out += n;
+	P.store_full = 0;
+	return (int)n;
+}
+
+/*
+ * Write up to EVICT_BATCH of the oldest compressed pages to the spill file
+ * in one go.  The pages are BUSY while the write runs outside the lock.
+ * Returns how many left memory; on an error (disk or cap full, I/O) they
+ * all stay where they were, pressure goes CRITICAL, one warning is said
+ * and no spill is tried for a second.
+ */
+static int spill_batch(void)
+{
+	struct {
+		struct fl_region *r;
+		size_t pg;
+	} b[EVICT_BATCH];
+	struct fl_store_ref refs[EVICT_BATCH];
+	size_t n = 0;
+	fl_lock(&P.lock);
+	while (n < EVICT_BATCH) {
+		struct fl_region *r;
+		size_t pg;
+		if (!spill_pick(&r, &pg))
+			break;
+		struct fl_page *p = &r->pages[pg];
+		p->meta |= FL_PG_BUSY;
+		P.busy++;
+		b[n].r = r;
+		b[n].pg = pg;
+		refs[n] = p->ref;
+		n++;
+	}
+	fl_unlock(&P.lock);
+	if (!n)
+		return 0;
+	int e = 0;
+	int rc = fl_store_spill(P.ctx_evict, refs, n, P.scratch, &e);
+	fl_lock(&P.lock);
+	for (size_t i = 0; i < n; i++) {
+		struct fl_page *p = &b[i].r->pages[b[i].pg];
+		P.busy--;
+		p->meta &= ~FL_PG_BUSY;
+		if (rc == 0)
+			p->ref = refs[i];
+		else
+			cq_push(b[i].r, b[i].pg);
+	}
+	if (rc == 0) {
+		P.spilled_out += n;
+		P.store_full = 0;
+	} else {
+		spill_failed(e);
+	}
+	fl_unlock(&P.lock);
+	/* A fault on one of these pages meanwhile waited for BUSY to go
+	 * (fl__region_wait_busy) and finds it spilled, or as it was. */
+	return rc == 0 ? (int)n : 0;
 }
 
 /*
@@ -239,13 +435,12 @@ static int reclaim_one_locked(void)
 	struct fl_store_ref ref;
 	const void *src = P.eng->peek(r, pg, p->slot, P.scratch + EVICT_BATCH * PS);
 	int rc = src ? fl_store_put(P.ctx_fault, src, &ref) : FL_STORE_EINVAL;
+	if (rc == FL_STORE_EFULL && spill_locked() > 0)
+		rc = fl_store_put(P.ctx_fault, src, &ref);
 	if (rc != 0) {
 		/* Store full or broken: the page stays inactive, in memory. */
 		fl__reclaim_inq_push(r, pg, p->slot);
-		if (!P.store_full)
-			FL_WARN("compressed store refused a page (%d): budget cannot be held", rc);
-		P.store_full = 1;
-		mark_critical();
+		store_refused(rc);
 		return 0;
 	}
 	finish_compress(r, pg, &ref);
@@ -342,11 +537,7 @@ static int evict_batch(void)
 		} else {
 			p->meta &= ~FL_PG_BUSY;
 			fl__reclaim_inq_push(b[i].r, b[i].pg, p->slot);
-			if (!P.store_full)
-				FL_WARN("compressed store refused a page (%d): budget cannot be held",
-					b[i].rc);
-			P.store_full = 1;
-			mark_critical();
+			store_refused(b[i].rc);
 		}
 	}
 	fl__reclaim_update_pressure(fl_mono_ns());
@@ -369,6 +560,9 @@ static void *evictor_main(void *arg)
 			evicting = 1;
 		if (evicting && used + P.high_free <= P.budget)
 			evicting = 0;
+		if (spill_due(fl_mono_ns()) && spill_batch() > 0)
+			continue;
+		full = P.store_full;
 		if (evicting && !full) {
 			if (evict_batch() > 0)
 				continue;

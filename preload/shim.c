@@ -196,6 +196,7 @@ static void write_summary(void)
 		sum.readahead = s.pages_readahead;
 		sum.evicted = s.pages_evicted;
 		sum.efficiency = fl_stats_efficiency(&s);
+		fl_pager_spill_stats(&sum.spilled_pages, &sum.spilled_bytes, &sum.spill_file_bytes);
 		snprintf(sum.pressure_peak, sizeof sum.pressure_peak, "%s", fl_pressure_name(s.pressure_peak));
 		for (int k = 0; k < FL_FAULT__COUNT && k < FL_SUMMARY_MAX_KINDS; k++) {
 			snprintf(sum.kind[k], sizeof sum.kind[k], "%s", fl_fault_kind_name(k));

@@ -54,6 +54,7 @@
 
 #include "lock.h"
 #include "mem.h"
+#include "spill.h"
 #include "sys.h"
 
 /*
@@ -119,6 +120,8 @@ struct fl_store {
 
 	/* Atomic, outside the lock. */
 	uint64_t pages_same, puts, gets, drops, full_rejects;
+
+	struct fl_spill *spill; /* NULL: no spill file */
 };
 
 struct fl_store_ctx {
@@ -176,6 +179,39 @@ static inline void store_unlock(struct fl_store *st)
 void fl_store_fork_child(struct fl_store *st)
 {
 	st->lock.v = 0;
+	if (st->spill)
+		fl_spill_fork_child(st->spill);
+}
+
+void fl_store_fork_prepare(struct fl_store *st)
+{
+	if (st && st->spill)
+		fl_spill_fork_prepare(st->spill);
+}
+
+int fl_store_owns_fd(const struct fl_store *st, int fd)
+{
+	return st && fl_spill_owns_fd(st->spill, fd);
+}
+
+int fl_store_spill_setup(struct fl_store *st, const char *dir, uint64_t max_bytes)
+{
+	if (!st || st->spill)
+		return FL_STORE_EINVAL;
+	st->spill = fl_spill_create(dir, max_bytes);
+	return st->spill ? 0 : FL_STORE_ENOMEM;
+}
+
+int fl_store_can_spill(const struct fl_store *st)
+{
+	return st && st->spill;
+}
+
+uint64_t fl_store_room(const struct fl_store *st, uint64_t *cap)
+{
+	uint64_t used = __atomic_load_n(&st->slab_bytes, __ATOMIC_RELAXED);
+	*cap = st->capacity;
+	return used < st->capacity ? st->capacity - used : 0;
 }
 
 static inline void stat_add(uint64_t *p, uint64_t v)
@@ -479,6 +515,7 @@ void fl_store_destroy(struct fl_store *st)
 {
 	if (!st)
 		return;
+	fl_spill_destroy(st->spill);
 	fl__mem_unnote(st->base);
 	fl__mem_unnote(st);
 	fl__sys_munmap(st->base, st->res_len);
@@ -628,10 +665,25 @@ int fl_store_get(struct fl_store_ctx *ctx, const struct fl_store_ref *ref,
 	}
 	uint32_t idx, slot;
 	unsigned cls;
-	if (!ref_locate(st, ref, &idx, &cls, &slot))
+	int raw = ref->kind == FL_STORE_RAW;
+	if (ref->kind == FL_STORE_SPILLED) {
+		if (!st->spill || !ref->size || ref->size > FL_PAGE_SIZE ||
+		    (ref->size > FL_STORE_RAW_LIMIT && ref->size != FL_PAGE_SIZE))
+			return FL_STORE_EINVAL;
+		raw = ref->size == FL_PAGE_SIZE;
+		if (fl_spill_read(st->spill, ref->val, ref->size, raw ? out : ctx->buf) != 0)
+			return FL_STORE_ESPILL;
+		if (raw) {
+			stat_add(&st->gets, 1);
+			return 0;
+		}
+		src = ctx->buf;
+	} else if (!ref_locate(st, ref, &idx, &cls, &slot)) {
 		return FL_STORE_EINVAL;
-	src = st->base + ref->val;
-	if (ref->kind == FL_STORE_RAW) {
+	} else {
+		src = st->base + ref->val;
+	}
+	if (raw) {
 		memcpy(out, src, FL_PAGE_SIZE);
 	} else if (st->comp == FL_COMP_LZ4) {
 		int n = LZ4_decompress_safe((const char *)src, out,
@@ -654,6 +706,10 @@ void fl_store_drop(struct fl_store *st, struct fl_store_ref *ref)
 		return;
 	if (ref->kind == FL_STORE_SAME) {
 		__atomic_fetch_sub(&st->pages_same, 1, __ATOMIC_RELAXED);
+		stat_add(&st->drops, 1);
+	} else if (ref->kind == FL_STORE_SPILLED) {
+		if (st->spill)
+			fl_spill_free(st->spill, ref->val, ref->size);
 		stat_add(&st->drops, 1);
 	} else {
 		slot_free(st, ref);
@@ -683,6 +739,51 @@ void fl_store_stats(struct fl_store *st, struct fl_store_stats *out)
 	out->gets = __atomic_load_n(&st->gets, __ATOMIC_RELAXED);
 	out->drops = __atomic_load_n(&st->drops, __ATOMIC_RELAXED);
 	out->full_rejects = __atomic_load_n(&st->full_rejects, __ATOMIC_RELAXED);
+	if (st->spill) {
+		struct fl_spill_stats ss;
+		fl_spill_stats(st->spill, &ss);
+		out->spilled_pages = ss.payloads;
+		out->spilled_bytes = ss.payload_bytes;
+		out->spill_file_bytes = ss.file_bytes;
+		out->spill_writes = ss.writes;
+		out->spill_write_errors = ss.write_errors;
+		out->spill_reads = ss.reads;
+		out->spill_read_errors = ss.read_errors;
+	}
+}
+
+int fl_store_spill(struct fl_store_ctx *ctx, struct fl_store_ref *refs, size_t n, void *buf,
+		   int *sys_errno)
+{
+	uint32_t sizes[64];
+	uint64_t locs[64];
+	*sys_errno = 0;
+	if (!ctx || !ctx->st->spill || !n || n > 64)
+		return FL_STORE_EINVAL;
+	struct fl_store *st = ctx->st;
+	size_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t idx, slot;
+		unsigned cls;
+		if ((refs[i].kind != FL_STORE_COMP && refs[i].kind != FL_STORE_RAW) ||
+		    !ref_locate(st, &refs[i], &idx, &cls, &slot))
+			return FL_STORE_EINVAL;
+		memcpy((unsigned char *)buf + off, st->base + refs[i].val, refs[i].size);
+		sizes[i] = refs[i].size;
+		off += refs[i].size;
+	}
+	int rc = fl_spill_write(st->spill, buf, sizes, n, locs);
+	if (rc != 0) {
+		*sys_errno = -rc;
+		return FL_STORE_ESPILL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		slot_free(st, &refs[i]);
+		refs[i].val = locs[i];
+		refs[i].kind = FL_STORE_SPILLED;
+		refs[i].size = sizes[i];
+	}
+	return 0;
 }
 
 double fl_store_fragmentation(const struct fl_store_stats *s)

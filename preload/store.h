@@ -30,12 +30,15 @@
 #define FL_STORE_ENOMEM (-2)  /* mmap failed */
 #define FL_STORE_ECORRUPT (-3)/* payload did not decompress to one page */
 #define FL_STORE_EINVAL (-4)
+#define FL_STORE_ESPILL (-5)  /* the spill file could not take or give a page */
 
 /* How a stored page is kept. */
 enum fl_store_kind {
 	FL_STORE_SAME = 1,  /* same-filled: ref.val is the repeated word */
 	FL_STORE_COMP = 2,  /* compressed payload: ref.val is a slot handle */
 	FL_STORE_RAW = 3,   /* incompressible, kept raw: ref.val is a handle */
+	FL_STORE_SPILLED = 4, /* in the spill file: ref.val is its location, ref.size
+			       * the payload (FL_PAGE_SIZE: kept raw) */
 };
 
 /* A reference to a stored page, kept by the caller (16 bytes). */
@@ -60,6 +63,10 @@ struct fl_store_stats {
 	uint64_t slab_bytes;     /* bytes of slabs currently in use */
 	uint64_t capacity;
 	uint64_t puts, gets, drops, full_rejects;
+	/* The spill file (zero without one). */
+	uint64_t spilled_pages, spilled_bytes; /* payloads held there, their bytes */
+	uint64_t spill_file_bytes;             /* blocks in use in the files */
+	uint64_t spill_writes, spill_write_errors, spill_reads, spill_read_errors;
 };
 
 struct fl_store;
@@ -95,6 +102,32 @@ void fl_store_stats(struct fl_store *st, struct fl_store_stats *out);
 /* In a forked child that keeps its parent's store (async-signal-safe):
  * the lock is free (no other thread of the parent's came along). */
 void fl_store_fork_child(struct fl_store *st);
+
+/*
+ * The spill file (spill.h): payloads beyond the store's capacity go to a
+ * file without a name in dir, at most max_bytes of it.  0, or
+ * FL_STORE_ENOMEM.
+ */
+int fl_store_spill_setup(struct fl_store *st, const char *dir, uint64_t max_bytes);
+/* Is there one? */
+int fl_store_can_spill(const struct fl_store *st);
+/* Bytes of slab memory the store may still take (read without the lock),
+ * and its capacity into *cap. */
+uint64_t fl_store_room(const struct fl_store *st, uint64_t *cap);
+/*
+ * Move n held pages (FL_STORE_COMP or FL_STORE_RAW references, which the
+ * caller keeps from changing) to the spill file in one write, packed into
+ * buf (n * FL_PAGE_SIZE bytes, the caller's).  On success each refs[i] is
+ * FL_STORE_SPILLED and its slot is free: 0.  On failure nothing changes:
+ * FL_STORE_ESPILL with *sys_errno the reason (ENOSPC: the cap or the disk
+ * is full), or FL_STORE_EINVAL.
+ */
+int fl_store_spill(struct fl_store_ctx *ctx, struct fl_store_ref *refs, size_t n, void *buf,
+		   int *sys_errno);
+/* Before fork (the caller makes sure no spill is under way). */
+void fl_store_fork_prepare(struct fl_store *st);
+/* Is fd the store's (a spill file)? */
+int fl_store_owns_fd(const struct fl_store *st, int fd);
 
 /*
  * Fragmentation: 1 - payload_bytes / slab_bytes, in [0, 1]; 0 when empty.

@@ -36,6 +36,9 @@ static struct fl_sys_entry table[FL_SYS__COUNT] = {
 	[FL_SYS_FALLOCATE] = {"fallocate", 0},
 	[FL_SYS_READ] = {"read", 0},
 	[FL_SYS_PMADVISE] = {"process_madvise", 0},
+	[FL_SYS_OPEN] = {"openat", 0},
+	[FL_SYS_PWRITE] = {"pwrite", 0},
+	[FL_SYS_PREAD] = {"pread", 0},
 };
 
 static struct fail_rule rules[FL_SYS__COUNT];
@@ -241,6 +244,24 @@ ssize_t fl__sys_read(int fd, void *buf, size_t len)
 {
 	CHECK(FL_SYS_READ, 0, -1);
 	return syscall(SYS_read, fd, buf, len);
+}
+
+int fl__sys_openat(int dirfd, const char *path, int flags, unsigned mode)
+{
+	CHECK(FL_SYS_OPEN, 0, -1);
+	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+}
+
+ssize_t fl__sys_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	CHECK(FL_SYS_PWRITE, 0, -1);
+	return syscall(SYS_pwrite64, fd, buf, len, off);
+}
+
+ssize_t fl__sys_pread(int fd, void *buf, size_t len, off_t off)
+{
+	CHECK(FL_SYS_PREAD, 0, -1);
+	return syscall(SYS_pread64, fd, buf, len, off);
 }
 
 int fl__sys_close(int fd)

@@ -24,6 +24,9 @@ enum fl_sys_id {
 	FL_SYS_FALLOCATE,
 	FL_SYS_READ,
 	FL_SYS_PMADVISE, /* process_madvise */
+	FL_SYS_OPEN,     /* the spill file's open (openat) */
+	FL_SYS_PWRITE,   /* writes to the spill file */
+	FL_SYS_PREAD,    /* reads from the spill file */
 	FL_SYS__COUNT
 };
 
@@ -50,6 +53,9 @@ int fl__sys_memfd(const char *name, unsigned flags);
 int fl__sys_ftruncate(int fd, off_t len);
 int fl__sys_fallocate(int fd, int mode, off_t off, off_t len);
 ssize_t fl__sys_read(int fd, void *buf, size_t len);
+int fl__sys_openat(int dirfd, const char *path, int flags, unsigned mode);
+ssize_t fl__sys_pwrite(int fd, const void *buf, size_t len, off_t off);
+ssize_t fl__sys_pread(int fd, void *buf, size_t len, off_t off);
 int fl__sys_close(int fd);
 /*
  * sigaction for the shim's own handlers (the signal engine's SIGSEGV, the

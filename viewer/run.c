@@ -195,6 +195,10 @@ static void print_summary(const char *prog, int status, double secs, const struc
 			(unsigned long long)m->compressed_pages, human(m->compressed_pages * pz, a, sizeof a),
 			human(m->store_bytes, b, sizeof b), m->efficiency, (unsigned long long)m->same_filled_pages,
 			(unsigned long long)m->evicted);
+		if (m->spilled_pages || m->spill_file_bytes)
+			fprintf(stderr, "faultline:   spilled           %llu pages (%s) in a file of %s\n",
+				(unsigned long long)m->spilled_pages, human(m->spilled_pages * pz, a, sizeof a),
+				human(m->spill_file_bytes, b, sizeof b));
 		fprintf(stderr, "faultline:   faults           ");
 		for (int k = 0; k < m->nkinds; k++)
 			fprintf(stderr, " %s %llu", m->kind[k], (unsigned long long)m->faults[k]);

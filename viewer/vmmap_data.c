@@ -373,7 +373,7 @@ static int state_check(const struct fl_state *st, char *err, size_t errlen)
 	for (uint32_t i = 0; i < st->nregions; i++) {
 		const struct fl_state_region *r = &st->regions[i];
 		uint64_t pages = r->len / ps;
-		uint64_t held = r->resident + r->inactive + r->compressed + r->same_filled + r->untouched;
+		uint64_t held = r->resident + r->inactive + r->compressed + r->same_filled + r->untouched + r->spilled;
 		if (r->len == 0 || r->start % ps || r->len % ps || r->start + r->len < r->start || r->start < prev_end ||
 		    held > pages) {
 			snprintf(err, errlen,
@@ -415,9 +415,12 @@ static int managed_row(struct fl_vmmap_row *row, const struct fl_state_region *r
 	 * stash) and is what the budget caps. */
 	row->rsize = r->resident * ps;
 	row->csize = r->compressed_bytes;
+	/* Pages in the spill file, at their own size, as macOS shows
+	 * pages its compressor swapped out. */
+	row->swapped = r->spilled * ps;
 	/* The shim cannot tell a page read from one written (a first touch
 	 * fills it either way): "written" is every page it holds. */
-	row->dirty = (r->resident + r->inactive + r->compressed + r->same_filled) * ps;
+	row->dirty = (r->resident + r->inactive + r->compressed + r->same_filled + r->spilled) * ps;
 	row->lazy = r->untouched * ps;
 	/* The type names the kind.  The fault log's region id is the
 	 * shim's slot number with a reuse count in its high half
@@ -434,9 +437,9 @@ static int managed_row(struct fl_vmmap_row *row, const struct fl_state_region *r
 	/* A kind from a newer shim: managed memory all the same. */
 	default: snprintf(det, sizeof det, "region #%u, kind %u", slot, r->kind); break;
 	}
-	if (r->resident + r->inactive + r->compressed + r->same_filled == 0)
+	if (r->resident + r->inactive + r->compressed + r->same_filled + r->spilled == 0)
 		row->share = FL_VMMAP_SM_NUL;
-	else if (r->resident + r->inactive + r->compressed == 0)
+	else if (r->resident + r->inactive + r->compressed + r->spilled == 0)
 		row->share = FL_VMMAP_SM_ZER;
 	else
 		row->share = FL_VMMAP_SM_PRV;

@@ -28,7 +28,7 @@ enum fl_fault_kind {
 	FL_FAULT_SOFT = 1,        /* INACTIVE page moved back, no copy */
 	FL_FAULT_DECOMPRESS = 2,  /* COMPRESSED page decompressed */
 	FL_FAULT_SAME_FILLED = 3, /* same-filled page rebuilt from its word */
-	FL_FAULT_SPILL = 4,       /* read back from a spill file (reserved) */
+	FL_FAULT_SPILL = 4,       /* read back from the spill file */
 	FL_FAULT_WP = 5,          /* write-protect fault */
 	FL_FAULT__COUNT
 };

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define FL_STATE_MAGIC 0x54534c46u /* "FLST" in memory */
-#define FL_STATE_VERSION 1u
+#define FL_STATE_VERSION 2u
 #define FL_STATE_MAX_REGIONS 4096u
 #define FL_STATE_STRIP 64u         /* buckets in a region's page map */
 /* The file of process pid of user uid: printf with (unsigned uid, int pid). */
@@ -52,6 +52,8 @@ struct fl_state_region {
 	uint64_t resident, inactive, compressed, same_filled; /* pages */
 	uint64_t untouched;    /* pages never touched (or discarded) */
 	uint64_t compressed_bytes; /* store payload of its compressed pages */
+	uint64_t spilled;      /* pages in the spill file (not in compressed) */
+	uint64_t spilled_bytes;/* their payload there */
 	/* The region cut in FL_STATE_STRIP equal parts, one enum
 	 * fl_state_page each (the last part may be shorter). */
 	uint8_t strip[FL_STATE_STRIP];
@@ -78,7 +80,9 @@ struct fl_state {
 	uint32_t sample_ms;    /* how often it is rewritten */
 	uint64_t start_real_ns;/* when the process started (CLOCK_REALTIME) */
 	uint64_t t_real_ns;    /* when this copy was written */
-	struct fl_stats stats; /* the process's counters */
+	struct fl_stats stats; /* the process's counters (compressed_pages: in memory) */
+	/* The spill file: pages there, their payload, and the file's size in use. */
+	uint64_t spilled_pages, spilled_bytes, spill_file_bytes;
 	/*
 	 * The allocator's own figures (jemalloc's mallctl stats), when
 	 * allocator_ok: reading them touches jemalloc's metadata, which is

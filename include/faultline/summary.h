@@ -38,6 +38,7 @@ struct fl_summary {
 	uint64_t page_size, budget_pages, peak_pages, resident_pages, inactive_pages;
 	uint64_t compressed_pages, same_filled_pages, compressed_bytes, store_bytes;
 	uint64_t errors, prefilled, readahead, evicted;
+	uint64_t spilled_pages, spilled_bytes, spill_file_bytes;
 	double efficiency;
 	int nkinds;
 	char kind[FL_SUMMARY_MAX_KINDS][24];

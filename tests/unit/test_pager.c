@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
@@ -890,6 +891,7 @@ Test(inject, full_store_keeps_pages_in_memory)
 {
 	struct fl_pager_config c = t_config(FL_ENGINE_CHOICE_UFFD, 64 * TPS);
 	c.store_capacity = 256 * 1024; /* room for a few dozen random pages */
+	snprintf(c.spill_dir, sizeof c.spill_dir, "off");
 	cr_assert_eq(t_start_config(&c), 0);
 	size_t n = 256;
 	unsigned char *m = fl_pager_map(n * TPS);
@@ -899,6 +901,114 @@ Test(inject, full_store_keeps_pages_in_memory)
 	cr_expect_eq(s.pressure_peak, FL_PRESSURE_CRITICAL, "a full store is critical pressure");
 	cr_expect_gt(s.resident_peak_pages, s.budget_pages, "over budget rather than losing data");
 	fl_pager_shutdown();
+}
+
+/* ---- the spill file ---------------------------------------------------- */
+
+/* A pager whose store holds a few dozen random pages, spilling into a
+ * fresh directory (its path in dir). */
+static void spill_start(char dir[64], uint64_t spill_max)
+{
+	snprintf(dir, 64, "/tmp/fl-spill-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	struct fl_pager_config c = t_config(FL_ENGINE_CHOICE_UFFD, 64 * TPS);
+	c.store_capacity = 256 * 1024;
+	snprintf(c.spill_dir, sizeof c.spill_dir, "%s", dir);
+	c.spill_max = spill_max;
+	cr_assert_eq(t_start_config(&c), 0);
+}
+
+/* Nothing in dir (the spill file never has a name there); removes it. */
+static void spill_dir_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	struct dirent *e;
+	int names = 0;
+	while ((e = readdir(d)))
+		names += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	cr_expect_eq(names, 0, "%d names left in %s", names, dir);
+	rmdir(dir);
+}
+
+/*
+ * Random pages, 16 times what the store holds: the store's oldest pages
+ * go to the spill file, every page reads back right (twice: after being
+ * read back from the file some are spilled again), spill faults are
+ * counted and the budget is held.
+ */
+Test(spill, full_store_spills_to_a_file)
+{
+	char dir[64];
+	spill_start(dir, 64ull << 20);
+	size_t n = 1024;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_RANDOM, 0);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 0), 0);
+	uint64_t pages, bytes, file;
+	fl_pager_spill_stats(&pages, &bytes, &file);
+	cr_expect_gt(pages, n / 2, "only %llu pages spilled", (unsigned long long)pages);
+	cr_expect_geq(file, bytes, "the file holds its payloads");
+	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 0), 0);
+	struct fl_stats s = stats();
+	cr_expect_gt(s.faults[FL_FAULT_SPILL], 0);
+	cr_expect_leq(s.resident_peak_pages, s.budget_pages + 64, "peak %llu over a budget of %llu",
+		      (unsigned long long)s.resident_peak_pages, (unsigned long long)s.budget_pages);
+	/* Freed pages give their place in the file back. */
+	fl_pager_unmap(m, n * TPS);
+	fl_pager_spill_stats(&pages, &bytes, &file);
+	cr_expect_eq(pages, 0);
+	cr_expect_eq(file, 0, "%llu bytes of the file still in use", (unsigned long long)file);
+	fl_pager_shutdown();
+	spill_dir_empty(dir);
+}
+
+/* The disk full (every write ENOSPC) or failing (EIO): no page is lost,
+ * the pages stay in memory over the budget, pressure is critical. */
+static void spill_write_fails(int err)
+{
+	char dir[64];
+	spill_start(dir, 64ull << 20);
+	fl__sys_fail(FL_SYS_PWRITE, 1, 1, err, 0);
+	size_t n = 512;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_RANDOM, 1);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 1), 0);
+	uint64_t pages, bytes, file;
+	fl_pager_spill_stats(&pages, &bytes, &file);
+	cr_expect_eq(pages, 0);
+	cr_expect_eq(file, 0);
+	struct fl_stats s = stats();
+	cr_expect_eq(s.pressure_peak, FL_PRESSURE_CRITICAL);
+	cr_expect_gt(s.resident_peak_pages, s.budget_pages, "over budget rather than losing data");
+	fl__sys_fail_reset();
+	fl_pager_unmap(m, n * TPS);
+	fl_pager_shutdown();
+	spill_dir_empty(dir);
+}
+
+Test(spill, disk_full_loses_no_page) { spill_write_fails(ENOSPC); }
+Test(spill, write_error_loses_no_page) { spill_write_fails(EIO); }
+
+/* The cap (FAULTLINE_SPILL_MAX) reached: what fits goes out, the rest
+ * stays in memory, every byte right. */
+Test(spill, cap_reached_keeps_the_rest_in_memory)
+{
+	char dir[64];
+	spill_start(dir, 512 * 1024);
+	size_t n = 1024;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_RANDOM, 2);
+	uint64_t pages, bytes, file;
+	fl_pager_spill_stats(&pages, &bytes, &file);
+	cr_expect_gt(pages, 0);
+	cr_expect_leq(file, 512 * 1024, "the file grew to %llu bytes", (unsigned long long)file);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 2), 0);
+	cr_expect_eq(stats().pressure_peak, FL_PRESSURE_CRITICAL);
+	fl_pager_unmap(m, n * TPS);
+	fl_pager_shutdown();
+	spill_dir_empty(dir);
 }
 
 /*

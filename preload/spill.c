@@ -1,0 +1,314 @@
+/*
+ * The spill file (spill.h).  Block counts are uint16: a block of 4 KiB
+ * holds at most 4096 / 16 payloads (none is that small: a same-filled page
+ * is never spilled, and LZ4's smallest page is larger).
+ */
+#include "spill.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "mem.h"
+#include "sys.h"
+
+#define BLK 4096u
+#define MAX_FILES 16
+#define LOC_SHIFT 56
+#define LOC_OFF(loc) ((loc) & ((1ull << LOC_SHIFT) - 1))
+#define LOC_FILE(loc) ((unsigned)((loc) >> LOC_SHIFT))
+
+struct sfile {
+	int fd;           /* -1: a free entry */
+	int frozen;       /* shared since a fork: only read, then closed */
+	uint16_t *count;  /* per block: payloads with bytes in it */
+	size_t count_len;
+	uint64_t used;    /* blocks with a nonzero count */
+	uint64_t cursor;  /* next-fit */
+};
+
+struct fl_spill {
+	fl_lock_t lock;
+	char dir[256];
+	uint64_t max_blocks; /* the cap, all files together; also each file's length in blocks */
+	uint64_t used_blocks;
+	int cur;             /* the file written now, or -1 */
+	struct sfile f[MAX_FILES];
+	uint64_t payloads, payload_bytes, writes, write_errors, reads, read_errors;
+};
+
+struct fl_spill *fl_spill_create(const char *dir, uint64_t max_bytes)
+{
+	struct fl_spill *sp = fl__mem_alloc(sizeof *sp);
+	if (!sp)
+		return NULL;
+	snprintf(sp->dir, sizeof sp->dir, "%s", dir);
+	sp->max_blocks = max_bytes / BLK;
+	sp->cur = -1;
+	for (int i = 0; i < MAX_FILES; i++)
+		sp->f[i].fd = -1;
+	return sp;
+}
+
+static void file_close(struct sfile *f)
+{
+	if (f->fd >= 0)
+		fl__sys_close(f->fd);
+	if (f->count)
+		fl__sys_munmap(f->count, f->count_len);
+	memset(f, 0, sizeof *f);
+	f->fd = -1;
+}
+
+void fl_spill_destroy(struct fl_spill *sp)
+{
+	if (!sp)
+		return;
+	for (int i = 0; i < MAX_FILES; i++)
+		file_close(&sp->f[i]);
+	fl__mem_free(sp, sizeof *sp);
+}
+
+/* A new file with no name in sp->dir.  Its number, or a negative errno
+ * (lock held). */
+static int file_open(struct fl_spill *sp)
+{
+	int i = 0;
+	while (i < MAX_FILES && sp->f[i].fd >= 0)
+		i++;
+	if (i == MAX_FILES)
+		return -ENOSPC; /* frozen files all still in use */
+	int fd = fl__sys_openat(AT_FDCWD, sp->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		/* No O_TMPFILE here: a name, gone at once. */
+		char path[300];
+		snprintf(path, sizeof path, "%s/faultline-spill-%ld-%d", sp->dir, (long)syscall(SYS_getpid), i);
+		fd = fl__sys_openat(AT_FDCWD, path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+	}
+	if (fd < 0)
+		return -errno;
+	struct sfile *f = &sp->f[i];
+	f->count_len = (sp->max_blocks * sizeof(uint16_t) + 4095) & ~(size_t)4095;
+	f->count = fl__sys_mmap(NULL, f->count_len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (f->count == MAP_FAILED) {
+		f->count = NULL;
+		fl__sys_close(fd);
+		return -ENOMEM;
+	}
+	f->fd = fl__sys_highfd(fd);
+	f->frozen = 0;
+	f->used = 0;
+	f->cursor = 0;
+	return i;
+}
+
+/* k free blocks in a row in f, next-fit; the first, or -1. */
+static int64_t run_alloc(struct fl_spill *sp, struct sfile *f, uint64_t k)
+{
+	uint64_t n = sp->max_blocks;
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t b = pass ? 0 : f->cursor;
+		uint64_t stop = pass ? f->cursor + k : n;
+		if (stop > n)
+			stop = n;
+		while (b + k <= stop) {
+			uint64_t j = 0;
+			while (j < k && f->count[b + j] == 0)
+				j++;
+			if (j == k)
+				return (int64_t)b;
+			b += j + 1;
+		}
+	}
+	return -1;
+}
+
+/* Count (d = +1) or uncount (-1) the blocks of one payload (lock held);
+ * blocks freed are punched out of a file still written. */
+static void count_payload(struct fl_spill *sp, struct sfile *f, uint64_t off, uint32_t size, int d)
+{
+	uint64_t b0 = off / BLK, b1 = (off + size - 1) / BLK;
+	uint64_t hole_lo = 0, hole_n = 0;
+	for (uint64_t b = b0; b <= b1; b++) {
+		if (d > 0) {
+			if (f->count[b]++ == 0) {
+				f->used++;
+				sp->used_blocks++;
+			}
+			continue;
+		}
+		if (f->count[b] == 0)
+			continue; /* never meant to happen: nothing counted there */
+		if (--f->count[b] == 0) {
+			f->used--;
+			sp->used_blocks--;
+			if (!hole_n)
+				hole_lo = b;
+			hole_n++;
+		}
+	}
+	if (hole_n && !f->frozen)
+		fl__sys_fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(hole_lo * BLK),
+				  (off_t)(hole_n * BLK));
+}
+
+int fl_spill_write(struct fl_spill *sp, const void *buf, const uint32_t *sizes, size_t n,
+		   uint64_t *locs)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += sizes[i];
+	if (!n || !total)
+		return -EINVAL;
+	uint64_t k = (total + BLK - 1) / BLK;
+	fl_lock(&sp->lock);
+	if (sp->cur < 0 || sp->f[sp->cur].frozen) {
+		int i = file_open(sp);
+		if (i < 0) {
+			sp->write_errors++;
+			fl_unlock(&sp->lock);
+			return i;
+		}
+		sp->cur = i;
+	}
+	struct sfile *f = &sp->f[sp->cur];
+	int64_t b = sp->used_blocks + k <= sp->max_blocks ? run_alloc(sp, f, k) : -1;
+	if (b < 0) {
+		sp->write_errors++;
+		fl_unlock(&sp->lock);
+		return -ENOSPC;
+	}
+	uint64_t base = (uint64_t)b * BLK, off = base;
+	for (size_t i = 0; i < n; i++) {
+		count_payload(sp, f, off, sizes[i], +1);
+		locs[i] = ((uint64_t)sp->cur << LOC_SHIFT) | off;
+		off += sizes[i];
+	}
+	f->cursor = (uint64_t)b + k;
+	int fd = f->fd;
+	fl_unlock(&sp->lock);
+
+	uint64_t done = 0;
+	int err = 0;
+	while (done < total) {
+		ssize_t w = fl__sys_pwrite(fd, (const char *)buf + done, total - done, (off_t)(base + done));
+		if (w > 0) {
+			done += (uint64_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		err = w < 0 ? errno : ENOSPC;
+		break;
+	}
+	fl_lock(&sp->lock);
+	if (err) {
+		off = base;
+		for (size_t i = 0; i < n; i++) {
+			count_payload(sp, f, off, sizes[i], -1);
+			off += sizes[i];
+		}
+		sp->write_errors++;
+	} else {
+		sp->writes++;
+		sp->payloads += n;
+		sp->payload_bytes += total;
+	}
+	fl_unlock(&sp->lock);
+	return err ? -err : 0;
+}
+
+int fl_spill_read(struct fl_spill *sp, uint64_t loc, uint32_t size, void *out)
+{
+	unsigned fi = LOC_FILE(loc);
+	if (fi >= MAX_FILES)
+		return -EINVAL;
+	int fd = __atomic_load_n(&sp->f[fi].fd, __ATOMIC_ACQUIRE);
+	if (fd < 0)
+		return -EBADF;
+	uint32_t done = 0;
+	while (done < size) {
+		ssize_t r = fl__sys_pread(fd, (char *)out + done, size - done, (off_t)(LOC_OFF(loc) + done));
+		if (r > 0) {
+			done += (uint32_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		__atomic_fetch_add(&sp->read_errors, 1, __ATOMIC_RELAXED);
+		return r < 0 ? -errno : -EIO;
+	}
+	__atomic_fetch_add(&sp->reads, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void fl_spill_free(struct fl_spill *sp, uint64_t loc, uint32_t size)
+{
+	unsigned fi = LOC_FILE(loc);
+	if (fi >= MAX_FILES || !size)
+		return;
+	fl_lock(&sp->lock);
+	struct sfile *f = &sp->f[fi];
+	if (f->fd >= 0 && LOC_OFF(loc) + size <= sp->max_blocks * BLK) {
+		count_payload(sp, f, LOC_OFF(loc), size, -1);
+		sp->payloads--;
+		sp->payload_bytes -= size;
+		if (!f->used && (int)fi != sp->cur)
+			file_close(f);
+	}
+	fl_unlock(&sp->lock);
+}
+
+void fl_spill_fork_prepare(struct fl_spill *sp)
+{
+	fl_lock(&sp->lock);
+	if (sp->cur >= 0) {
+		struct sfile *f = &sp->f[sp->cur];
+		if (f->used)
+			f->frozen = 1;
+		else
+			file_close(f);
+		sp->cur = -1;
+	}
+	fl_unlock(&sp->lock);
+}
+
+void fl_spill_fork_child(struct fl_spill *sp)
+{
+	sp->lock.v = 0;
+}
+
+int fl_spill_owns_fd(const struct fl_spill *sp, int fd)
+{
+	for (int i = 0; sp && i < MAX_FILES; i++)
+		if (fd >= 0 && sp->f[i].fd == fd)
+			return 1;
+	return 0;
+}
+
+void fl_spill_stats(struct fl_spill *sp, struct fl_spill_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!sp)
+		return;
+	fl_lock(&sp->lock);
+	out->payloads = sp->payloads;
+	out->payload_bytes = sp->payload_bytes;
+	out->file_bytes = sp->used_blocks * BLK;
+	out->writes = sp->writes;
+	out->write_errors = sp->write_errors;
+	for (int i = 0; i < MAX_FILES; i++)
+		out->files += sp->f[i].fd >= 0;
+	fl_unlock(&sp->lock);
+	out->reads = __atomic_load_n(&sp->reads, __ATOMIC_RELAXED);
+	out->read_errors = __atomic_load_n(&sp->read_errors, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,65 @@
+/*
+ * The spill file: where the compressed store puts its coldest payloads
+ * when it is over its capacity (store.c calls it; nothing else does).
+ *
+ * A spill file has no name from the moment it exists (O_TMPFILE, else
+ * created and unlinked at once), so nothing is left behind after any
+ * exit.  Payloads are written a batch at a time, packed one after another
+ * into a run of 4 KiB blocks; each block counts the payloads with bytes in
+ * it, and a block whose count falls to zero is free again (its space
+ * returned with a punched hole).  A location is the file's number in the
+ * top byte and the byte offset below.
+ *
+ * After a fork both processes hold the same open file, so the file that
+ * was being written is frozen in both (fl_spill_fork_prepare): each reads
+ * what it inherited from it, neither writes, reuses or punches it again,
+ * and each writes a file of its own from then on.  A frozen file is
+ * closed once this process holds nothing in it.
+ *
+ * Errors are negative errno values; nothing here logs.  Thread safety:
+ * one lock for the block counts; reads take no lock (the caller holds a
+ * live location); one writer at a time (the evictor).
+ */
+#ifndef FL_SPILL_H
+#define FL_SPILL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fl_spill;
+
+/* No file is opened until the first write.  NULL when out of memory. */
+struct fl_spill *fl_spill_create(const char *dir, uint64_t max_bytes);
+void fl_spill_destroy(struct fl_spill *sp);
+
+/*
+ * Write n payloads, packed one after another in buf (sizes[i] bytes each),
+ * in one go; locs[i] receives where each went.  0, or a negative errno:
+ * -ENOSPC when the cap or the file system is full, -EIO and others as the
+ * kernel says.  On failure nothing is kept.
+ */
+int fl_spill_write(struct fl_spill *sp, const void *buf, const uint32_t *sizes, size_t n,
+		   uint64_t *locs);
+/* Read size bytes at loc into out.  0 or a negative errno. */
+int fl_spill_read(struct fl_spill *sp, uint64_t loc, uint32_t size, void *out);
+/* The payload at loc is no longer wanted. */
+void fl_spill_free(struct fl_spill *sp, uint64_t loc, uint32_t size);
+
+/* Before fork (no write under way): freeze the file being written. */
+void fl_spill_fork_prepare(struct fl_spill *sp);
+/* In a forked child: the lock is free. */
+void fl_spill_fork_child(struct fl_spill *sp);
+
+/* Is fd one of the spill's files? */
+int fl_spill_owns_fd(const struct fl_spill *sp, int fd);
+
+struct fl_spill_stats {
+	uint64_t payloads;     /* held in files */
+	uint64_t payload_bytes;
+	uint64_t file_bytes;   /* blocks in use, all files */
+	uint64_t writes, write_errors, reads, read_errors;
+	int files;             /* open */
+};
+void fl_spill_stats(struct fl_spill *sp, struct fl_spill_stats *out);
+
+#endif
