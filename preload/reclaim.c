@@ -237,8 +237,9 @@ static void store_refused(int rc)
 {
 	if (!P.store_warned)
 		FL_WARN("compressed store refused a page (%s): the budget cannot be held while it is full",
-			rc == FL_STORE_EFULL ? fl_store_can_spill(P.store) ? "full, and so is the spill file"
-									  : "full, and no spill file"
+			rc == FL_STORE_EFULL ? fl_store_can_spill(P.store)
+						       ? "full, and what went to the spill file freed no slot it could use"
+						       : "full, and no spill file"
 					     : "broken");
 	P.store_warned = 1;
 	P.store_full = 1;
@@ -435,7 +436,9 @@ static int reclaim_one_locked(void)
 	struct fl_store_ref ref;
 	const void *src = P.eng->peek(r, pg, p->slot, P.scratch + EVICT_BATCH * PS);
 	int rc = src ? fl_store_put(P.ctx_fault, src, &ref) : FL_STORE_EINVAL;
-	if (rc == FL_STORE_EFULL && spill_locked() > 0)
+	/* A full store frees a slot of the size this page needs only when
+	 * enough of its neighbours have left: a few batches at most. */
+	for (int tries = 0; rc == FL_STORE_EFULL && tries < 8 && spill_locked() > 0; tries++)
 		rc = fl_store_put(P.ctx_fault, src, &ref);
 	if (rc != 0) {
 		/* Store full or broken: the page stays inactive, in memory. */

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -545,6 +546,189 @@ Test(programs, fork_brings_pages_back_when_asked) { forkstore_case("bring-back",
 /* The kernel's refusal (UFFD_FEATURE_EVENT_FORK needs CAP_SYS_PTRACE):
  * the same bytes, brought back. */
 Test(programs, fork_brings_pages_back_without_cap_sys_ptrace) { forkstore_case("handoff", 0, 1); }
+
+/* Names in dir other than . and .. */
+static int names_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d, "cannot open %s", dir);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+/* The spill faults on the launcher's summary line "faults ... spill N";
+ * -1 without one. */
+static long summary_spill_faults(const char *err)
+{
+	const char *f = strstr(err, "faultline:   faults ");
+	const char *sp = f ? strstr(f, " spill ") : NULL;
+	return sp ? atol(sp + strlen(" spill ")) : -1;
+}
+
+/*
+ * fork with most pages in the spill file (a 256 KiB store): the file the
+ * parent was writing is frozen at each fork, both sides read what they
+ * inherited from it and write files of their own; every byte right in
+ * every process, handed over and brought back.
+ */
+static void fork_spill_case(const char *how)
+{
+	char out[160], text[2048], opt[40], dir[160], sopt[200];
+	snprintf(out, sizeof out, "%s/forkstore.out", workdir);
+	snprintf(opt, sizeof opt, "--fork=%s", how);
+	snprintf(dir, sizeof dir, "%s/spill", workdir);
+	snprintf(sopt, sizeof sopt, "--spill=%s", dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	static struct run_result r;
+	char *under[] = {LAUNCHER, "run", "--budget", "3M", "--store-max", "256K", sopt, opt, "--",
+			 "build/tests/progs/forkstore", "8000", "3", "--nest", NULL};
+	run_to(under, NULL, out, NULL, &r);
+	read_text(out, text, sizeof text);
+	cr_expect_eq(r.status, 0, "forkstore --fork %s: %s%s", how, text, r.err);
+	const char *want[] = {"child 0: bad=0", "child 1: bad=0", "child 2: bad=0", "grandchild: bad=0",
+			      ", bad=0, children failed 0"};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		cr_expect(strstr(text, want[i]), "forkstore --fork %s: no \"%s\" in\n%s", how, want[i], text);
+	cr_expect_gt(summary_spill_faults(r.err), 0, "no spill faults: %s", r.err);
+	cr_expect_eq(names_in(dir), 0);
+}
+
+Test(programs, fork_with_pages_in_the_spill_file_handoff) { fork_spill_case("handoff"); }
+Test(programs, fork_with_pages_in_the_spill_file_bring_back) { fork_spill_case("bring-back"); }
+
+/*
+ * Beyond RAM: spiller's 32 MiB of random pages under a 4 MiB budget and a
+ * 4 MiB store, the rest spilled to a file in a directory of the test's:
+ * every page right after two passes in random order, spill faults
+ * counted, and no name left in the directory.
+ */
+Test(programs, spill_beyond_the_store)
+{
+	char dir[160], out[160], opt[200], text[512];
+	snprintf(dir, sizeof dir, "%s/spill", workdir);
+	snprintf(out, sizeof out, "%s/spiller.out", workdir);
+	snprintf(opt, sizeof opt, "--spill=%s", dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	static struct run_result r;
+	char *under[] = {LAUNCHER, "run", "--budget", "4M", "--store-max", "4M", opt, "--",
+			 "build/tests/progs/spiller", "8192", "2", NULL};
+	run_to(under, NULL, out, NULL, &r);
+	read_text(out, text, sizeof text);
+	cr_expect_eq(r.status, 0, "spiller: %s%s", text, r.err);
+	cr_expect(strstr(text, "8192 pages, 2 rounds, bad=0"), "spiller: %s", text);
+	cr_expect_gt(summary_spill_faults(r.err), 1000, "few spill faults: %s", r.err);
+	cr_expect(strstr(r.err, "faultline:   spilled "), "no spilled line: %s", r.err);
+	cr_expect_eq(names_in(dir), 0, "names left in %s", dir);
+}
+
+struct holding {
+	const char *path;
+	long pid;
+};
+
+static int says_holding(void *arg)
+{
+	struct holding *h = arg;
+	char text[512] = "";
+	FILE *f = fopen(h->path, "r");
+	if (!f)
+		return 0;
+	size_t k = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[k] = 0;
+	const char *p = strstr(text, "holding pid=");
+	if (p)
+		h->pid = atol(p + strlen("holding pid="));
+	return p != NULL;
+}
+
+struct vmmap_swapped {
+	long pid;
+	long long swapped;
+};
+
+/* faultline vmmap --json of pid: its summary's swapped bytes over 4 MiB? */
+static int vmmap_swapped_over_4m(void *arg)
+{
+	struct vmmap_swapped *v = arg;
+	char pidarg[32], vout[160];
+	static char vtext[1 << 20];
+	snprintf(pidarg, sizeof pidarg, "%ld", v->pid);
+	snprintf(vout, sizeof vout, "%s/vmmap.json", workdir);
+	static struct run_result vr;
+	char *vm[] = {LAUNCHER, "vmmap", "--json", pidarg, NULL};
+	run_to(vm, NULL, vout, NULL, &vr);
+	if (vr.status != 0)
+		return 0;
+	read_text(vout, vtext, sizeof vtext);
+	const char *sum = strstr(vtext, "\"summary\":");
+	const char *sw = sum ? strstr(sum, "\"swapped\":") : NULL;
+	v->swapped = sw ? atoll(sw + strlen("\"swapped\":")) : -1;
+	return v->swapped > (4ll << 20);
+}
+
+/*
+ * The spill file while the program runs: open in the program, in the
+ * directory asked for, with no name there; vmmap shows the program's
+ * spilled pages as SWAPPED; after kill -9 the directory is still empty.
+ */
+Test(programs, spill_file_has_no_name_and_shows_as_swapped)
+{
+	char dir[160], out[160], opt[200];
+	snprintf(dir, sizeof dir, "%s/spill", workdir);
+	snprintf(out, sizeof out, "%s/spiller.out", workdir);
+	snprintf(opt, sizeof opt, "--spill=%s", dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	int in[2];
+	cr_assert_eq(pipe(in), 0);
+	pid_t launcher = fork();
+	cr_assert_geq(launcher, 0);
+	if (launcher == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(in[0], 0) < 0)
+			_exit(126);
+		close(in[1]);
+		execl(LAUNCHER, LAUNCHER, "run", "-q", "--socket", "none", "--budget", "4M", "--store-max", "4M", opt,
+		      "--", "build/tests/progs/spiller", "8192", "1", "--hold", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	struct holding h = {out, 0};
+	fl_test_wait_until(says_holding, &h, 60000, "spiller to say holding in %s", out);
+	cr_assert_gt(h.pid, 1);
+	/* Its spill file: under dir, deleted. */
+	char fddir[64], link[400], target[400];
+	snprintf(fddir, sizeof fddir, "/proc/%ld/fd", h.pid);
+	DIR *d = opendir(fddir);
+	cr_assert_not_null(d);
+	struct dirent *e;
+	int found = 0;
+	while ((e = readdir(d))) {
+		snprintf(link, sizeof link, "%s/%s", fddir, e->d_name);
+		ssize_t k = readlink(link, target, sizeof target - 1);
+		if (k <= 0)
+			continue;
+		target[k] = 0;
+		if (!strncmp(target, dir, strlen(dir)) && strstr(target, "(deleted)"))
+			found++;
+	}
+	closedir(d);
+	cr_expect_eq(found, 1, "the spill file open in the program, under %s, deleted", dir);
+	cr_expect_eq(names_in(dir), 0);
+	/* vmmap: the spilled pages are SWAPPED (once the state file, written
+	 * twice a second at most, has them). */
+	struct vmmap_swapped v = {.pid = h.pid};
+	fl_test_wait_until(vmmap_swapped_over_4m, &v, 60000, "vmmap to show 4 MiB swapped (last: %lld)", v.swapped);
+	cr_assert_eq(kill((pid_t)h.pid, SIGKILL), 0);
+	int st = fl_test_wait_child(launcher, 1, 60000);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGKILL, "the launcher said %#x", st);
+	close(in[1]);
+	cr_expect_eq(names_in(dir), 0, "names left in %s after kill -9", dir);
+}
 
 /* Snapshots through the preloaded shim, found with dlsym as a program
  * not linked against faultline would: every page rewritten after take,

@@ -5,8 +5,8 @@
  * each with random bytes from a seed of its index, then makes ROUNDS
  * passes in a random order, each reading and checking every page and
  * rewriting one in four with a new seed; a last pass checks them all.
- * With --hold it then prints "holding" and waits until its standard input
- * ends (a test can look at it, or kill it, meanwhile).
+ * With --hold it then prints "holding pid=PID" and waits until its
+ * standard input ends (a test can look at it, or kill it, meanwhile).
  *
  * Prints "spiller: N pages, R rounds, bad=B"; exit status 0 when B is 0.
  *
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 	printf("spiller: %ld pages, %d rounds, bad=%ld\n", pages, rounds, bad);
 	fflush(stdout);
 	if (hold) {
-		puts("holding");
+		printf("holding pid=%ld\n", (long)getpid());
 		fflush(stdout);
 		char c;
 		while (read(0, &c, 1) > 0)
