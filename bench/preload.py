@@ -144,13 +144,20 @@ class KernelSwap:
 
     ZRAM = "/sys/block/zram0"
 
-    def __init__(self, disksize):
+    def __init__(self, disksize, swapfile=None):
+        """swapfile: a path where a swap file of disksize bytes is made
+        instead of zram (bench/spill.py: the kernel's swap on disk)."""
         self.cg = None
         self.swap_on = False
         self.v2_enabled = False
         self.touched_zram = False
+        self.swapfile = swapfile
+        self.made_file = False
         if os.geteuid() != 0:
             raise RuntimeError("not root (zram, swapon and memory cgroups need root)")
+        if swapfile:
+            self._file_swap(disksize)
+            return
         if not os.path.isdir(self.ZRAM):
             subprocess.run(["modprobe", "zram"], stderr=subprocess.DEVNULL)
         if not os.path.isdir(self.ZRAM):
@@ -164,18 +171,7 @@ class KernelSwap:
             raise RuntimeError("zram0 is already set up; not touching it")
         if "lz4" not in self._read("comp_algorithm"):
             raise RuntimeError("this zram has no lz4")
-        mounts = [l.split() for l in open("/proc/mounts")]
-        v1 = [m[1] for m in mounts if m[2] == "cgroup" and "memory" in m[3].split(",")]
-        if v1:
-            self.v, self.root = 1, v1[0]
-        else:
-            self.v, self.root = 2, None
-            for m in mounts:
-                if m[2] == "cgroup2" and "memory" in open(os.path.join(m[1], "cgroup.controllers")).read().split():
-                    self.root = m[1]
-                    break
-            if not self.root:
-                raise RuntimeError("no memory cgroup controller is mounted")
+        self._find_cgroup_root()
         self.orig_alg = self._read("comp_algorithm").split("[")[1].split("]")[0]
         try:
             self.touched_zram = True
@@ -184,21 +180,55 @@ class KernelSwap:
             subprocess.run(["mkswap", "/dev/zram0"], check=True, stdout=subprocess.DEVNULL)
             subprocess.run(["swapon", "-p", "32767", "/dev/zram0"], check=True)
             self.swap_on = True
-            cg = os.path.join(self.root, "faultline-preload.%d" % os.getpid())
-            if self.v == 2 and "memory" not in open(os.path.join(self.root, "cgroup.subtree_control")).read().split():
-                with open(os.path.join(self.root, "cgroup.subtree_control"), "w") as f:
-                    f.write("+memory")
-                self.v2_enabled = True
-            os.mkdir(cg)
-            self.cg = cg
-            if self.v == 1:
-                self._cg_write("memory.swappiness", "100", quiet=True)
-            else:
-                self._cg_write("memory.swap.max", "max", quiet=True)
+            self._make_cgroup()
         except (OSError, subprocess.CalledProcessError) as e:
             self.close()
             raise RuntimeError("setting up zram swap and a memory cgroup: %s" % e)
         self.prefix = ["bash", "-c", 'echo $$ >"$0/cgroup.procs" && exec "$@"', self.cg]
+
+    def _file_swap(self, disksize):
+        for t in ("mkswap", "swapon", "swapoff", "fallocate"):
+            if not shutil.which(t):
+                raise RuntimeError("%s is missing (Debian package util-linux)" % t)
+        self._find_cgroup_root()
+        try:
+            self.made_file = True
+            subprocess.run(["fallocate", "-l", str(disksize), self.swapfile], check=True)
+            os.chmod(self.swapfile, 0o600)
+            subprocess.run(["mkswap", self.swapfile], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["swapon", "-p", "32767", self.swapfile], check=True)
+            self.swap_on = True
+            self._make_cgroup()
+        except (OSError, subprocess.CalledProcessError) as e:
+            self.close()
+            raise RuntimeError("setting up a swap file and a memory cgroup: %s" % e)
+        self.prefix = ["bash", "-c", 'echo $$ >"$0/cgroup.procs" && exec "$@"', self.cg]
+
+    def _find_cgroup_root(self):
+        mounts = [l.split() for l in open("/proc/mounts")]
+        v1 = [m[1] for m in mounts if m[2] == "cgroup" and "memory" in m[3].split(",")]
+        if v1:
+            self.v, self.root = 1, v1[0]
+            return
+        self.v, self.root = 2, None
+        for m in mounts:
+            if m[2] == "cgroup2" and "memory" in open(os.path.join(m[1], "cgroup.controllers")).read().split():
+                self.root = m[1]
+                return
+        raise RuntimeError("no memory cgroup controller is mounted")
+
+    def _make_cgroup(self):
+        cg = os.path.join(self.root, "faultline-preload.%d" % os.getpid())
+        if self.v == 2 and "memory" not in open(os.path.join(self.root, "cgroup.subtree_control")).read().split():
+            with open(os.path.join(self.root, "cgroup.subtree_control"), "w") as f:
+                f.write("+memory")
+            self.v2_enabled = True
+        os.mkdir(cg)
+        self.cg = cg
+        if self.v == 1:
+            self._cg_write("memory.swappiness", "100", quiet=True)
+        else:
+            self._cg_write("memory.swap.max", "max", quiet=True)
 
     def _read(self, name):
         with open(os.path.join(self.ZRAM, name)) as f:
@@ -217,8 +247,9 @@ class KernelSwap:
                 raise
 
     def describe(self):
-        return ("zram0 lz4 swap, priority 32767; cgroup v%d (%s)" %
-                (self.v, "memory.limit_in_bytes, swappiness 100" if self.v == 1
+        return ("%s, priority 32767; cgroup v%d (%s)" %
+                ("swap file %s" % self.swapfile if self.swapfile else "zram0 lz4 swap", self.v,
+                 "memory.limit_in_bytes, swappiness 100" if self.v == 1
                  else "memory.max, memory.swap.max=max"))
 
     def peak_bytes(self):
@@ -254,8 +285,14 @@ class KernelSwap:
                 pass
             self.v2_enabled = False
         if self.swap_on:
-            subprocess.run(["swapoff", "/dev/zram0"])
+            subprocess.run(["swapoff", self.swapfile or "/dev/zram0"])
             self.swap_on = False
+        if self.made_file:
+            try:
+                os.unlink(self.swapfile)
+            except OSError:
+                pass
+            self.made_file = False
         if self.touched_zram:
             try:
                 self._write("reset", "1")

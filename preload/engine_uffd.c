@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <ucontext.h>
@@ -99,7 +100,8 @@ static struct {
 	int fork_wanted;      /* fork_begin .. fork_end: a fork is under way */
 	int fork_fd;          /* the child's descriptor, read by a handler */
 	int in_read;          /* handlers between read(2) and taking fork events */
-} U = {.fd = -1, .stopfd = -1, .pidfd = -1, .fork_fd = -1};
+	int pagemap_fd;       /* /proc/self/pagemap, for stash_swapped; -1: not open */
+} U = {.fd = -1, .stopfd = -1, .pidfd = -1, .fork_fd = -1, .pagemap_fd = -1};
 
 unsigned fl__uffd_spin_us;
 unsigned fl__uffd_handlers;
@@ -467,6 +469,19 @@ static long u_take(struct fl_region *r, size_t pg, size_t n, uint32_t *slot)
 	return 1;
 }
 
+/* Has the kernel swapped this stash slot's page out?  (Its page map
+ * entry, read through a descriptor opened at the first need.) */
+static int stash_swapped(uint32_t slot)
+{
+	if (U.pagemap_fd < 0)
+		U.pagemap_fd = fl__sys_highfd(
+			(int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+	uint64_t e = 0;
+	off_t off = (off_t)((uintptr_t)stash_addr(slot) / PS * sizeof e);
+	return U.pagemap_fd >= 0 && syscall(SYS_pread64, U.pagemap_fd, &e, sizeof e, off) == (long)sizeof e &&
+	       (e & (1ull << 62));
+}
+
 static const void *u_peek(struct fl_region *r, size_t pg, uint32_t slot, void *scratch)
 {
 	(void)scratch;
@@ -477,6 +492,11 @@ static const void *u_peek(struct fl_region *r, size_t pg, uint32_t slot, void *s
 	 * compress zeros. */
 	unsigned char present = 0;
 	if (mincore(stash_addr(slot), PS, &present) != 0 || !(present & 1)) {
+		/* Not in memory may mean swapped out by the kernel (a memory
+		 * cgroup's limit below the budget): reading it then swaps it
+		 * in, no userfault.  The page map tells (bit 62). */
+		if (stash_swapped(slot))
+			return stash_addr(slot);
 		FL_WARN("stash slot %u for page %zu of region %u is empty; that page's contents are lost",
 			slot, pg, r->id);
 		return NULL;
@@ -592,10 +612,13 @@ static int u_move_pages(struct fl_region *src, size_t spg, struct fl_region *dst
 
 static void u_fds(int out[4])
 {
-	out[0] = U.fd;
-	out[1] = U.stopfd;
-	out[2] = U.pidfd;
-	out[3] = -1;
+	/* -1 ends the list: the open ones first. */
+	int n = 0, all[4] = {U.fd, U.stopfd, U.pidfd, U.pagemap_fd};
+	for (int i = 0; i < 4; i++)
+		if (all[i] >= 0)
+			out[n++] = all[i];
+	while (n < 4)
+		out[n++] = -1;
 }
 
 static int u_region_detach(struct fl_region *r)
@@ -824,6 +847,9 @@ static void release(int join)
 		fl__sys_close(U.stopfd);
 	if (U.pidfd >= 0)
 		fl__sys_close(U.pidfd);
+	if (U.pagemap_fd >= 0)
+		fl__sys_close(U.pagemap_fd);
+	U.pagemap_fd = -1;
 	fl__mem_free(U.stash, U.stash_pages * PS);
 	fl__mem_free(U.zeros, ZERO_PAGES * PS);
 	fl__mem_free(U.free_map, U.map_words * sizeof(uint64_t));
@@ -1146,8 +1172,10 @@ static void u_fork_adopt(int fd)
 		fl__sys_close(U.stopfd);
 	if (U.pidfd >= 0)
 		fl__sys_close(U.pidfd);
+	if (U.pagemap_fd >= 0)
+		fl__sys_close(U.pagemap_fd); /* the parent's page map */
 	U.fd = fd;
-	U.stopfd = U.pidfd = -1;
+	U.stopfd = U.pidfd = U.pagemap_fd = -1;
 	U.nhandlers = 0;
 	U.filling = 0;
 	U.fork_fd = -1;
