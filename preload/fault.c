@@ -279,6 +279,19 @@ static int stored(const struct fl_page *p)
 	return (st == FL_PG_COMPRESSED || st == FL_PG_SAME) && !(p->meta & FL_PG_BUSY);
 }
 
+/* Spilled neighbours a refault brings along: at most this many on each
+ * side, with payloads within SPILL_NEAR_BYTES of its own in the file. */
+#define SPILL_NEAR 8u
+#define SPILL_NEAR_BYTES (64u << 10)
+
+static int spilled_near(const struct fl_page *p, uint64_t loc)
+{
+	if (!stored(p) || p->ref.kind != FL_STORE_SPILLED || (p->ref.val >> 56) != (loc >> 56))
+		return 0;
+	uint64_t d = p->ref.val > loc ? p->ref.val - loc : loc - p->ref.val;
+	return d <= SPILL_NEAR_BYTES;
+}
+
 static int resolve_stored(struct fl_region *r, size_t pg)
 {
 	unsigned first = fl__pg_state(&r->pages[pg]);
@@ -286,7 +299,17 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 	size_t w = readahead_window(r, pg); /* <= bounce_pages */
 	size_t a = pg, end = pg + w > r->npages ? r->npages : pg + w;
 	size_t cl = P.cfg.cluster_pages;
-	if (w == 1 && cl > 1) {
+	uint64_t loc = r->pages[pg].ref.val;
+	if (w == 1 && spilled) {
+		/* Pages written to the spill file together lie together in
+		 * it: the address neighbours whose payloads are near this
+		 * one's come too (one read from the disk brings the blocks of
+		 * all into the page cache). */
+		size_t side = SPILL_NEAR < (P.bounce_pages - 1) / 2 ? SPILL_NEAR : (P.bounce_pages - 1) / 2;
+		while (a > 0 && pg - a < side && spilled_near(&r->pages[a - 1], loc))
+			a--;
+		end = pg + side + 1 > r->npages ? r->npages : pg + side + 1;
+	} else if (w == 1 && cl > 1) {
 		/* Not a stream: the stored neighbours in the page's aligned
 		 * cluster come too (pages the clock took out in one run are
 		 * neighbours, and tend to be wanted together). */
@@ -296,7 +319,7 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 		end = c0 + cl > r->npages ? r->npages : c0 + cl;
 	}
 	size_t n = pg - a + 1;
-	while (a + n < end && stored(&r->pages[a + n]))
+	while (a + n < end && (w == 1 && spilled ? spilled_near(&r->pages[a + n], loc) : stored(&r->pages[a + n])))
 		n++;
 	size_t fit = fl__reclaim_make_room(n, n);
 	if (fit < n) {

@@ -83,6 +83,7 @@ struct fl_top_region {
 	int64_t csize;          /* compressed size: payload bytes of its compressed pages (vmmap's CSIZE) */
 	int64_t corig;          /* the pages held in the store (compressed, same-filled) at their own size */
 	int64_t ssize;          /* the same-filled part of corig (no payload) */
+	int64_t spsize;         /* pages in the spill file, at their own size (vmmap's SWAPPED) */
 	int64_t faults;         /* faults logged in it (to the time shown) */
 	int has_strip;
 	uint8_t strip[FL_STATE_STRIP]; /* enum fl_state_page per part */

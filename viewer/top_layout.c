@@ -1042,6 +1042,11 @@ static void layout_pagemap(const struct fl_top_view *v, const struct fl_top_data
 		putf(&s->lines[row++], cols, 1, -1, FL_TOP_A_NORMAL, "compressed pages: %s held in %s of store (%.1fx)",
 		     a, b2, (double)(r->corig - r->ssize) / (double)r->csize);
 	}
+	if (r->spsize > 0 && row < s->rows - 1) {
+		char a[16];
+		fl_top_size(r->spsize, a, sizeof a);
+		putf(&s->lines[row++], cols, 1, -1, FL_TOP_A_NORMAL, "spilled pages: %s in the spill file", a);
+	}
 }
 
 /* ------------------------------------------------------------- faults */

@@ -604,7 +604,7 @@ static void region_detail(uint64_t id, char *out, size_t len)
 
 static void region_unknown(struct fl_top_region *r)
 {
-	r->rsize = r->isize = r->csize = r->corig = r->ssize = r->usize = -1;
+	r->rsize = r->isize = r->csize = r->corig = r->ssize = r->usize = r->spsize = -1;
 	r->has_strip = 0;
 }
 
@@ -637,6 +637,7 @@ static void region_from_state(const struct fl_state_region *sr, uint64_t ps, str
 	r->ssize = (int64_t)(sr->same_filled * ps);
 	r->usize = (int64_t)(sr->untouched * ps);
 	r->csize = (int64_t)sr->compressed_bytes;
+	r->spsize = (int64_t)(sr->spilled * ps);
 	r->has_strip = 1;
 	memcpy(r->strip, sr->strip, sizeof r->strip);
 	r->faults = -1;
@@ -723,6 +724,7 @@ static void region_from_vmmap(const struct fl_vmmap *m, const struct fl_vmmap_ro
 	r->ssize = (int64_t)(w->same_filled_pages * ps);
 	r->usize = (int64_t)(w->untouched_pages * ps);
 	r->csize = (int64_t)w->csize;
+	r->spsize = (int64_t)w->swapped;
 	if (!r->detail[0])
 		region_detail(w->region_id, r->detail, sizeof r->detail);
 	/* The strip is the state file's, found by the region's id. */
