@@ -47,13 +47,9 @@ def one(cmd, ks, limit):
     return float(f["fork_ms"]), float(f["child_ms"]), ks.peak_bytes()
 
 
-def cow_table(size, reps):
-    """Microseconds per page the parent's writes after fork take: plain,
-    and under the shim with and without COW faults."""
-    shim = [preload.LAUNCHER, "run", "-q", "--socket", "none"]
-    sides = [("plain (the kernel's copy)", [FORKCOST, "--rewrite", str(size)]),
-             ("faultline, COW faults logged", shim + ["--cow-faults", "on", "--", FORKCOST, "--rewrite", str(size)]),
-             ("faultline, --cow-faults off", shim + ["--cow-faults", "off", "--", FORKCOST, "--rewrite", str(size)])]
+def side_table(sides, key, reps, title, unit):
+    """Run each (name, cmd) of sides reps times, interleaved; each prints
+    key=value ... ok=1.  Prints the medians and their ratio to the first."""
     got = {name: [] for name, _ in sides}
     for _ in range(reps):
         for name, cmd in sides:
@@ -62,37 +58,35 @@ def cow_table(size, reps):
             if r.returncode != 0 or "ok=1" not in out:
                 raise RuntimeError("%s failed (status %d): %s%s" % (name, r.returncode, out,
                                                                    r.stderr.decode(errors="replace")[-400:]))
-            got[name].append(float(dict(kv.split("=") for kv in out.split())["rewrite_us_per_page"]))
-    print("\nwriting every page of %d MiB after a fork, its child alive (each write a copy), median of %d"
-          % (size, reps))
+            got[name].append(float(dict(kv.split("=") for kv in out.split())[key]))
+    print("\n%s, median of %d" % (title, reps))
     base = statistics.median(got[sides[0][0]])
     for name, _ in sides:
         m = statistics.median(got[name])
-        print("%-30s %8.2f us/page %6.2fx" % (name, m, m / base if base else float("inf")))
+        print("%-30s %8.2f %s %6.2fx" % (name, m, unit, m / base if base else float("inf")))
+
+
+def cow_table(size, reps):
+    """Microseconds per page the parent's writes after fork take: plain,
+    and under the shim with and without COW faults."""
+    shim = [preload.LAUNCHER, "run", "-q", "--socket", "none"]
+    side_table([("plain (the kernel's copy)", [FORKCOST, "--rewrite", str(size)]),
+                ("faultline, COW faults logged", shim + ["--cow-faults", "on", "--", FORKCOST, "--rewrite", str(size)]),
+                ("faultline, --cow-faults off", shim + ["--cow-faults", "off", "--", FORKCOST, "--rewrite", str(size)])],
+               "rewrite_us_per_page", reps,
+               "writing every page of %d MiB after a fork, its child alive (each write a copy)" % size, "us/page")
 
 
 def spawn_table(size, reps):
     """Milliseconds per fork + exec + wait from a process holding size MiB
     under a budget of half: plain, and under the shim both ways."""
     shim = [preload.LAUNCHER, "run", "-q", "--socket", "none", "--budget", "%dM" % (size // 2)]
-    sides = [("plain", [FORKCOST, "--spawn", str(size)]),
-             ("faultline, --fork handoff", shim + ["--fork", "handoff", "--", FORKCOST, "--spawn", str(size)]),
-             ("faultline, --fork bring-back", shim + ["--fork", "bring-back", "--", FORKCOST, "--spawn", str(size)])]
-    got = {name: [] for name, _ in sides}
-    for _ in range(reps):
-        for name, cmd in sides:
-            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            out = r.stdout.decode(errors="replace")
-            if r.returncode != 0 or "ok=1" not in out:
-                raise RuntimeError("%s failed (status %d): %s%s" % (name, r.returncode, out,
-                                                                   r.stderr.decode(errors="replace")[-400:]))
-            got[name].append(float(dict(kv.split("=") for kv in out.split())["spawn_ms_each"]))
-    print("\nfork + exec /bin/true + wait, from a process holding %d MiB (budget %d MiB), median of %d"
-          % (size, size // 2, reps))
-    base = statistics.median(got[sides[0][0]])
-    for name, _ in sides:
-        m = statistics.median(got[name])
-        print("%-30s %8.2f ms each %6.2fx" % (name, m, m / base if base else float("inf")))
+    side_table([("plain", [FORKCOST, "--spawn", str(size)]),
+                ("faultline, --fork handoff", shim + ["--fork", "handoff", "--", FORKCOST, "--spawn", str(size)]),
+                ("faultline, --fork bring-back", shim + ["--fork", "bring-back", "--", FORKCOST, "--spawn", str(size)])],
+               "spawn_ms_each", reps,
+               "fork + exec /bin/true + wait, from a process holding %d MiB (budget %d MiB)" % (size, size // 2),
+               "ms each")
 
 
 def main():

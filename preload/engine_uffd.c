@@ -814,6 +814,18 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 	errno = saved;
 }
 
+/* Close the engine's descriptors (a forked child's copies of its
+ * parent's included: the page map there is the parent's). */
+static void close_descriptors(void)
+{
+	int *fds[] = {&U.fd, &U.stopfd, &U.pidfd, &U.pagemap_fd};
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+		if (*fds[i] >= 0)
+			fl__sys_close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
 /*
  * Give back everything the engine holds.  join: stop and join the handler
  * threads first (not in a forked child, where they do not exist).  The
@@ -841,19 +853,10 @@ static void release(int join)
 		fl__sigchain_release(SIGBUS);
 	}
 	U.sigbus = 0;
-	if (U.fd >= 0)
-		fl__sys_close(U.fd);
-	if (U.stopfd >= 0)
-		fl__sys_close(U.stopfd);
-	if (U.pidfd >= 0)
-		fl__sys_close(U.pidfd);
-	if (U.pagemap_fd >= 0)
-		fl__sys_close(U.pagemap_fd);
-	U.pagemap_fd = -1;
+	close_descriptors();
 	fl__mem_free(U.stash, U.stash_pages * PS);
 	fl__mem_free(U.zeros, ZERO_PAGES * PS);
 	fl__mem_free(U.free_map, U.map_words * sizeof(uint64_t));
-	U.fd = U.stopfd = U.pidfd = -1;
 	U.stash = U.zeros = NULL;
 	U.free_map = NULL;
 	U.ndropping = 0;
@@ -1166,16 +1169,8 @@ static void u_fork_adopt(int fd)
 	/* The parent's descriptors: this process's copies are closed, the
 	 * parent's threads are gone; the stash, the zero pages and the map
 	 * of free slots are this child's copies, in step with its tables. */
-	if (U.fd >= 0)
-		fl__sys_close(U.fd);
-	if (U.stopfd >= 0)
-		fl__sys_close(U.stopfd);
-	if (U.pidfd >= 0)
-		fl__sys_close(U.pidfd);
-	if (U.pagemap_fd >= 0)
-		fl__sys_close(U.pagemap_fd); /* the parent's page map */
+	close_descriptors();
 	U.fd = fd;
-	U.stopfd = U.pidfd = U.pagemap_fd = -1;
 	U.nhandlers = 0;
 	U.filling = 0;
 	U.fork_fd = -1;

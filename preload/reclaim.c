@@ -373,18 +373,11 @@ static int spill_batch(void)
 	struct fl_store_ref refs[EVICT_BATCH];
 	size_t n = 0;
 	fl_lock(&P.lock);
-	while (n < EVICT_BATCH) {
-		struct fl_region *r;
-		size_t pg;
-		if (!spill_pick(&r, &pg))
-			break;
-		struct fl_page *p = &r->pages[pg];
+	while (n < EVICT_BATCH && spill_pick(&b[n].r, &b[n].pg)) {
+		struct fl_page *p = &b[n].r->pages[b[n].pg];
 		p->meta |= FL_PG_BUSY;
 		P.busy++;
-		b[n].r = r;
-		b[n].pg = pg;
-		refs[n] = p->ref;
-		n++;
+		refs[n++] = p->ref;
 	}
 	fl_unlock(&P.lock);
 	if (!n)
