@@ -32,7 +32,11 @@ static void usage(FILE *f)
 		"                    frames of their own; a frame without a symbol is\n"
 		"                    [module+0xOFFSET] or [0xPC]; faults logged without a\n"
 		"                    stack are one line, [no stack].  Identical stacks of\n"
-		"                    several processes are added together.\n"
+		"                    several processes are added together.  A process\n"
+		"                    that took a stack for one fault in N (FAULTLINE_STACKS,\n"
+		"                    default 8) weighs each stack N times and has no\n"
+		"                    [no stack] line: the weights are estimates that add\n"
+		"                    up to about its exact totals (faultline report).\n"
 		"  --weight W        faults (default), pages (pages the faults resolved) or\n"
 		"                    time (nanoseconds spent resolving them)\n"
 		"  --per-process     put each process under a root frame NAME[PID]\n"
@@ -53,17 +57,23 @@ static void usage(FILE *f)
 }
 
 /* The folded lines, in SQL: per-stack totals joined with the stacks'
- * folded text (the stack_totals view), summed over identical text. */
+ * folded text (the stack_totals view), summed over identical text.  A
+ * process that took a stack for one fault in N (N > 1) counts each of
+ * its stacks N times, and its faults without a stack not at all: the
+ * sampled stacks stand for them (an estimate; exact totals are in
+ * faultline report). */
 static int export_folded(sqlite3 *db, const char *weight, long long pid, int per_process, struct fl_progress *pg)
 {
 	const char *col = !strcmp(weight, "time") ? "time_ns" : !strcmp(weight, "pages") ? "pages" : "faults";
 	char *sql = sqlite3_mprintf(
-		"SELECT %s folded, sum(%s) AS w FROM stack_totals t%s"
+		"SELECT %s folded, sum(%s * (SELECT max(p.stacks_every, 1) FROM processes p WHERE p.id = t.process)) AS w"
+		" FROM stack_totals t"
+		" WHERE (t.stack <> 0 OR (SELECT p.stacks_every <= 1 FROM processes p WHERE p.id = t.process))%s"
 		" GROUP BY 1 HAVING w > 0 ORDER BY 1",
 		per_process ? "(SELECT replace(replace(substr(p.exe, length(rtrim(p.exe, replace(p.exe, '/', ''))) + 1),"
 			      " ';', ':'), ' ', '_') || '[' || p.pid || '];' FROM processes p WHERE p.id = t.process) ||"
 			    : "",
-		col, pid >= 0 ? " WHERE t.pid = ?1" : "");
+		col, pid >= 0 ? " AND t.pid = ?1" : "");
 	sqlite3_stmt *st = NULL;
 	int rc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
 	sqlite3_free(sql);

@@ -57,6 +57,8 @@ struct rp_cow {
 	struct rp_stack *stacks; /* with write-protect faults, most first */
 	size_t nstacks;
 	int64_t faults, pages;
+	int64_t scale;         /* faults one sampled stack stands for (1: exact) */
+	int64_t sampled;       /* write-protect faults with a stack */
 };
 
 struct rp_proc {
@@ -84,8 +86,14 @@ struct rp_proc {
 	struct rp_totals total;
 	struct rp_totals kinds[RP_KINDS];
 	struct rp_stack *stacks; /* all stacks seen, unordered */
+	/* With one fault in N sampled (N > 1) every stack stands for N faults:
+	 * scale is N (1 when stacks are taken for every fault or none), and
+	 * the top lists leave out the faults without a stack, which the
+	 * sampled ones stand for.  sampled: the faults that have a stack. */
+	int64_t scale;
+	struct rp_totals sampled;
 	size_t nstacks;
-	struct rp_stack **by_faults, **by_time; /* the top r->top of each */
+	struct rp_stack **by_faults, **by_time; /* the top r->top of each (no stack 0 when scale > 1) */
 	size_t ntop_faults, ntop_time;
 	int64_t timeline[RP_KINDS][RP_BUCKETS];
 	int64_t bucket_ns;

@@ -421,6 +421,14 @@ static int scan_faults(sqlite3 *db, struct rp_proc *p, struct scan *s, struct fl
 			if (added)
 				p->stacks[p->nstacks++].stack = stack;
 			struct rp_stack *sk = &p->stacks[si];
+			if (stack != 0) {
+				p->sampled.faults++;
+				p->sampled.pages += pages;
+				p->sampled.writes += write;
+				p->sampled.time_ns += lat;
+				if (lat > p->sampled.max_ns)
+					p->sampled.max_ns = lat;
+			}
 			sk->t.faults++;
 			sk->t.pages += pages;
 			sk->t.writes += write;
@@ -510,8 +518,13 @@ static int top_stacks(sqlite3 *db, struct rp_proc *p, size_t n, int (*cmp)(const
 		return fail(NULL, err, errlen, "sorting stacks");
 	for (size_t i = 0; i < p->nstacks; i++)
 		v[i] = &p->stacks[i];
-	qsort(v, p->nstacks, sizeof *v, cmp);
-	*nout = p->nstacks < n ? p->nstacks : n;
+	/* Sampled stacks stand for the faults without one: that row goes. */
+	size_t m = 0;
+	for (size_t i = 0; i < p->nstacks; i++)
+		if (p->scale <= 1 || v[i]->stack != 0)
+			v[m++] = v[i];
+	qsort(v, m, sizeof *v, cmp);
+	*nout = m < n ? m : n;
 	*out = v;
 	for (size_t i = 0; i < *nout; i++)
 		if (load_frames(db, p->id, v[i], err, errlen) != 0)
@@ -628,8 +641,15 @@ static int gather_cow(sqlite3 *db, struct rp_cow *c, int top, char *err, size_t 
 			rc = SQLITE_NOMEM;
 			break;
 		}
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id == 0 && c->scale > 1) {
+			/* Faults without a stack, stood for by the sampled ones. */
+			c->faults += sqlite3_column_int64(st, 1);
+			c->pages += sqlite3_column_int64(st, 2);
+			continue;
+		}
 		struct rp_stack *s = &c->stacks[c->nstacks++];
-		s->stack = sqlite3_column_int64(st, 0);
+		s->stack = id;
 		s->t.faults = sqlite3_column_int64(st, 1);
 		s->t.pages = sqlite3_column_int64(st, 2);
 		s->t.writes = sqlite3_column_int64(st, 3);
@@ -638,6 +658,8 @@ static int gather_cow(sqlite3 *db, struct rp_cow *c, int top, char *err, size_t 
 		s->kind_faults[RP_KIND_WP] = s->t.faults;
 		c->faults += s->t.faults;
 		c->pages += s->t.pages;
+		if (id != 0)
+			c->sampled += s->t.faults;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -651,7 +673,8 @@ static int gather_cow(sqlite3 *db, struct rp_cow *c, int top, char *err, size_t 
 static int gather_children(sqlite3 *db, struct rp_proc *p, int top, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	if (prepare(db, "SELECT id, pid FROM processes WHERE parent_id = ?1 ORDER BY start_ns, id", &st, err, errlen))
+	if (prepare(db, "SELECT id, pid, stacks_every FROM processes WHERE parent_id = ?1 ORDER BY start_ns, id", &st,
+		    err, errlen))
 		return -1;
 	sqlite3_bind_int64(st, 1, p->id);
 	size_t cap = 0, ccap = 0;
@@ -665,6 +688,7 @@ static int gather_children(sqlite3 *db, struct rp_proc *p, int top, char *err, s
 		if (p->ncow == 0) {
 			p->cow[0].id = p->id;
 			p->cow[0].pid = p->pid;
+			p->cow[0].scale = p->scale;
 			p->ncow = 1;
 			if (grow(&p->cow, p->ncow, &ccap, sizeof *p->cow) != 0) {
 				rc = SQLITE_NOMEM;
@@ -674,6 +698,7 @@ static int gather_children(sqlite3 *db, struct rp_proc *p, int top, char *err, s
 		p->child_pids[p->nchildren++] = sqlite3_column_int64(st, 1);
 		p->cow[p->ncow].id = sqlite3_column_int64(st, 0);
 		p->cow[p->ncow].pid = sqlite3_column_int64(st, 1);
+		p->cow[p->ncow].scale = sqlite3_column_int64(st, 2) > 1 ? sqlite3_column_int64(st, 2) : 1;
 		p->ncow++;
 	}
 	sqlite3_finalize(st);
@@ -773,6 +798,7 @@ int rp_gather(sqlite3 *db, struct rp_report *r, long long pid, const struct rp_t
 		if (p->page_size <= 0)
 			p->page_size = 4096;
 		p->stacks_every = sqlite3_column_int64(st, 12);
+		p->scale = p->stacks_every > 1 ? p->stacks_every : 1;
 		p->start_ns = sqlite3_column_int64(st, 13);
 		int64_t last = sqlite3_column_int64(st, 20);
 		p->ended = sqlite3_column_type(st, 14) != SQLITE_NULL;

@@ -17,11 +17,20 @@ static void totals(struct fl_json *j, const struct rp_totals *t)
 	fl_json_int(j, "max_ns", t->max_ns);
 }
 
-static void stack(struct fl_json *j, const struct rp_report *r, const struct rp_stack *s)
+/* The counts are what was logged; a sampled stack (scale > 1) also gets
+ * "estimated": the faults, pages and time it stands for. */
+static void stack(struct fl_json *j, const struct rp_report *r, const struct rp_stack *s, int64_t scale)
 {
 	fl_json_object(j, NULL);
 	fl_json_int(j, "stack", s->stack);
 	totals(j, &s->t);
+	if (scale > 1) {
+		fl_json_object(j, "estimated");
+		fl_json_int(j, "faults", s->t.faults * scale);
+		fl_json_int(j, "pages", s->t.pages * scale);
+		fl_json_int(j, "time_ns", s->t.time_ns * scale);
+		fl_json_end(j);
+	}
 	fl_json_object(j, "kinds");
 	for (int k = 0; k < RP_KINDS; k++)
 		if (s->kind_faults[k])
@@ -146,13 +155,19 @@ static void proc(struct fl_json *j, const struct rp_report *r, const struct rp_p
 	fl_json_end(j);
 	fl_json_end(j);
 
+	if (p->scale > 1) {
+		fl_json_object(j, "stacks_sampled");
+		fl_json_int(j, "scale", p->scale);
+		totals(j, &p->sampled);
+		fl_json_end(j);
+	}
 	fl_json_array(j, "top_stacks_by_faults");
 	for (size_t i = 0; i < p->ntop_faults; i++)
-		stack(j, r, p->by_faults[i]);
+		stack(j, r, p->by_faults[i], p->scale);
 	fl_json_end(j);
 	fl_json_array(j, "top_stacks_by_time");
 	for (size_t i = 0; i < p->ntop_time; i++)
-		stack(j, r, p->by_time[i]);
+		stack(j, r, p->by_time[i], p->scale);
 	fl_json_end(j);
 
 	fl_json_object(j, "timeline");
@@ -180,7 +195,7 @@ static void proc(struct fl_json *j, const struct rp_report *r, const struct rp_p
 			fl_json_int(j, "pages", w->pages);
 			fl_json_array(j, "stacks");
 			for (size_t i = 0; i < w->nstacks && i < (size_t)r->top; i++)
-				stack(j, r, &w->stacks[i]);
+				stack(j, r, &w->stacks[i], w->scale);
 			fl_json_end(j);
 			fl_json_end(j);
 		}

@@ -65,6 +65,7 @@ struct fl_top_proc {
 	int exit_status;
 	int64_t start_ns, end_ns; /* end_ns 0 while running */
 	uint64_t page_size, budget_bytes;
+	int64_t stacks_every;   /* 0 none, 1 every fault, N: one in N (its stacks are estimates) */
 	int has_sample;         /* last is set */
 	struct fl_top_sample last; /* the newest sample (at the time shown) */
 };
@@ -88,7 +89,8 @@ struct fl_top_region {
 	uint8_t strip[FL_STATE_STRIP]; /* enum fl_state_page per part */
 };
 
-/* One stack in a top list. */
+/* One stack in a top list: what was logged; a process that sampled one
+ * fault in N (stacks_every) is shown with the counts times N. */
 struct fl_top_stack {
 	uint64_t stack;         /* the shim's stack id; 0: faults with no stack taken */
 	uint64_t faults, pages;

@@ -1051,40 +1051,55 @@ static const char *const kind_names[FL_TOP_KINDS] = {"first-touch", "soft", "dec
 
 static const char graph_levels[] = " .:|#";
 
-static void layout_stacks(const struct fl_top_stack *st, int n, int by_time, int replay, int row, int k,
-			  struct fl_top_screen *s)
+/* every > 1: the process sampled one fault in every; each stack is shown
+ * as the faults it stands for, marked ~ (an estimate). */
+static void layout_stacks(const struct fl_top_stack *st, int n, int64_t every, int by_time, int replay, int row,
+			  int k, struct fl_top_screen *s)
 {
 	int cols = s->cols;
+	double x = every > 1 ? (double)every : 1.0;
+	const char *est = every > 1 ? "~" : "";
 	struct fl_top_line *h = &s->lines[row];
 	span(h, cols, 0, cols, FL_TOP_A_HEADER);
 	if (by_time) {
 		put_right(h, cols, 0, 9, "TIME ms", FL_TOP_A_NORMAL);
 		put_right(h, cols, 10, 7, "FAULTS", FL_TOP_A_NORMAL);
 		put_right(h, cols, 18, 8, "MAX us", FL_TOP_A_NORMAL);
-		put(h, cols, 28, "TOP STACKS BY TIME SPENT", -1, FL_TOP_A_NORMAL);
+		put(h, cols, 28, every > 1 ? "TOP STACKS BY TIME SPENT ~est" : "TOP STACKS BY TIME SPENT", -1,
+		    FL_TOP_A_NORMAL);
 	} else {
 		put_right(h, cols, 0, 9, "FAULTS", FL_TOP_A_NORMAL);
 		put_right(h, cols, 10, 7, "PAGES", FL_TOP_A_NORMAL);
 		put_right(h, cols, 18, 8, "AVG us", FL_TOP_A_NORMAL);
-		put(h, cols, 28, "TOP STACKS BY FAULTS", -1, FL_TOP_A_NORMAL);
+		put(h, cols, 28, every > 1 ? "TOP STACKS BY FAULTS ~est" : "TOP STACKS BY FAULTS", -1, FL_TOP_A_NORMAL);
+	}
+	int tx = 28 + 26 + (every > 1 ? 5 : 0);
+	if (every > 1) {
+		char note[48];
+		snprintf(note, sizeof note, "(1 in %lld sampled)", (long long)every);
+		put(h, cols, tx, note, -1, FL_TOP_A_NORMAL);
+		tx += (int)strlen(note) + 1;
 	}
 	if (replay)
-		put(h, cols, 28 + 26, "(up to the cursor)", -1, FL_TOP_A_NORMAL);
+		put(h, cols, tx, "(up to the cursor)", -1, FL_TOP_A_NORMAL);
 	if (!n && row + 1 < s->rows - 1)
 		put(&s->lines[row + 1], cols, 28, "no faults logged", -1, FL_TOP_A_DIM);
 	for (int i = 0; i < n && i < k && row + 1 + i < s->rows - 1; i++) {
 		struct fl_top_line *l = &s->lines[row + 1 + i];
-		char a[16], b[16], c[16];
+		char a[24], b[24], c[16], t[16];
 		if (by_time) {
-			snprintf(a, sizeof a, "%.1f", (double)st[i].latency_ns / 1e6);
-			count_text((double)st[i].faults, b, sizeof b);
+			snprintf(a, sizeof a, "%s%.1f", est, (double)st[i].latency_ns * x / 1e6);
+			count_text((double)st[i].faults * x, t, sizeof t);
+			snprintf(b, sizeof b, "%s%s", est, t);
 			if (st[i].latency_max_ns)
 				snprintf(c, sizeof c, "%.0f", (double)st[i].latency_max_ns / 1e3);
 			else
 				snprintf(c, sizeof c, "-");
 		} else {
-			count_text((double)st[i].faults, a, sizeof a);
-			count_text((double)st[i].pages, b, sizeof b);
+			count_text((double)st[i].faults * x, t, sizeof t);
+			snprintf(a, sizeof a, "%s%s", est, t);
+			count_text((double)st[i].pages * x, t, sizeof t);
+			snprintf(b, sizeof b, "%s%s", est, t);
 			snprintf(c, sizeof c, "%.1f",
 				 st[i].faults ? (double)st[i].latency_ns / (double)st[i].faults / 1e3 : 0.0);
 		}
@@ -1165,10 +1180,10 @@ static void layout_faults(const struct fl_top_view *v, const struct fl_top_data 
 		row += h;
 	}
 	row++;
-	layout_stacks(d->by_faults, d->nby_faults, 0, d->replay, row, k, s);
+	layout_stacks(d->by_faults, d->nby_faults, d->proc.stacks_every, 0, d->replay, row, k, s);
 	row += k + 1;
 	if (row < rows - 1)
-		layout_stacks(d->by_time, d->nby_time, 1, d->replay, row, k, s);
+		layout_stacks(d->by_time, d->nby_time, d->proc.stacks_every, 1, d->replay, row, k, s);
 }
 
 /* --------------------------------------------------------------- help */
