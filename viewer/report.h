@@ -61,6 +61,15 @@ struct rp_cow {
 	int64_t sampled;       /* write-protect faults with a stack */
 };
 
+/* One allocation site (the alloc_sites view): whole run.  est_*: what its
+ * sampled allocations stand for (estimates); the others were logged. */
+struct rp_site {
+	struct rp_stack s;     /* s.stack: the allocation stack; -1: the unsampled */
+	int64_t samples, bytes_allocated, bytes_live_at_end;
+	int64_t faults, est_faults, pages, est_pages, time_ns, est_time_ns;
+	int64_t resident_at_peak, compressed_at_peak; /* bytes, estimated */
+};
+
 struct rp_proc {
 	int64_t id, pid, ppid, parent_id, parent_pid; /* parent_id 0: unknown */
 	char *exe, *cmdline, *argv_json, *engine, *compressor, *how;
@@ -106,6 +115,15 @@ struct rp_proc {
 	struct rp_region_kind *region_kinds;
 	size_t nregion_kinds;
 	int64_t faults_elsewhere; /* in regions not alive at that moment */
+
+	/* allocation sites (whole run): by estimated faults, and by bytes at
+	 * the peak (alloc_peak_ns: 0 when no sample recorded one) */
+	int has_allocs;               /* the log has allocation sites for it */
+	struct rp_site *sites;        /* all, most faults first */
+	size_t nsites;
+	struct rp_site **by_peak;     /* with bytes at the peak, most first */
+	size_t nby_peak;
+	int64_t alloc_peak_ns;
 
 	/* children, and what fork copied (whole run) */
 	int64_t *child_pids;

@@ -342,6 +342,68 @@ static void top(const struct rp_report *r, const struct rp_proc *p, FILE *out)
 	}
 }
 
+/* Allocation sites: whole run; the figures of sampled allocations are
+ * estimates (each sample stands for the bytes it was drawn from). */
+static void site_frames(const struct rp_site *x, FILE *out)
+{
+	if (x->s.stack < 0)
+		fprintf(out, "      (in no sampled allocation: the pager's own, the allocator's, or not sampled)\n");
+	else
+		frames(&x->s, out);
+}
+
+static void sites(const struct rp_report *r, const struct rp_proc *p, FILE *out)
+{
+	if (!p->has_allocs)
+		return;
+	fprintf(out, "\nfaults by allocation site (estimated from sampled allocations, marked ~%s)\n",
+		r->window ? "; whole run" : "");
+	int64_t all = 0, unsampled = 0;
+	for (size_t i = 0; i < p->nsites; i++) {
+		all += p->sites[i].faults;
+		if (p->sites[i].s.stack < 0)
+			unsampled += p->sites[i].faults;
+	}
+	fprintf(out, "  (exact: %" PRId64 " faults charged, %" PRId64 " of them in sampled allocations)\n", all,
+		all - unsampled);
+	for (size_t i = 0; i < p->nsites && i < (size_t)r->top; i++) {
+		const struct rp_site *x = &p->sites[i];
+		if (x->s.stack < 0) {
+			fprintf(out, "  #%zu  %" PRId64 " faults (%s), %" PRId64 " pages, %s; unsampled\n", i + 1, x->faults,
+				pct(x->faults, all), x->pages, dur(x->time_ns));
+		} else {
+			fprintf(out,
+				"  #%zu  ~%" PRId64 " faults (%s), ~%" PRId64 " pages, ~%s; %" PRId64
+				" sampled allocation%s (%" PRId64 " faults): ~%s allocated, ~%s live at the end\n",
+				i + 1, x->est_faults, pct(x->faults, all), x->est_pages, dur(x->est_time_ns), x->samples,
+				x->samples == 1 ? "" : "s", x->faults, bytes(x->bytes_allocated), bytes(x->bytes_live_at_end));
+		}
+		site_frames(x, out);
+	}
+	if (p->nsites > (size_t)r->top)
+		fprintf(out, "  (%zu more sites)\n", p->nsites - (size_t)r->top);
+
+	fprintf(out, "\nmemory by allocation site at the peak resident sample");
+	if (!p->alloc_peak_ns) {
+		fprintf(out, ": no peak recorded\n");
+		return;
+	}
+	fprintf(out, " (%s%s)\n", rel(p, p->alloc_peak_ns), r->window ? ", whole run" : "");
+	if (!p->nby_peak) {
+		fprintf(out, "  no sampled allocation held pages then\n");
+		return;
+	}
+	for (size_t i = 0; i < p->nby_peak && i < (size_t)r->top; i++) {
+		const struct rp_site *x = p->by_peak[i];
+		fprintf(out, "  #%zu  ~%s resident, ~%s compressed (%" PRId64 " pages)\n", i + 1, bytes(x->resident_at_peak),
+			bytes(x->compressed_at_peak),
+			p->page_size ? (x->compressed_at_peak + p->page_size - 1) / p->page_size : 0);
+		site_frames(x, out);
+	}
+	if (p->nby_peak > (size_t)r->top)
+		fprintf(out, "  (%zu more sites)\n", p->nby_peak - (size_t)r->top);
+}
+
 static void timeline(const struct rp_report *r, const struct rp_proc *p, FILE *out)
 {
 	if (!p->total.faults)
@@ -421,6 +483,7 @@ void rp_write_text(const struct rp_report *r, FILE *out)
 		summary(r, p, out);
 		regions(p, out);
 		top(r, p, out);
+		sites(r, p, out);
 		timeline(r, p, out);
 		cow(r, p, out);
 	}

@@ -751,7 +751,8 @@ Test(query, views_on_a_database_made_before_them, .timeout = 60)
 	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
 	cr_assert_eq(sqlite3_exec(h,
 				  "DROP VIEW fault_log; DROP VIEW stack_totals; DROP VIEW process_summary;"
-				  " DROP VIEW stack_frames; PRAGMA journal_mode=DELETE",
+				  " DROP VIEW stack_frames; DROP VIEW alloc_sites; DROP TABLE allocs;"
+				  " PRAGMA journal_mode=DELETE",
 				  NULL, NULL, NULL),
 		     SQLITE_OK);
 	sqlite3_close(h);
