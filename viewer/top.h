@@ -95,6 +95,8 @@ struct fl_top_stack {
 	uint64_t stack;         /* the shim's stack id; 0: faults with no stack taken */
 	uint64_t faults, pages;
 	uint64_t latency_ns, latency_max_ns; /* total, slowest (0: not known) */
+	int estimated;          /* an allocation site: the counts are estimates already */
+	int unsampled;          /* an allocation site's row of the faults in no sample */
 	char where[256];        /* innermost frames, "fn file:line < caller < ..." */
 };
 
@@ -125,6 +127,7 @@ struct fl_top_data {
 
 	struct fl_top_stack by_faults[FL_TOP_STACKS], by_time[FL_TOP_STACKS];
 	int nby_faults, nby_time;
+	int by_alloc;           /* the lists are allocation sites (whole run), not fault stacks */
 };
 
 /* ------------------------------------------------------------------ view */
@@ -169,6 +172,7 @@ struct fl_top_view {
 	enum fl_top_prompt prompt;
 	char input[64];         /* the prompt's text so far */
 	char message[160];      /* one-shot note on the bottom line */
+	int by_alloc;           /* faults screen: allocation sites instead of fault stacks */
 };
 
 void fl_top_view_init(struct fl_top_view *v);

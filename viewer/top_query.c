@@ -103,6 +103,7 @@ struct fl_top_src {
 	struct fl_top_sample ring[FL_TOP_HIST];
 	int nring;
 	struct fl_state *state; /* a buffer for fl_state_read (large) */
+	int by_alloc;           /* faults screen: allocation sites */
 };
 
 static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -585,6 +586,46 @@ static int stacks_from_agg(struct fl_top_src *s, long long proc, int64_t every, 
 	return n;
 }
 
+void fl_top_src_by_alloc(struct fl_top_src *s, int on)
+{
+	s->by_alloc = on;
+}
+
+/* The allocation sites of proc (alloc_sites, whole run), estimated counts,
+ * most faults (or time) first; the faults in no sample are one row. */
+static int query_sites(struct fl_top_src *s, long long proc, int by_time, struct fl_top_stack *out)
+{
+	sqlite3_stmt *st = prep(s, by_time ? "SELECT stack, coalesce(est_faults, faults), coalesce(est_pages, pages),"
+					     " coalesce(est_time_ns, time_ns) FROM alloc_sites WHERE process = ?1"
+					     " ORDER BY 4 DESC LIMIT ?2"
+					   : "SELECT stack, coalesce(est_faults, faults), coalesce(est_pages, pages),"
+					     " coalesce(est_time_ns, time_ns) FROM alloc_sites WHERE process = ?1"
+					     " ORDER BY 2 DESC, 3 DESC LIMIT ?2");
+	if (!st)
+		return 0;
+	sqlite3_bind_int64(st, 1, proc);
+	sqlite3_bind_int(st, 2, FL_TOP_STACKS);
+	int n = 0;
+	while (n < FL_TOP_STACKS && sqlite3_step(st) == SQLITE_ROW) {
+		struct fl_top_stack *x = &out[n++];
+		memset(x, 0, sizeof *x);
+		x->unsampled = sqlite3_column_type(st, 0) == SQLITE_NULL;
+		x->estimated = !x->unsampled;
+		x->stack = u64(st, 0);
+		x->faults = u64(st, 1);
+		x->pages = u64(st, 2);
+		x->latency_ns = u64(st, 3);
+	}
+	sqlite3_finalize(st);
+	for (int i = 0; i < n; i++) {
+		if (out[i].unsampled)
+			snprintf(out[i].where, sizeof out[i].where, "(in no sampled allocation)");
+		else if (out[i].stack)
+			stack_where(s, proc, out[i].stack, out[i].where, sizeof out[i].where);
+	}
+	return n;
+}
+
 /* ------------------------------------------------------------ regions */
 
 static int regions_grow(struct fl_top_data *d, int *cap)
@@ -982,7 +1023,12 @@ int fl_top_src_refresh(struct fl_top_src *s, enum fl_top_screen_id screen, struc
 			}
 			regions_faults(s, d);
 		}
-		if (screen == FL_TOP_FAULTS) {
+		d->by_alloc = 0;
+		if (screen == FL_TOP_FAULTS && s->by_alloc) {
+			d->by_alloc = 1;
+			d->nby_faults = query_sites(s, p->id, 0, d->by_faults);
+			d->nby_time = query_sites(s, p->id, 1, d->by_time);
+		} else if (screen == FL_TOP_FAULTS) {
 			if (s->replay) {
 				d->nby_faults = stacks_from_agg(s, p->id, p->stacks_every, 0, d->by_faults);
 				d->nby_time = stacks_from_agg(s, p->id, p->stacks_every, 1, d->by_time);
