@@ -411,13 +411,14 @@ static void pump(uint64_t now, int final)
 	while (send_faults() == BATCH)
 		if (flush_out() != 0 || M.out_len > OUT_LOW)
 			break;
-	send_allocs();
 	if (now >= M.next_sample || final) {
 		M.next_sample = now + M.sample_ns;
 		if (M.fd >= 0)
 			send_sample(now);
 		fl__events_reap_rings();
 	}
+	/* After the sample: a new peak's bytes go with it. */
+	send_allocs();
 	/* The state file scans every page: twice a second at most. */
 	if (now >= M.next_publish && !final) {
 		M.next_publish = now + (M.sample_ns > PUBLISH_NS ? M.sample_ns : PUBLISH_NS);

@@ -7,6 +7,9 @@
  * the hot blocks, every round brings each hot page back: the faults are
  * the hot site's, about ROUNDS + 1 to 1 against the cold site's.
  * Usage: allocsites [HOT_MIB COLD_MIB ROUNDS]; prints "sum N" at the end.
+ *        allocsites small COUNT KIB: COUNT mallocs of KIB KiB in
+ *        small_site(), each written once and kept (for the estimate of a
+ *        site of small allocations, a few of which are sampled).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -55,8 +58,35 @@ __attribute__((noinline)) static uint64_t read_blocks(unsigned char **v, int n)
 	return sum;
 }
 
+/* Not a tail call (its frame would be gone from the stack). */
+__attribute__((noipa)) static unsigned char *small_site(size_t n)
+{
+	unsigned char *p = malloc(n);
+	if (p)
+		p[0] = 1;
+	return p;
+}
+
+static int small(int count, int kib)
+{
+	size_t n = (size_t)kib * 1024;
+	uint64_t sum = 0;
+	for (int i = 0; i < count; i++) {
+		unsigned char *p = small_site(n);
+		if (!p)
+			return 1;
+		for (size_t o = 0; o < n; o += PG)
+			p[o] = (unsigned char)i;
+		sum += p[0];
+	}
+	printf("sum %llu\n", (unsigned long long)sum);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "small"))
+		return small(atoi(argv[2]), atoi(argv[3]));
 	int hot = argc > 3 ? atoi(argv[1]) : 8, cold = argc > 3 ? atoi(argv[2]) : 8;
 	int rounds = argc > 3 ? atoi(argv[3]) : 6;
 	unsigned char **h = hot_site(hot), **c = cold_site(cold), *m = map_site();
