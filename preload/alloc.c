@@ -239,8 +239,13 @@ void fl__alloc_sampled(void *p, size_t size, uint32_t kind)
 		}
 	}
 	if (slot) {
-		memset(slot, 0, sizeof *slot);
-		slot->addr = addr;
+		/* Field by field, not memset: a TOMB slot must not read as EMPTY
+		 * meanwhile, or free's probe would stop short of a live sample
+		 * further along. */
+		__atomic_store_n(&slot->addr, addr, __ATOMIC_RELAXED);
+		slot->free_ns = 0;
+		slot->faults = slot->pages = slot->latency_ns = 0;
+		slot->peak_ns = slot->peak_resident = slot->peak_compressed = 0;
 		slot->size = size;
 		slot->weight = weight;
 		slot->t_ns = now;
