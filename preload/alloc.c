@@ -31,6 +31,7 @@
 #define ALLOC_FULL (ALLOC_CAP * 3 / 4) /* more in use than this: drop new samples */
 #define MAX_FRAMES 64
 #define RETIRE_NS 1000000000ull /* a freed sample waits this long for late faults */
+#define FILTER_BITS 16          /* free's first look: 64 KiB of counters */
 
 enum { A_EMPTY = 0, A_LIVE, A_FREED, A_TOMB };
 
@@ -48,6 +49,7 @@ static struct {
 	uint64_t mean;     /* bytes between samples on average; 0: off */
 	struct entry *e;
 	uint16_t *order;   /* the emitter's: slots in use, by address */
+	uint8_t *filter;   /* live samples per hash of their address: free looks here first */
 	uint32_t norder;
 	uint32_t gen, order_gen; /* changes to the set of slots in use */
 	uint32_t used;     /* slots LIVE or FREED */
@@ -137,6 +139,13 @@ static uint32_t slot_of(uint64_t addr)
 	return (uint32_t)((addr * 0x9e3779b97f4a7c15ull) >> (64 - ALLOC_BITS));
 }
 
+/* A second hash for the filter: most frees are of unsampled blocks, and
+ * one byte tells them so (a probe of the table walks past tombstones). */
+static uint8_t *filter_of(uint64_t addr)
+{
+	return &A.filter[(addr * 0xc2b2ae3d27d4eb4full) >> (64 - FILTER_BITS)];
+}
+
 /* The shim's own code, so that an allocation's stack starts at the
  * program's call to malloc, not inside the shim. */
 static int find_own(struct dl_phdr_info *info, size_t size, void *arg)
@@ -163,7 +172,8 @@ int fl__alloc_init(uint64_t mean_bytes)
 		return 0;
 	A.e = fl__mem_alloc(ALLOC_CAP * sizeof *A.e);
 	A.order = fl__mem_alloc(ALLOC_CAP * sizeof *A.order);
-	if (!A.e || !A.order) {
+	A.filter = fl__mem_alloc((size_t)1 << FILTER_BITS);
+	if (!A.e || !A.order || !A.filter) {
 		FL_WARN("no memory for allocation sampling; allocation sites are not logged");
 		return -1;
 	}
@@ -253,6 +263,7 @@ void fl__alloc_sampled(void *p, size_t size, uint32_t kind)
 		slot->stack = stack;
 		slot->kind = kind;
 		slot->dirty = 1;
+		__atomic_add_fetch(filter_of(addr), 1, __ATOMIC_RELEASE);
 		__atomic_store_n(&slot->state, A_LIVE, __ATOMIC_RELEASE);
 		A.used++;
 		A.gen++;
@@ -276,6 +287,7 @@ static void end_locked(uint64_t addr, uint64_t now)
 			e->free_ns = now;
 			e->dirty = 1;
 			__atomic_store_n(&e->state, A_FREED, __ATOMIC_RELEASE);
+			__atomic_sub_fetch(filter_of(addr), 1, __ATOMIC_RELEASE);
 			__atomic_sub_fetch(&fl__alloc_nlive, 1, __ATOMIC_RELAXED);
 			return;
 		}
@@ -301,7 +313,7 @@ static int maybe_live(uint64_t addr)
 void fl__alloc_freed(void *p)
 {
 	uint64_t addr = (uint64_t)(uintptr_t)p;
-	if (!A.e || !maybe_live(addr))
+	if (!A.e || !__atomic_load_n(filter_of(addr), __ATOMIC_ACQUIRE) || !maybe_live(addr))
 		return;
 	uint64_t now = fl_mono_ns();
 	fl_lock(&A.lock);
@@ -543,6 +555,7 @@ void fl__alloc_fork_child(void)
 		return;
 	/* The parent's samples are the parent's: the child starts empty. */
 	memset(A.e, 0, ALLOC_CAP * sizeof *A.e);
+	memset(A.filter, 0, (size_t)1 << FILTER_BITS);
 	A.norder = 0;
 	A.gen = A.order_gen = 0;
 	A.used = 0;
