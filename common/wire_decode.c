@@ -243,8 +243,8 @@ long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *
 		for (uint32_t i = 0; i < x->count; i++) {
 			struct fl_wire_alloc a;
 			memcpy(&a, tail + (size_t)i * sizeof a, sizeof a);
-			if (a.reserved)
-				return bad(err, errlen, "allocation %u reserved field is %u", i, a.reserved);
+			if (a.id != 0 && a.dropped)
+				return bad(err, errlen, "allocation %u (id %u) counts dropped samples", i, a.id);
 			if (a.pages < a.faults)
 				return bad(err, errlen, "allocation %u: %llu faults resolved %llu pages", i,
 					   (unsigned long long)a.faults, (unsigned long long)a.pages);

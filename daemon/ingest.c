@@ -91,14 +91,14 @@ static const char *const sql_text[S__COUNT] = {
 	[S_SYM_INSERT] = "INSERT INTO frames(stack, depth, inline_depth, pc, module, offset, function, file, line,"
 			 " symbolized) VALUES(?,?,?,?,?,?,?,?,?,?)",
 	[S_ALLOC] = "INSERT INTO allocs(process, alloc_id, stack, kind, addr, size, weight, t_ns, free_ns, faults,"
-		    " pages, latency_ns, peak_ns, peak_resident_bytes, peak_compressed_bytes)"
-		    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+		    " pages, latency_ns, peak_ns, peak_resident_bytes, peak_compressed_bytes, dropped)"
+		    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 		    " ON CONFLICT(process, alloc_id) DO UPDATE SET stack = excluded.stack, kind = excluded.kind,"
 		    " addr = excluded.addr, size = excluded.size, weight = excluded.weight, t_ns = excluded.t_ns,"
 		    " free_ns = excluded.free_ns, faults = excluded.faults, pages = excluded.pages,"
 		    " latency_ns = excluded.latency_ns, peak_ns = excluded.peak_ns,"
 		    " peak_resident_bytes = excluded.peak_resident_bytes,"
-		    " peak_compressed_bytes = excluded.peak_compressed_bytes",
+		    " peak_compressed_bytes = excluded.peak_compressed_bytes, dropped = excluded.dropped",
 };
 
 #define FAULT_COLS "process, t_ns, tid, addr, region, kind, pages, latency_ns, write, stack"
@@ -688,6 +688,7 @@ static int op_allocs(struct fl_ingest *g, struct slot *s, const struct fl_op *op
 			for (int k = 0; k < 3; k++)
 				sqlite3_bind_null(st, c++);
 		}
+		sqlite3_bind_int64(st, c++, a.dropped);
 		int rc = run(g, st, err, errlen);
 		if (rc != SQLITE_OK)
 			return rc;

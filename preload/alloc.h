@@ -65,8 +65,6 @@ void fl__alloc_peak(uint64_t t_ns);
 /* A new connection: everything is news again. */
 void fl__alloc_resend_all(void);
 
-/* Samples the table had no room for (with the ones the queue dropped). */
-uint64_t fl__alloc_dropped(void);
 
 void fl__alloc_fork_prepare(void);
 void fl__alloc_fork_parent(void);

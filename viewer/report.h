@@ -124,6 +124,7 @@ struct rp_proc {
 	struct rp_site **by_peak;     /* with bytes at the peak, most first */
 	size_t nby_peak;
 	int64_t alloc_peak_ns;
+	int64_t alloc_dropped;        /* samples the shim's table had no room for */
 
 	/* children, and what fork copied (whole run) */
 	int64_t *child_pids;

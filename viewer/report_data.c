@@ -741,7 +741,8 @@ static int gather_sites(sqlite3 *db, struct rp_proc *p, int top, char *err, size
 		    "SELECT coalesce(stack, -1), samples, bytes_allocated, bytes_live_at_end, faults,"
 		    " coalesce(est_faults, faults), pages, coalesce(est_pages, pages), time_ns,"
 		    " coalesce(est_time_ns, time_ns), resident_at_peak_bytes, compressed_at_peak_bytes,"
-		    " (SELECT coalesce(max(peak_ns), 0) FROM allocs WHERE process = ?1)"
+		    " (SELECT coalesce(max(peak_ns), 0) FROM allocs WHERE process = ?1),"
+		    " (SELECT coalesce(sum(dropped), 0) FROM allocs WHERE process = ?1)"
 		    " FROM alloc_sites WHERE process = ?1 ORDER BY 6 DESC, 7 DESC, 1",
 		    &st, err, errlen))
 		return -1;
@@ -757,7 +758,7 @@ static int gather_sites(sqlite3 *db, struct rp_proc *p, int top, char *err, size
 		memset(x, 0, sizeof *x);
 		int64_t *v[] = {&x->s.stack, &x->samples, &x->bytes_allocated, &x->bytes_live_at_end, &x->faults,
 				&x->est_faults, &x->pages, &x->est_pages, &x->time_ns, &x->est_time_ns,
-				&x->resident_at_peak, &x->compressed_at_peak, &p->alloc_peak_ns};
+				&x->resident_at_peak, &x->compressed_at_peak, &p->alloc_peak_ns, &p->alloc_dropped};
 		for (int c = 0; c < (int)(sizeof v / sizeof v[0]); c++)
 			*v[c] = sqlite3_column_int64(st, c);
 		x->s.t.faults = x->faults;

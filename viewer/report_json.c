@@ -209,6 +209,7 @@ static void proc(struct fl_json *j, const struct rp_report *r, const struct rp_p
 			fl_json_end(j);
 		}
 		fl_json_end(j);
+		fl_json_int(j, "alloc_samples_dropped", p->alloc_dropped);
 		if (p->alloc_peak_ns)
 			fl_json_int(j, "alloc_peak_ns", p->alloc_peak_ns);
 		else

@@ -366,6 +366,9 @@ static void sites(const struct rp_report *r, const struct rp_proc *p, FILE *out)
 	}
 	fprintf(out, "  (exact: %" PRId64 " faults charged, %" PRId64 " of them in sampled allocations)\n", all,
 		all - unsampled);
+	if (p->alloc_dropped)
+		fprintf(out, "  (%" PRId64 " allocations drawn for a sample were not kept: the shim's table was full)\n",
+			p->alloc_dropped);
 	for (size_t i = 0; i < p->nsites && i < (size_t)r->top; i++) {
 		const struct rp_site *x = &p->sites[i];
 		if (x->s.stack < 0) {

@@ -179,7 +179,8 @@ struct fl_wire_exit {
  * allocation is sampled by bytes (one sample every FAULTLINE_ALLOC_SAMPLE
  * bytes on average, at random), so weight, the bytes it stands for, is
  * size / P(sampled) and at least size.  id 0 is the faults that were in
- * no sampled allocation (then everything but the fault counts is 0).
+ * no sampled allocation (then everything but the fault counts and dropped
+ * is 0).
  * Its stack, when nonzero, was defined by a STACK record before.
  */
 enum { FL_WIRE_ALLOC_MALLOC = 1, FL_WIRE_ALLOC_MMAP = 2 };
@@ -196,7 +197,7 @@ struct fl_wire_alloc {
 	uint32_t id;            /* the process's sample number; 0: the unsampled */
 	uint32_t stack;         /* the allocation's stack id; 0: none */
 	uint32_t kind;          /* FL_WIRE_ALLOC_MALLOC or _MMAP (0 for id 0) */
-	uint32_t reserved;
+	uint32_t dropped;       /* id 0: samples the shim's table had no room for, so far; else 0 */
 };
 struct fl_wire_allocs {
 	uint32_t count;

@@ -126,7 +126,7 @@ enum { A_OK, A_STACK, A_WEIGHT, A_KIND, A_FREED, A_UNSAMPLED, A_PEAK, A_RESERVED
 static void allocs(uint32_t stack_id, int bad)
 {
 	struct fl_wire_alloc a[3] = {
-		{.faults = 5, .pages = 9, .latency_ns = 12345},
+		{.faults = 5, .pages = 9, .latency_ns = 12345, .dropped = 2},
 		{.t_ns = MONO + 5, .addr = 0x7f0000001000ull, .size = 100000, .weight = 524288, .faults = 3, .pages = 3,
 		 .latency_ns = 3000, .id = 1, .stack = stack_id, .kind = FL_WIRE_ALLOC_MALLOC},
 		{.t_ns = MONO + 6, .free_ns = MONO + 50, .addr = 0x7f0000100000ull, .size = 1 << 20, .weight = 1 << 20,
@@ -140,7 +140,7 @@ static void allocs(uint32_t stack_id, int bad)
 	case A_FREED: a[2].free_ns = MONO + 1; break;
 	case A_UNSAMPLED: a[0].addr = 4096; break;
 	case A_PEAK: a[2].peak_compressed = 2 << 20; break;
-	case A_RESERVED: a[1].reserved = 1; break;
+	case A_RESERVED: a[1].dropped = 1; break;
 	case A_PAGES: a[2].pages = 2; break;
 	}
 	add(fl_wire_put_allocs(at(), room(), a, 3));
@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 		{"bad-alloc-undefined-stack", A_STACK},     {"bad-alloc-weight-below-size", A_WEIGHT},
 		{"bad-alloc-kind", A_KIND},                 {"bad-alloc-freed-before-made", A_FREED},
 		{"bad-alloc-unsampled-with-range", A_UNSAMPLED}, {"bad-alloc-peak-over-size", A_PEAK},
-		{"bad-alloc-reserved", A_RESERVED},         {"bad-alloc-fewer-pages-than-faults", A_PAGES},
+		{"bad-alloc-dropped-on-a-sample", A_RESERVED},         {"bad-alloc-fewer-pages-than-faults", A_PAGES},
 	};
 	for (size_t i = 0; i < sizeof abad / sizeof abad[0]; i++) {
 		len = 0;

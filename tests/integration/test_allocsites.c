@@ -8,6 +8,8 @@
  *   - a site of many small allocations at the default interval: the
  *     bytes its few samples stand for are within sampling error of what
  *     it allocated;
+ *   - more live samples than the shim's table holds: it keeps what fits
+ *     and counts the rest;
  *   - stacks sampled one fault in 8: the stacks' estimates add up to
  *     about the exact total, and no "(no stack" row leads the tables.
  */
@@ -157,6 +159,31 @@ Test(alloc_sites, a_site_of_small_allocations_is_estimated_within_sampling_error
 	/* All kept: live at the end is all of it. */
 	cr_expect_eq(q(h, "SELECT bytes_live_at_end FROM alloc_sites WHERE function = 'small_site'"), est);
 	sqlite3_close(h);
+}
+
+Test(alloc_sites, the_shims_table_is_bounded_and_says_what_it_dropped)
+{
+	char db[320];
+	snprintf(db, sizeof db, "%s/full.db", dir);
+	/* 8192 live blocks of 16 KiB, nearly all drawn at a 4 KiB interval:
+	 * more than the table keeps (three quarters of 4096 slots). */
+	char *args[] = {"small", "8192", "16", NULL};
+	run_db(db, "4K", "8", "none", args);
+	sqlite3 *h = open_db(db);
+	double live = q(h, "SELECT count(*) FROM allocs WHERE alloc_id <> 0 AND free_ns IS NULL");
+	double dropped = q(h, "SELECT dropped FROM allocs WHERE alloc_id = 0");
+	cr_expect(live > 1000 && live <= 3072, "%.0f samples kept live", live);
+	cr_expect(dropped > 8192 * 0.9 - 3072 - 500, "%.0f samples dropped, %.0f kept", dropped, live);
+	sqlite3_close(h);
+	char out[320];
+	snprintf(out, sizeof out, "%s/report.txt", dir);
+	char *argv[] = {(char *)test_bin("faultline"), "report", db, NULL};
+	static struct run_result r;
+	run_to(argv, NULL, out, NULL, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	static char text[1 << 16];
+	read_text(out, text, sizeof text);
+	cr_expect(strstr(text, "allocations drawn for a sample were not kept: the shim's table was full"), "%s", text);
 }
 
 Test(alloc_sites, sampled_stacks_add_up_to_the_exact_total)
