@@ -11,6 +11,8 @@
 
 #define F(member) offsetof(struct fl_settings, member), sizeof(((struct fl_settings *)0)->member)
 
+/* FAULTLINE_ALLOC_SAMPLE: off, or a size. */
+static const struct fl_opt_word off_only[] = {{"off", 0}, {NULL, 0}};
 static const struct fl_opt_word compressors[] = {
 	{"lz4", FL_COMP_LZ4}, {"zstd", FL_COMP_ZSTD}, {NULL, 0}};
 static const struct fl_opt_word engines[] = {
@@ -23,7 +25,6 @@ static const struct fl_opt_word log_levels[] = {
 static const struct fl_opt_word stack_words[] = {{"all", 1}, {"off", 0}, {NULL, 0}};
 static const struct fl_opt_word handler_words[] = {{"auto", 0}, {NULL, 0}};
 static const struct fl_opt_word on_off[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
-static const struct fl_opt_word off_only[] = {{"off", 0}, {NULL, 0}};
 
 const struct fl_option fl_options[] = {
 	{.name = "BUDGET", .kind = FL_OPT_SIZE, .dflt = "none", .lo = 0, .field = F(pager.budget_bytes),
