@@ -6,7 +6,8 @@
  * index but its row id, so fault_log reaches it through fault_spans, and
  * a filter on its process (or pid) reads only that process's rows.
  * alloc_sites reads allocs, one row per sampled allocation (and one for
- * the faults in none).
+ * the faults in none); fault_allocs finds each fault's allocation there
+ * by address and time, the rule the shim charges faults by.
  */
 #include "views.h"
 
@@ -92,6 +93,22 @@ const struct fl_view fl_views[] = {
 	 "        max(compressed_pages + same_filled_pages) AS peak_compressed_pages,\n"
 	 "        max(CASE pressure WHEN 'CRITICAL' THEN 2 WHEN 'WARN' THEN 1 ELSE 0 END) AS pressure\n"
 	 "      FROM samples GROUP BY process) sm ON sm.process = p.id"},
+	{"fault_allocs",
+	 "every fault with the sampled allocation its address was in at the time (NULL: none), and its stack",
+	 "SELECT f.id AS id, p.id AS process, p.pid AS pid, f.t_ns AS t_ns, f.addr AS addr, k.name AS kind,\n"
+	 "  f.pages AS pages, f.latency_ns AS latency_ns, f.stack AS stack, a.alloc_id AS alloc_id,\n"
+	 "  a.stack AS alloc_stack, a.kind AS alloc_kind, a.addr AS alloc_addr, a.size AS alloc_size,\n"
+	 "  fr.function AS alloc_function, fr.file AS alloc_file, fr.line AS alloc_line\n"
+	 "FROM processes p\n"
+	 "CROSS JOIN fault_spans sp ON sp.process = p.id\n"
+	 "CROSS JOIN faults f ON f.id BETWEEN sp.first_id AND sp.last_id\n"
+	 "LEFT JOIN fault_kinds k ON k.kind = f.kind\n"
+	 "LEFT JOIN allocs a ON a.process = f.process AND a.alloc_id = (SELECT b.alloc_id FROM allocs b\n"
+	 "    WHERE b.process = f.process AND b.addr <= f.addr AND b.addr + b.size > f.addr AND b.t_ns <= f.t_ns\n"
+	 "      AND (b.free_ns IS NULL OR b.free_ns >= f.t_ns)\n"
+	 "    ORDER BY b.t_ns DESC, b.alloc_id DESC LIMIT 1)\n"
+	 "LEFT JOIN stacks st ON st.process = a.process AND st.stack_id = a.stack\n"
+	 "LEFT JOIN frames fr ON fr.stack = st.id AND fr.depth = 0 AND fr.inline_depth = 0"},
 	{"alloc_sites",
 	 "per process and allocation stack: bytes allocated and live at the end, faults, pages, time and "
 	 "bytes at the peak in its sampled allocations",

@@ -98,7 +98,8 @@ static const char schema[] =
 	"  t_ns INTEGER, free_ns INTEGER, faults INTEGER NOT NULL, pages INTEGER NOT NULL,\n"
 	"  latency_ns INTEGER NOT NULL, peak_ns INTEGER, peak_resident_bytes INTEGER,\n"
 	"  peak_compressed_bytes INTEGER, dropped INTEGER NOT NULL DEFAULT 0,\n"
-	"  PRIMARY KEY(process, alloc_id)) WITHOUT ROWID;\n";
+	"  PRIMARY KEY(process, alloc_id)) WITHOUT ROWID;\n"
+	"CREATE INDEX IF NOT EXISTS allocs_addr ON allocs(process, addr);\n";
 
 static void set_err(char *err, size_t errlen, const char *msg)
 {

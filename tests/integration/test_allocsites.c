@@ -110,6 +110,14 @@ Test(alloc_sites, hot_and_cold_sites_are_charged_their_faults_in_proportion)
 	cr_expect(mapped >= 256 && mapped < 2 * 256, "mapped %.0f pages", mapped);
 	/* Almost every faulting page was in a sampled block. */
 	cr_expect((hot + cold + mapped) / all > 0.9, "sites %.0f of %.0f pages", hot + cold + mapped, all);
+	/* Each fault's allocation found again in SQL (fault_allocs: by address
+	 * and time) agrees with what the shim charged. */
+	double hot_f = q(h, "SELECT faults FROM alloc_sites WHERE function = 'hot_site'");
+	double hot_q = q(h, "SELECT count(*) FROM fault_allocs WHERE alloc_function = 'hot_site'");
+	double cold_f = q(h, "SELECT faults FROM alloc_sites WHERE function = 'cold_site'");
+	double cold_q = q(h, "SELECT count(*) FROM fault_allocs WHERE alloc_function = 'cold_site'");
+	cr_expect(fabs(hot_f - hot_q) <= 0.01 * hot_f + 1 && fabs(cold_f - cold_q) <= 0.01 * cold_f + 1,
+		  "charged hot %.0f cold %.0f; fault_allocs hot %.0f cold %.0f", hot_f, cold_f, hot_q, cold_q);
 	/* What stays allocated: the cold blocks, exactly (weight = size). */
 	cr_expect_eq(q(h, "SELECT bytes_live_at_end FROM alloc_sites WHERE function = 'cold_site'"), 8 << 20);
 	cr_expect_eq(q(h, "SELECT bytes_live_at_end FROM alloc_sites WHERE function = 'hot_site'"), 0);

@@ -255,8 +255,11 @@ static const char synthetic_sql[] =
 	"INSERT INTO drops(process, t_ns, events, stacks, other) VALUES (1, 1700000001000000000, 3, 2, 0);\n"
 	/* Allocation sites of pid 4242: its 16 MiB mapping (made in make_table,
 	 * sampled for sure), two small mallocs of read_input (sampled with
-	 * P = 0.19 and 0.32: each stands for 512 KiB), one freed; the second
-	 * was last counted at an earlier peak.  The faults in none: 7. */
+	 * P = 0.19 and 0.17: they stand for 512 KiB and 1 MiB), one freed;
+	 * the second was last counted at an earlier peak.  The faults charged
+	 * are the ones fault_allocs finds in each: 273 (region 2's), 4 (the
+	 * first-touch faults at jemalloc's +64 KiB), none; in none: the 6
+	 * same-filled faults below it. */
 	"INSERT INTO stacks VALUES (6, 1, 6, 3, 1700000000000000000), (7, 1, 7, 2, 1700000000000000000);\n"
 	"INSERT INTO frames(stack, depth, inline_depth, pc, module, offset, function, file, line, symbolized) VALUES"
 	" (6, 0, 0, 93824992234496, 1, 3072, 'make_table', 'src/demo.c', 60, 1),"
@@ -265,12 +268,12 @@ static const char synthetic_sql[] =
 	" (7, 0, 0, 93824992234752, 1, 3328, 'read_input', 'src/demo.c', 70, 1),"
 	" (7, 1, 0, 93824992236500, 1, 5076, 'main', 'src/demo.c', 105, 1);\n"
 	"INSERT INTO allocs VALUES"
-	" (1, 0, 0, 'unsampled', NULL, NULL, NULL, NULL, NULL, 7, 7, 40000, NULL, NULL, NULL, 0),"
+	" (1, 0, 0, 'unsampled', NULL, NULL, NULL, NULL, NULL, 6, 6, 18000, NULL, NULL, NULL, 0),"
 	" (1, 1, 6, 'mmap', 140736951484416, 16777216, 16777216, 1700000000010000000, 1700000001900000000,"
 	"  273, 291, 1300000, 1700000001100000000, 4194304, 2097152, 0),"
-	" (1, 2, 7, 'malloc', 140737219985408, 100000, 524288, 1700000000020000000, NULL, 2, 2, 2400,"
+	" (1, 2, 7, 'malloc', 140737219985408, 100000, 524288, 1700000000001000000, NULL, 4, 4, 4800,"
 	"  1700000001100000000, 100000, 0, 0),"
-	" (1, 3, 7, 'malloc', 140737220085408, 200000, 1048576, 1700000000030000000, 1700000000500000000, 1, 1, 1200,"
+	" (1, 3, 7, 'malloc', 140737220085408, 200000, 1048576, 1700000000030000000, 1700000000500000000, 0, 0, 0,"
 	"  1700000000800000000, 200000, 0, 0);\n";
 
 static void synthetic_db(const char *path)
@@ -774,6 +777,22 @@ Test(query, alloc_sites_view_on_the_synthetic_log_exactly, .timeout = 60)
 	cr_assert_eq(o.status, 0, "query: %d\n%s", o.status, o.err);
 	golden_exact("query-synthetic-alloc_sites.csv", o.text, NULL);
 	out_free(&o);
+	/* Each fault's allocation, by address and time: the counts the
+	 * allocs rows were charged with. */
+	faultline(&o, "query", db,
+		  "SELECT pid, coalesce(alloc_id, 'none') AS alloc, alloc_kind, alloc_function, count(*) AS faults,"
+		  " sum(pages) AS pages FROM fault_allocs GROUP BY pid, alloc_id ORDER BY pid, alloc_id",
+		  "--format", "csv", NULL);
+	cr_assert_eq(o.status, 0, "query: %d\n%s", o.status, o.err);
+	golden_exact("query-synthetic-fault_allocs.csv", o.text, NULL);
+	out_free(&o);
+	faultline(&o, "query", db,
+		  "SELECT count(*) AS differ FROM allocs a WHERE a.alloc_id <> 0 AND a.faults <>"
+		  " (SELECT count(*) FROM fault_allocs f WHERE f.process = a.process AND f.alloc_id = a.alloc_id)",
+		  "--format", "csv", NULL);
+	cr_assert_eq(o.status, 0, "query: %d\n%s", o.status, o.err);
+	cr_expect_str_eq(o.text, "differ\r\n0\r\n", "an allocs row charged differently from fault_allocs");
+	out_free(&o);
 	faultline(&o, "export", db, "--folded", "--by", "alloc", NULL);
 	cr_assert_eq(o.status, 0, "export --by alloc: %d\n%s", o.status, o.err);
 	check_folded_format(o.text);
@@ -797,7 +816,8 @@ Test(query, views_on_a_database_made_before_them, .timeout = 60)
 	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
 	cr_assert_eq(sqlite3_exec(h,
 				  "DROP VIEW fault_log; DROP VIEW stack_totals; DROP VIEW process_summary;"
-				  " DROP VIEW stack_frames; DROP VIEW alloc_sites; DROP TABLE allocs;"
+				  " DROP VIEW stack_frames; DROP VIEW alloc_sites; DROP VIEW fault_allocs;"
+				  " DROP TABLE allocs;"
 				  " PRAGMA journal_mode=DELETE",
 				  NULL, NULL, NULL),
 		     SQLITE_OK);
