@@ -80,16 +80,20 @@ $(COMMON_A): $(COMMON_OBJ)
 # C++ operators stay out (they would pull in libstdc++); C++ programs' new
 # and delete reach malloc through libstdc++.
 JEMALLOC_A := /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
+# The functions preload/malloc.c wraps (allocation sampling): jemalloc's
+# become fl__je_NAME.
+JE_WRAPPED := malloc free calloc realloc posix_memalign aligned_alloc memalign valloc
 JE_A := $(BUILD)/obj/jemalloc/libjemalloc_fl.a
 $(JE_A): $(JEMALLOC_A) Makefile
 	@rm -rf $(BUILD)/obj/jemalloc && mkdir -p $(BUILD)/obj/jemalloc
 	cd $(BUILD)/obj/jemalloc && ar x $(JEMALLOC_A) && rm -f jemalloc_cpp.pic.o && \
 	objcopy --redefine-sym mmap=fl__je_mmap --redefine-sym munmap=fl__shim_munmap \
 		--redefine-sym madvise=fl__shim_madvise --redefine-sym mprotect=fl__shim_mprotect pages.pic.o && \
-	objcopy --redefine-sym pthread_atfork=fl__je_pthread_atfork jemalloc.pic.o && \
+	objcopy --redefine-sym pthread_atfork=fl__je_pthread_atfork \
+		$(foreach f,$(JE_WRAPPED),--redefine-sym $(f)=fl__je_$(f)) jemalloc.pic.o && \
 	ar rcs libjemalloc_fl.a *.pic.o
 
-JE_SYMS := malloc free calloc realloc posix_memalign aligned_alloc memalign valloc \
+JE_SYMS := $(addprefix fl__je_,$(JE_WRAPPED)) \
 	malloc_usable_size mallocx rallocx xallocx sallocx dallocx sdallocx nallocx \
 	mallctl mallctlnametomib mallctlbymib malloc_stats_print
 $(LIB_SO): $(CORE_OBJ) $(SHIM_OBJ) $(JE_A) $(COMMON_A) preload/shim.map

@@ -3,15 +3,20 @@
 the same run without a log, in one go (bench/run.sh runs it).
 
 Each workload runs under the shim (LD_PRELOAD, a faultlined of its own on
-a temporary socket and database) in five settings: no fault log
+a temporary socket and database) in six settings: no fault log
 (FAULTLINE_SOCKET=none, the reference), the log without stacks, stacks
-sampled one in 64 and one in 8, and a stack for every fault.  Workloads:
+sampled one in 64 and one in 8, one in 8 with allocation sampling at its
+default (FAULTLINE_ALLOC_SAMPLE=512K: the shim's defaults), and a stack
+for every fault; all but that one run with allocation sampling off.  The
+last column, alloc/8, is the cost of allocation sampling alone: the
+defaults against the same log without it.  Workloads:
 
   faulter   tests/progs/faulter writing 30000 pages with fault-around off
             under a 16 MiB budget: every page a round trip to the
             handler, the worst case for per-fault costs;
   python3   an allocation-heavy script at the default settings, no budget;
-  python3@b the same with the budget at 25% of its peak RSS.
+  python3@b the same with the budget at 25% of its peak RSS;
+  sort      sort(1) of 400000 random lines, no budget (malloc-heavy).
 
 Runs are interleaved across settings so that drifting load hits every
 column alike; each figure is the median of --reps runs.  Ratios are
@@ -21,6 +26,7 @@ that logged nothing is visible.  Timings are reported, never judged.
 """
 import argparse
 import os
+import random
 import signal
 import sqlite3
 import statistics
@@ -44,12 +50,14 @@ lst = [('x' * (i % 50)) + str(i) for i in range(200000)]
 print(len(d), len(lst))
 """
 
+OFF = {"FAULTLINE_ALLOC_SAMPLE": "off"}
 SETTINGS = [
-    ("no log", {"FAULTLINE_SOCKET": "none"}),
-    ("no stacks", {"FAULTLINE_STACKS": "off"}),
-    ("1 in 64", {"FAULTLINE_STACKS": "64"}),
-    ("1 in 8", {"FAULTLINE_STACKS": "8"}),
-    ("all", {"FAULTLINE_STACKS": "all"}),
+    ("no log", dict(OFF, FAULTLINE_SOCKET="none")),
+    ("no stacks", dict(OFF, FAULTLINE_STACKS="off")),
+    ("1 in 64", dict(OFF, FAULTLINE_STACKS="64")),
+    ("1 in 8", dict(OFF, FAULTLINE_STACKS="8")),
+    ("8+alloc", {"FAULTLINE_STACKS": "8"}),
+    ("all", dict(OFF, FAULTLINE_STACKS="all")),
 ]
 
 
@@ -106,9 +114,15 @@ def main():
         ("python3@25%", py, {"FAULTLINE_BUDGET": "%dK" % max(py_peak // 4, 1024)}),
     ]
     tmp = tempfile.mkdtemp(prefix="fl-bench-log-")
+    lines = os.path.join(tmp, "lines.txt")
+    with open(lines, "w") as f:
+        rnd = random.Random(17)
+        for _ in range(400000):
+            f.write("%016x %d\n" % (rnd.getrandbits(64), rnd.randrange(1000000)))
+    workloads.append(("sort", ["sort", "-o", os.devnull, lines], {}))
     daemon, sock, db = start_daemon(tmp)
     print("fault-path cost of the fault log: median of %d runs, seconds (ratio to no log)" % args.reps)
-    print("%-13s" % "workload" + "".join("%20s" % s[0] for s in SETTINGS))
+    print("%-13s" % "workload" + "".join("%20s" % s[0] for s in SETTINGS) + "%9s" % "alloc/8")
     try:
         for name, cmd, base_env in workloads:
             times = {s[0]: [] for s in SETTINGS}
@@ -122,6 +136,7 @@ def main():
             for sname, _ in SETTINGS:
                 t = statistics.median(times[sname])
                 row += "%20s" % ("%.3f (%.2fx)" % (t, t / ref))
+            row += "%9s" % ("%.2fx" % (statistics.median(times["8+alloc"]) / statistics.median(times["1 in 8"])))
             print(row, flush=True)
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -132,6 +147,11 @@ def main():
     nst, = con.execute("select count(*) from stacks").fetchone()
     drops, = con.execute("select coalesce(sum(dropped_events), 0) from processes").fetchone()
     print("stored: %d faults (%d with a stack), %d distinct stacks, %d events dropped" % (faults, stacked, nst, drops))
+    try:
+        nal, = con.execute("select count(*) from allocs where alloc_id != 0").fetchone()
+        print("allocation samples stored: %d" % nal)
+    except sqlite3.OperationalError:
+        pass
     con.close()
     subprocess.run(["rm", "-rf", tmp])
 

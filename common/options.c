@@ -11,6 +11,8 @@
 
 #define F(member) offsetof(struct fl_settings, member), sizeof(((struct fl_settings *)0)->member)
 
+/* FAULTLINE_ALLOC_SAMPLE: off, or a size. */
+static const struct fl_opt_word off_only[] = {{"off", 0}, {NULL, 0}};
 static const struct fl_opt_word compressors[] = {
 	{"lz4", FL_COMP_LZ4}, {"zstd", FL_COMP_ZSTD}, {NULL, 0}};
 static const struct fl_opt_word engines[] = {
@@ -94,6 +96,15 @@ const struct fl_option fl_options[] = {
 	{.name = "STACKS", .kind = FL_OPT_ENUM, .dflt = "8", .lo = 1, .hi = 1000000, .unit = "one fault in N",
 	 .words = stack_words, .number = FL_OPT_OR_NUMBER, .field = F(stacks_every), .launcher = 1,
 	 .help = "Which faults get their call stack taken (in the faulting thread) and logged."},
+	/* jemalloc's heap profiler samples every 512 KiB on average too: the
+	 * allocations that page are large and all but certain to be sampled,
+	 * and a program of small ones pays one stack per 512 KiB. */
+	{.name = "ALLOC_SAMPLE", .kind = FL_OPT_ENUM, .dflt = "512K", .lo = 4096, .hi = 1L << 40,
+	 .unit = "mean bytes between samples", .words = off_only, .number = FL_OPT_OR_SIZE,
+	 .field = F(alloc_sample), .launcher = 1,
+	 .help = "Allocation sites: one allocation (malloc and friends, the program's anonymous mmaps) is "
+		 "sampled for about every this many bytes allocated, at random, with its call stack; each "
+		 "fault is charged to the sampled allocation its page is in (needs the fault log)."},
 	{.name = "SOCKET", .kind = FL_OPT_STRING, .dflt = "", .unit = "a socket path, or none",
 	 .field = F(socket_path), .launcher = 1,
 	 .help = "The faultlined socket the fault log goes to (default: $XDG_RUNTIME_DIR/faultline/faultlined.sock, "
@@ -217,6 +228,8 @@ const char *fl_option_accepted(const struct fl_option *o, char *out, size_t len)
 		}
 		if (o->number == FL_OPT_OR_NUMBER)
 			PUT(", or N (an integer %ld..%ld: %s)", o->lo, o->hi, o->unit);
+		else if (o->number == FL_OPT_OR_SIZE)
+			PUT(", or a size like 64K or 1M (%s)", o->unit);
 		else if (o->number == FL_OPT_OR_LEVEL && last)
 			PUT(", or %s:%s with %s %ld..%ld", last->word, o->unit, o->unit, o->lo, o->hi);
 		break;
@@ -272,6 +285,11 @@ static int parse(const struct fl_option *o, struct fl_settings *st, const char *
 		}
 		if (o->number == FL_OPT_OR_NUMBER && parse_int(value, o->lo, o->hi, &n) == 0) {
 			store_num(field, o->field_size, (uint64_t)n);
+			return 0;
+		}
+		if (o->number == FL_OPT_OR_SIZE && !strchr(value, '%') && fl_parse_size(value, phys, &v) == 0 &&
+		    v >= (uint64_t)o->lo && v <= (uint64_t)o->hi) {
+			store_num(field, o->field_size, v);
 			return 0;
 		}
 		if (o->number == FL_OPT_OR_LEVEL) {

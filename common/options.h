@@ -53,6 +53,7 @@ struct fl_settings {
 	unsigned stacks_every;  /* FAULTLINE_STACKS: 0 none, 1 all, N one in N */
 	char socket_path[108];  /* FAULTLINE_SOCKET: "" default, "none" no log */
 	unsigned sample_ms;     /* FAULTLINE_SAMPLE_MS: counters sampled this often */
+	uint64_t alloc_sample;  /* FAULTLINE_ALLOC_SAMPLE: mean bytes between sampled allocations; 0 off */
 };
 
 enum fl_opt_kind {
@@ -67,6 +68,7 @@ enum fl_opt_number {
 	FL_OPT_WORDS_ONLY,
 	FL_OPT_OR_NUMBER, /* or N in lo..hi, stored as it is (unit: what N means) */
 	FL_OPT_OR_LEVEL,  /* or WORD:N in lo..hi for the last word, N in field2 (unit: N's name) */
+	FL_OPT_OR_SIZE,   /* or a size in bytes (512K, 1M) in lo..hi (unit: what it means) */
 };
 
 struct fl_opt_word {

@@ -5,6 +5,9 @@
  * fault_spans, stacks, frames, samples) wherever they can: faults has no
  * index but its row id, so fault_log reaches it through fault_spans, and
  * a filter on its process (or pid) reads only that process's rows.
+ * alloc_sites reads allocs, one row per sampled allocation (and one for
+ * the faults in none); fault_allocs finds each fault's allocation there
+ * by address and time, the rule the shim charges faults by.
  */
 #include "views.h"
 
@@ -90,6 +93,56 @@ const struct fl_view fl_views[] = {
 	 "        max(compressed_pages + same_filled_pages) AS peak_compressed_pages,\n"
 	 "        max(CASE pressure WHEN 'CRITICAL' THEN 2 WHEN 'WARN' THEN 1 ELSE 0 END) AS pressure\n"
 	 "      FROM samples GROUP BY process) sm ON sm.process = p.id"},
+	{"fault_allocs",
+	 "every fault with the sampled allocation its address was in at the time (NULL: none), and its stack",
+	 "SELECT f.id AS id, p.id AS process, p.pid AS pid, f.t_ns AS t_ns, f.addr AS addr, k.name AS kind,\n"
+	 "  f.pages AS pages, f.latency_ns AS latency_ns, f.stack AS stack, a.alloc_id AS alloc_id,\n"
+	 "  a.stack AS alloc_stack, a.kind AS alloc_kind, a.addr AS alloc_addr, a.size AS alloc_size,\n"
+	 "  fr.function AS alloc_function, fr.file AS alloc_file, fr.line AS alloc_line\n"
+	 "FROM processes p\n"
+	 "CROSS JOIN fault_spans sp ON sp.process = p.id\n"
+	 "CROSS JOIN faults f ON f.id BETWEEN sp.first_id AND sp.last_id\n"
+	 "LEFT JOIN fault_kinds k ON k.kind = f.kind\n"
+	 "LEFT JOIN allocs a ON a.process = f.process AND a.alloc_id = (SELECT b.alloc_id FROM allocs b\n"
+	 "    WHERE b.process = f.process AND b.addr <= f.addr AND b.addr + b.size > f.addr AND b.t_ns <= f.t_ns\n"
+	 "      AND (b.free_ns IS NULL OR b.free_ns >= f.t_ns)\n"
+	 "    ORDER BY b.t_ns DESC, b.alloc_id DESC LIMIT 1)\n"
+	 "LEFT JOIN stacks st ON st.process = a.process AND st.stack_id = a.stack\n"
+	 "LEFT JOIN frames fr ON fr.stack = st.id AND fr.depth = 0 AND fr.inline_depth = 0"},
+	{"alloc_sites",
+	 "per process and allocation stack: bytes allocated and live at the end, faults, pages, time and "
+	 "bytes at the peak in its sampled allocations",
+	 "SELECT t.process AS process, p.pid AS pid, t.stack AS stack, t.samples AS samples,\n"
+	 "  t.bytes_allocated AS bytes_allocated, t.bytes_live_at_end AS bytes_live_at_end,\n"
+	 "  t.faults AS faults, t.est_faults AS est_faults, t.pages AS pages, t.est_pages AS est_pages,\n"
+	 "  t.time_ns AS time_ns, t.est_time_ns AS est_time_ns,\n"
+	 "  t.resident_at_peak_bytes AS resident_at_peak_bytes,\n"
+	 "  t.compressed_at_peak_bytes AS compressed_at_peak_bytes,\n"
+	 "  (t.compressed_at_peak_bytes + p.page_size - 1) / p.page_size AS pages_compressed_at_peak,\n"
+	 "  fr.function AS function, fr.file AS file, fr.line AS line,\n"
+	 "  CASE WHEN t.stack IS NULL THEN '[unsampled]' WHEN t.stack = 0 THEN '[no stack]' ELSE\n"
+	 "    (SELECT group_concat(name, ';') FROM (SELECT sf.name AS name FROM stack_frames sf\n"
+	 "      WHERE sf.process = t.process AND sf.stack = t.stack\n"
+	 "      ORDER BY sf.depth DESC, sf.inline_depth DESC)) END AS folded\n"
+	 "FROM (SELECT a.process AS process, CASE WHEN a.alloc_id = 0 THEN NULL ELSE a.stack END AS stack,\n"
+	 "        sum(a.alloc_id <> 0) AS samples, coalesce(sum(a.weight), 0) AS bytes_allocated,\n"
+	 "        coalesce(sum(CASE WHEN a.free_ns IS NULL THEN a.weight END), 0) AS bytes_live_at_end,\n"
+	 "        sum(a.faults) AS faults, sum(a.pages) AS pages, sum(a.latency_ns) AS time_ns,\n"
+	 "        CAST(round(sum(a.faults * 1.0 * a.weight / a.size)) AS INTEGER) AS est_faults,\n"
+	 "        CAST(round(sum(a.pages * 1.0 * a.weight / a.size)) AS INTEGER) AS est_pages,\n"
+	 "        CAST(round(sum(a.latency_ns * 1.0 * a.weight / a.size)) AS INTEGER) AS est_time_ns,\n"
+	 "        coalesce(CAST(round(sum(CASE WHEN a.peak_ns = pk.peak_ns\n"
+	 "          THEN a.peak_resident_bytes * 1.0 * a.weight / a.size END)) AS INTEGER), 0) AS resident_at_peak_bytes,\n"
+	 "        coalesce(CAST(round(sum(CASE WHEN a.peak_ns = pk.peak_ns\n"
+	 "          THEN a.peak_compressed_bytes * 1.0 * a.weight / a.size END)) AS INTEGER), 0)\n"
+	 "          AS compressed_at_peak_bytes\n"
+	 "      FROM allocs a\n"
+	 "      LEFT JOIN (SELECT process, max(peak_ns) AS peak_ns FROM allocs GROUP BY process) pk\n"
+	 "        ON pk.process = a.process\n"
+	 "      GROUP BY a.process, CASE WHEN a.alloc_id = 0 THEN NULL ELSE a.stack END) t\n"
+	 "JOIN processes p ON p.id = t.process\n"
+	 "LEFT JOIN stacks st ON st.process = t.process AND st.stack_id = t.stack\n"
+	 "LEFT JOIN frames fr ON fr.stack = st.id AND fr.depth = 0 AND fr.inline_depth = 0"},
 };
 
 const size_t fl_views_count = sizeof fl_views / sizeof fl_views[0];

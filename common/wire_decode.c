@@ -28,6 +28,7 @@ static const char *const type_names[FL_REC__END] = {
 	[FL_REC_DROPS] = "drops",
 	[FL_REC_GOODBYE] = "goodbye",
 	[FL_REC_EXIT] = "exit",
+	[FL_REC_ALLOCS] = "allocs",
 };
 
 const char *fl_wire_type_name(unsigned type)
@@ -59,6 +60,7 @@ static size_t fixed_size(unsigned type)
 	case FL_REC_DROPS: return sizeof(struct fl_wire_drops);
 	case FL_REC_GOODBYE: return sizeof(struct fl_wire_goodbye);
 	case FL_REC_EXIT: return sizeof(struct fl_wire_exit);
+	case FL_REC_ALLOCS: return sizeof(struct fl_wire_allocs);
 	default: return 0;
 	}
 }
@@ -228,6 +230,50 @@ long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *
 		out->nitems = x->count;
 		break;
 	}
+	case FL_REC_ALLOCS: {
+		const struct fl_wire_allocs *x = (const void *)body;
+		if (x->count == 0 || x->count > FL_WIRE_MAX_ALLOCS)
+			return bad(err, errlen, "allocs record of %u allocations (1..%u)", x->count,
+				   FL_WIRE_MAX_ALLOCS);
+		if (x->reserved)
+			return bad(err, errlen, "allocs reserved field is %u", x->reserved);
+		want_tail = (size_t)x->count * sizeof(struct fl_wire_alloc);
+		if (want_tail > tail_len)
+			return bad(err, errlen, "allocations run past the record");
+		for (uint32_t i = 0; i < x->count; i++) {
+			struct fl_wire_alloc a;
+			memcpy(&a, tail + (size_t)i * sizeof a, sizeof a);
+			if (a.id != 0 && a.dropped)
+				return bad(err, errlen, "allocation %u (id %u) counts dropped samples", i, a.id);
+			if (a.pages < a.faults)
+				return bad(err, errlen, "allocation %u: %llu faults resolved %llu pages", i,
+					   (unsigned long long)a.faults, (unsigned long long)a.pages);
+			if (a.id == 0) {
+				if (a.t_ns || a.free_ns || a.addr || a.size || a.weight || a.peak_ns || a.peak_resident ||
+				    a.peak_compressed || a.stack || a.kind)
+					return bad(err, errlen, "allocation %u: the unsampled (id 0) says more than its faults", i);
+				continue;
+			}
+			if (a.kind != FL_WIRE_ALLOC_MALLOC && a.kind != FL_WIRE_ALLOC_MMAP)
+				return bad(err, errlen, "allocation %u has unknown kind %u", i, a.kind);
+			if (a.size == 0 || a.addr + a.size < a.addr)
+				return bad(err, errlen, "allocation %u: 0x%llx+0x%llx is empty or wraps", i,
+					   (unsigned long long)a.addr, (unsigned long long)a.size);
+			if (a.weight < a.size)
+				return bad(err, errlen, "allocation %u stands for %llu bytes, fewer than its %llu", i,
+					   (unsigned long long)a.weight, (unsigned long long)a.size);
+			if (a.free_ns && a.free_ns < a.t_ns)
+				return bad(err, errlen, "allocation %u freed before it was made", i);
+			if (a.peak_resident > a.size || a.peak_compressed > a.size ||
+			    a.peak_resident + a.peak_compressed > a.size)
+				return bad(err, errlen, "allocation %u: more bytes at the peak than its size", i);
+			if (!a.peak_ns && (a.peak_resident || a.peak_compressed))
+				return bad(err, errlen, "allocation %u: bytes at a peak without its time", i);
+		}
+		out->items = tail;
+		out->nitems = x->count;
+		break;
+	}
 	case FL_REC_SAMPLE: {
 		const struct fl_wire_sample *x = (const void *)body;
 		if (x->pressure > FL_PRESSURE_CRITICAL)
@@ -260,6 +306,11 @@ long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *
 }
 
 void fl_wire_fault_at(const struct fl_wire_rec *rec, uint32_t i, struct fl_wire_fault *out)
+{
+	memcpy(out, (const uint8_t *)rec->items + (size_t)i * sizeof *out, sizeof *out);
+}
+
+void fl_wire_alloc_at(const struct fl_wire_rec *rec, uint32_t i, struct fl_wire_alloc *out)
 {
 	memcpy(out, (const uint8_t *)rec->items + (size_t)i * sizeof *out, sizeof *out);
 }

@@ -83,6 +83,14 @@ size_t fl_wire_put_faults(void *buf, size_t cap, const struct fl_wire_fault *f, 
 	return fl_wire_put(buf, cap, FL_REC_FAULTS, &x, sizeof x, f, (size_t)n * sizeof *f, NULL, 0);
 }
 
+size_t fl_wire_put_allocs(void *buf, size_t cap, const struct fl_wire_alloc *a, uint32_t n)
+{
+	if (n == 0 || n > FL_WIRE_MAX_ALLOCS)
+		return 0;
+	struct fl_wire_allocs x = {.count = n, .reserved = 0};
+	return fl_wire_put(buf, cap, FL_REC_ALLOCS, &x, sizeof x, a, (size_t)n * sizeof *a, NULL, 0);
+}
+
 int fl_wire_default_socket(char *out, size_t len, const char *xdg, unsigned uid)
 {
 	int n = xdg && *xdg ? snprintf(out, len, "%s/faultline/faultlined.sock", xdg)

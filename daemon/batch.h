@@ -32,6 +32,7 @@ enum fl_op_type {
 	FL_OP_VANISH,   /* struct fl_op_time: the connection ended without GOODBYE */
 	FL_OP_EXIT,     /* struct fl_op_exit: a launcher's report; proc 0 = find by pid */
 	FL_OP_SYMBOLS,  /* struct fl_op_symbols + n x struct fl_sym_frame (from the resolver) */
+	FL_OP_ALLOCS,   /* n x struct fl_wire_alloc */
 	FL_OP__END
 };
 

@@ -230,6 +230,26 @@ static int faults(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batc
 	return 0;
 }
 
+/* Sampled allocations: their stacks must have been defined. */
+static int allocs(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batch *out, char *err,
+		  size_t errlen)
+{
+	struct fl_proc *p = c->proc;
+	for (uint32_t i = 0; i < r->nitems; i++) {
+		struct fl_wire_alloc a;
+		fl_wire_alloc_at(r, i, &a);
+		if (a.stack && !fl_idmap_get(&p->stacks, a.stack))
+			return bad(err, errlen, "allocation %u of %u uses stack %u, which was never defined", i,
+				   r->nitems, a.stack);
+	}
+	size_t bytes = (size_t)r->nitems * sizeof(struct fl_wire_alloc);
+	void *op = fl_batch_add(out, FL_OP_ALLOCS, p->key, r->nitems, bytes);
+	if (!op)
+		return oom(err, errlen);
+	memcpy(op, r->items, bytes);
+	return 0;
+}
+
 /* A record whose body goes to the writer as it is (with a tail of tail bytes). */
 static int copy(struct fl_conn *c, const struct fl_wire_rec *r, uint16_t type, size_t fixed,
 		const void *tail1, size_t len1, const void *tail2, size_t len2, struct fl_batch *out,
@@ -280,6 +300,8 @@ int fl_conn_feed(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batch
 		return stack(c, r, out, err, errlen);
 	case FL_REC_FAULTS:
 		return faults(c, r, out, err, errlen);
+	case FL_REC_ALLOCS:
+		return allocs(c, r, out, err, errlen);
 	case FL_REC_SAMPLE:
 		return copy(c, r, FL_OP_SAMPLE, sizeof(struct fl_wire_sample), NULL, 0, NULL, 0, out, err, errlen);
 	case FL_REC_DROPS:

@@ -91,7 +91,15 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS drops(\n"
 	"  id INTEGER PRIMARY KEY, process INTEGER NOT NULL, t_ns INTEGER NOT NULL,\n"
 	"  events INTEGER NOT NULL, stacks INTEGER NOT NULL, other INTEGER NOT NULL);\n"
-	"CREATE INDEX IF NOT EXISTS drops_process ON drops(process, t_ns);\n";
+	"CREATE INDEX IF NOT EXISTS drops_process ON drops(process, t_ns);\n"
+	"CREATE TABLE IF NOT EXISTS allocs(\n"
+	"  process INTEGER NOT NULL, alloc_id INTEGER NOT NULL, stack INTEGER NOT NULL,\n"
+	"  kind TEXT NOT NULL, addr INTEGER, size INTEGER, weight INTEGER,\n"
+	"  t_ns INTEGER, free_ns INTEGER, faults INTEGER NOT NULL, pages INTEGER NOT NULL,\n"
+	"  latency_ns INTEGER NOT NULL, peak_ns INTEGER, peak_resident_bytes INTEGER,\n"
+	"  peak_compressed_bytes INTEGER, dropped INTEGER NOT NULL DEFAULT 0,\n"
+	"  PRIMARY KEY(process, alloc_id)) WITHOUT ROWID;\n"
+	"CREATE INDEX IF NOT EXISTS allocs_addr ON allocs(process, addr);\n";
 
 static void set_err(char *err, size_t errlen, const char *msg)
 {

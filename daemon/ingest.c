@@ -43,6 +43,7 @@ enum {
 	S_AGG,
 	S_SYM_UPDATE,
 	S_SYM_INSERT,
+	S_ALLOC,
 	S__COUNT
 };
 
@@ -89,6 +90,15 @@ static const char *const sql_text[S__COUNT] = {
 			 " WHERE id = ? AND symbolized = 0",
 	[S_SYM_INSERT] = "INSERT INTO frames(stack, depth, inline_depth, pc, module, offset, function, file, line,"
 			 " symbolized) VALUES(?,?,?,?,?,?,?,?,?,?)",
+	[S_ALLOC] = "INSERT INTO allocs(process, alloc_id, stack, kind, addr, size, weight, t_ns, free_ns, faults,"
+		    " pages, latency_ns, peak_ns, peak_resident_bytes, peak_compressed_bytes, dropped)"
+		    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+		    " ON CONFLICT(process, alloc_id) DO UPDATE SET stack = excluded.stack, kind = excluded.kind,"
+		    " addr = excluded.addr, size = excluded.size, weight = excluded.weight, t_ns = excluded.t_ns,"
+		    " free_ns = excluded.free_ns, faults = excluded.faults, pages = excluded.pages,"
+		    " latency_ns = excluded.latency_ns, peak_ns = excluded.peak_ns,"
+		    " peak_resident_bytes = excluded.peak_resident_bytes,"
+		    " peak_compressed_bytes = excluded.peak_compressed_bytes, dropped = excluded.dropped",
 };
 
 #define FAULT_COLS "process, t_ns, tid, addr, region, kind, pages, latency_ns, write, stack"
@@ -640,6 +650,52 @@ static int op_sample(struct fl_ingest *g, struct slot *s, const struct fl_op *op
 	return run(g, st, err, errlen);
 }
 
+/* Each record is a sample's whole state: the newest replaces the row. */
+static int op_allocs(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
+{
+	const uint8_t *items = fl_batch_body(op);
+	sqlite3_stmt *st = g->st[S_ALLOC];
+	for (uint32_t i = 0; i < op->n; i++) {
+		struct fl_wire_alloc a;
+		memcpy(&a, items + (size_t)i * sizeof a, sizeof a);
+		int c = 1;
+		sqlite3_bind_int64(st, c++, s->rowid);
+		sqlite3_bind_int64(st, c++, a.id);
+		sqlite3_bind_int64(st, c++, a.stack);
+		sqlite3_bind_text(st, c++, a.id == 0 ? "unsampled" : a.kind == FL_WIRE_ALLOC_MMAP ? "mmap" : "malloc", -1,
+				  SQLITE_STATIC);
+		if (a.id == 0) {
+			for (int k = 0; k < 5; k++)
+				sqlite3_bind_null(st, c++);
+		} else {
+			sqlite3_bind_int64(st, c++, (int64_t)a.addr);
+			sqlite3_bind_int64(st, c++, (int64_t)a.size);
+			sqlite3_bind_int64(st, c++, (int64_t)a.weight);
+			sqlite3_bind_int64(st, c++, real_ns(s, a.t_ns));
+			if (a.free_ns)
+				sqlite3_bind_int64(st, c++, real_ns(s, a.free_ns));
+			else
+				sqlite3_bind_null(st, c++);
+		}
+		sqlite3_bind_int64(st, c++, (int64_t)a.faults);
+		sqlite3_bind_int64(st, c++, (int64_t)a.pages);
+		sqlite3_bind_int64(st, c++, (int64_t)a.latency_ns);
+		if (a.peak_ns) {
+			sqlite3_bind_int64(st, c++, real_ns(s, a.peak_ns));
+			sqlite3_bind_int64(st, c++, (int64_t)a.peak_resident);
+			sqlite3_bind_int64(st, c++, (int64_t)a.peak_compressed);
+		} else {
+			for (int k = 0; k < 3; k++)
+				sqlite3_bind_null(st, c++);
+		}
+		sqlite3_bind_int64(st, c++, a.dropped);
+		int rc = run(g, st, err, errlen);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
 static int op_drops(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
 {
 	const struct fl_wire_drops *x = fl_batch_body(op);
@@ -805,6 +861,9 @@ int fl_ingest_op(struct fl_ingest *g, const struct fl_op *op, char *err, size_t 
 		break;
 	case FL_OP_DROPS:
 		rc = op_drops(g, s, op, err, errlen);
+		break;
+	case FL_OP_ALLOCS:
+		rc = op_allocs(g, s, op, err, errlen);
 		break;
 	case FL_OP_GOODBYE:
 		rc = op_goodbye(g, s, op, err, errlen);

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "events.h"
 #include "faultline/faultline.h"
 #include "faultline/wire.h"
@@ -80,7 +81,11 @@ static struct {
 	int nmods;
 	char *scratch;
 	uint64_t next_modules;
+	struct fl_wire_alloc *allocs; /* ALLOCS scratch */
+	uint64_t alloc_peak;          /* resident + inactive pages at the last new peak */
 } M = {.fd = -1, .wakefd = -1};
+
+#define ALLOC_BATCH ((size_t)FL_WIRE_MAX_ALLOCS)
 
 int fl__emitter_owns_fd(int fd)
 {
@@ -265,6 +270,7 @@ static void try_connect(void)
 	sync_modules(1);
 	fl__pager_region_snapshot(region_snapshot_one, NULL);
 	fl__events_stack_forget_sent();
+	fl__alloc_resend_all();
 	M.sent_drops[0] = M.sent_drops[1] = M.sent_drops[2] = UINT64_MAX;
 	fl__events_set_connected(1);
 	FL_INFO("fault log: connected to %s", M.path);
@@ -295,6 +301,12 @@ static void send_sample(uint64_t now)
 	w.pages_evicted = s.pages_evicted;
 	w.pressure = (uint32_t)s.pressure;
 	w.regions = (uint32_t)s.regions;
+	/* A new peak: the allocation sites' bytes at it (the report's "at the
+	 * peak resident sample" is this sample). */
+	if (M.allocs && s.resident_pages + s.inactive_pages > M.alloc_peak) {
+		M.alloc_peak = s.resident_pages + s.inactive_pages;
+		fl__alloc_peak(now);
+	}
 	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_SAMPLE, &w, sizeof w, NULL, 0, NULL, 0)))
 		fl__events_count_dropped(0, 1);
 }
@@ -318,6 +330,8 @@ static size_t send_faults(void)
 	size_t n = fl__events_take_faults(M.batch, BATCH);
 	if (!n)
 		return 0;
+	/* Each fault to the sampled allocation its page is in, connected or not. */
+	fl__alloc_charge(M.batch, n);
 	if (M.fd < 0) {
 		fl__events_count_dropped(n, 0);
 		return n;
@@ -338,6 +352,38 @@ static size_t send_faults(void)
 	else
 		fl__events_count_dropped(n, 0);
 	return n;
+}
+
+/* The sampled allocations with news, their new stacks first. */
+static void send_allocs(void)
+{
+	if (!M.allocs)
+		return;
+	int retire = !fl__events_pending();
+	size_t n;
+	while ((n = fl__alloc_take(M.allocs, ALLOC_BATCH, retire)) > 0) {
+		if (M.fd < 0) {
+			fl__events_count_dropped(0, 1);
+			continue; /* resent whole at the next connection */
+		}
+		for (size_t i = 0; i < n; i++) {
+			uint32_t id = M.allocs[i].stack;
+			if (!id || fl__events_stack_sent(id))
+				continue;
+			uint64_t pcs[FL_EVENTS_MAX_FRAMES];
+			unsigned nf = fl__events_stack(id, pcs);
+			if (nf && OUT_PUT(fl_wire_put_stack(buf, cap, id, pcs, nf)))
+				fl__events_stack_set_sent(id);
+			else
+				M.allocs[i].stack = 0;
+		}
+		if (!OUT_PUT(fl_wire_put_allocs(buf, cap, M.allocs, (uint32_t)n)))
+			fl__events_count_dropped(0, 1);
+		if (n < ALLOC_BATCH)
+			break;
+		if (flush_out() != 0)
+			break;
+	}
 }
 
 static void send_regions(void)
@@ -371,6 +417,8 @@ static void pump(uint64_t now, int final)
 			send_sample(now);
 		fl__events_reap_rings();
 	}
+	/* After the sample: a new peak's bytes go with it. */
+	send_allocs();
 	/* The state file scans every page: twice a second at most. */
 	if (now >= M.next_publish && !final) {
 		M.next_publish = now + (M.sample_ns > PUBLISH_NS ? M.sample_ns : PUBLISH_NS);
@@ -500,6 +548,12 @@ int fl__emitter_prepare(const struct fl_settings *st, char *const *envp)
 		return -1;
 	if (log && fl__events_init(st->stacks_every) != 0)
 		return -1;
+	/* Allocation sites go to the fault log, or nowhere. */
+	if (log && st->alloc_sample) {
+		M.allocs = fl__mem_alloc(ALLOC_BATCH * sizeof(struct fl_wire_alloc));
+		if (!M.allocs || fl__alloc_init(st->alloc_sample) != 0)
+			M.allocs = NULL;
+	}
 	fl__publish_open(st->sample_ms, M.start_real);
 	M.wakefd = fl__sys_highfd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (M.wakefd < 0)
@@ -538,6 +592,7 @@ void fl__emitter_fork_child(void)
 	M.next_try = 0;
 	M.nmods = 0;
 	M.next_publish = 0;
+	M.alloc_peak = 0;
 	M.start_mono = fl_mono_ns();
 	M.start_real = fl_real_ns();
 	fl__publish_fork_child(M.start_real);

@@ -499,6 +499,13 @@ void fl__events_keep_ended_regions(int (*alive)(uint64_t id))
 	__atomic_store_n(&E.reg_head, w, __ATOMIC_RELEASE);
 }
 
+uint32_t fl__events_stack_intern(const uint64_t *pcs, unsigned n)
+{
+	if (!E.on || n == 0)
+		return 0;
+	return stack_id(pcs, n < FL_EVENTS_MAX_FRAMES ? n : FL_EVENTS_MAX_FRAMES);
+}
+
 unsigned fl__events_stack(uint32_t id, uint64_t *pcs)
 {
 	if (!E.on || id == 0 || id >= STACK_CAP || id >= __atomic_load_n(&E.next_id, __ATOMIC_ACQUIRE))

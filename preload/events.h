@@ -136,6 +136,9 @@ unsigned fl__events_stack(uint32_t id, uint64_t *pcs);
 int fl__events_stack_sent(uint32_t id);
 void fl__events_stack_set_sent(uint32_t id);
 void fl__events_stack_forget_sent(void);
+/* The id of a stack taken elsewhere (an allocation's), adding it to the
+ * table when new; 0 when the log is off or the table full. */
+uint32_t fl__events_stack_intern(const uint64_t *pcs, unsigned n);
 /* Hand-offs no thread picked up within max_age_ns become plain faults
  * (max_age_ns 0, at exit: all of them, however young). */
 void fl__events_expire_handoffs(uint64_t now_ns, uint64_t max_age_ns);

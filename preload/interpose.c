@@ -18,6 +18,7 @@
 #include "mem.h"
 #include "pager.h"
 #include "pager_int.h"
+#include "alloc.h"
 #include "shim.h"
 #include "sys.h"
 
@@ -282,13 +283,22 @@ int fl__shim_mprotect(void *addr, size_t len, int prot)
 
 FL_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	return fl__shim_mmap(addr, len, prot, flags, fd, off, FL_REGION_PROGRAM);
+	void *p = fl__shim_mmap(addr, len, prot, flags, fd, off, FL_REGION_PROGRAM);
+	/* The program's own anonymous memory is an allocation (sampled by
+	 * bytes like malloc's); a reservation (no write access) is not yet. */
+	if (p != MAP_FAILED && (flags & MAP_ANONYMOUS) && (prot & PROT_WRITE) && !fl__in_shim)
+		fl__alloc_note(p, len, FL_WIRE_ALLOC_MMAP);
+	return p;
 }
 
 FL_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	__attribute__((alias("mmap")));
 
-FL_EXPORT int munmap(void *addr, size_t len) __attribute__((alias("fl__shim_munmap")));
+FL_EXPORT int munmap(void *addr, size_t len)
+{
+	fl__alloc_unmapped(addr, len);
+	return fl__shim_munmap(addr, len);
+}
 FL_EXPORT int madvise(void *addr, size_t len, int advice) __attribute__((alias("fl__shim_madvise")));
 FL_EXPORT int mprotect(void *addr, size_t len, int prot) __attribute__((alias("fl__shim_mprotect")));
 

@@ -8,12 +8,18 @@
  * metadata included.  Memory
  * jemalloc maps before the shim's constructor runs (a library constructor
  * that mallocs first) stays plain memory.
+ *
+ * malloc, free and the others that make or end an allocation are renamed
+ * too (fl__je_NAME) and wrapped here, for allocation sampling (alloc.h):
+ * a countdown per thread on the way out, a probe of the sample table on
+ * free only while some sample is live.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "pager.h"
 #include "pager_int.h"
 #include "shim.h"
@@ -29,6 +35,73 @@ FL_EXPORT const char *malloc_conf = "retain:true,dss:disabled,oversize_threshold
 void *fl__je_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	return fl__shim_mmap(addr, len, prot, flags, fd, off, FL_REGION_ALLOCATOR);
+}
+
+void *fl__je_malloc(size_t n);
+void fl__je_free(void *p);
+void *fl__je_calloc(size_t n, size_t size);
+void *fl__je_realloc(void *p, size_t n);
+int fl__je_posix_memalign(void **out, size_t align, size_t n);
+void *fl__je_aligned_alloc(size_t align, size_t n);
+void *fl__je_memalign(size_t align, size_t n);
+void *fl__je_valloc(size_t n);
+
+FL_EXPORT void *malloc(size_t n)
+{
+	void *p = fl__je_malloc(n);
+	fl__alloc_note(p, n, FL_WIRE_ALLOC_MALLOC);
+	return p;
+}
+
+FL_EXPORT void free(void *p)
+{
+	fl__alloc_free_note(p);
+	fl__je_free(p);
+}
+
+FL_EXPORT void *calloc(size_t n, size_t size)
+{
+	void *p = fl__je_calloc(n, size);
+	fl__alloc_note(p, n * size, FL_WIRE_ALLOC_MALLOC); /* no overflow: p would be NULL */
+	return p;
+}
+
+FL_EXPORT void *realloc(void *old, size_t n)
+{
+	/* A new allocation as far as sampling goes: the old one ends. */
+	fl__alloc_free_note(old);
+	void *p = fl__je_realloc(old, n);
+	fl__alloc_note(p, n, FL_WIRE_ALLOC_MALLOC);
+	return p;
+}
+
+FL_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	int rc = fl__je_posix_memalign(out, align, n);
+	if (rc == 0)
+		fl__alloc_note(*out, n, FL_WIRE_ALLOC_MALLOC);
+	return rc;
+}
+
+FL_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	void *p = fl__je_aligned_alloc(align, n);
+	fl__alloc_note(p, n, FL_WIRE_ALLOC_MALLOC);
+	return p;
+}
+
+FL_EXPORT void *memalign(size_t align, size_t n)
+{
+	void *p = fl__je_memalign(align, n);
+	fl__alloc_note(p, n, FL_WIRE_ALLOC_MALLOC);
+	return p;
+}
+
+FL_EXPORT void *valloc(size_t n)
+{
+	void *p = fl__je_valloc(n);
+	fl__alloc_note(p, n, FL_WIRE_ALLOC_MALLOC);
+	return p;
 }
 
 /* glibc has these two; jemalloc 5.3 as Debian builds it does not. */

@@ -142,6 +142,13 @@ size_t fl__pager_region_states(struct fl_state_region *out, size_t max, size_t *
  * supersedes them).
  */
 struct fl_region_desc;
+/*
+ * For allocation sites: of [a, a + len), the bytes in resident or inactive
+ * pages and in stored (compressed, same-filled) pages.  Takes the pager
+ * lock in short holds; never from a fault path.
+ */
+void fl__pager_range_bytes(uintptr_t a, size_t len, uint64_t *resident, uint64_t *stored);
+struct fl_region_desc;
 void fl__pager_region_snapshot(void (*fn)(const struct fl_region_desc *d, void *arg), void *arg);
 
 #endif

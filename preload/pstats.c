@@ -253,3 +253,39 @@ void fl_pager_spill_stats(uint64_t *pages, uint64_t *bytes, uint64_t *file_bytes
 	*bytes = ss.spilled_bytes;
 	*file_bytes = ss.spill_file_bytes;
 }
+
+void fl__pager_range_bytes(uintptr_t a, size_t len, uint64_t *resident, uint64_t *stored)
+{
+	*resident = *stored = 0;
+	if (!P.running || !len)
+		return;
+	uintptr_t end = a + len, at = a;
+	sigset_t oldmask;
+	/* 4096 pages per hold of the lock, as for the state file. */
+	while (at < end) {
+		fl__pager_api_lock(&oldmask);
+		struct fl_region *r = fl__region_first_overlap(at, end);
+		if (!r) {
+			fl__pager_api_unlock(&oldmask);
+			break;
+		}
+		uintptr_t lo = at > r->base ? at : r->base;
+		uintptr_t hi = end < r->base + r->len ? end : r->base + r->len;
+		size_t pg = (lo - r->base) >> FL_PAGE_SHIFT, last = (hi - 1 - r->base) >> FL_PAGE_SHIFT;
+		if (last - pg >= 4096) {
+			last = pg + 4095;
+			hi = r->base + ((last + 1) << FL_PAGE_SHIFT);
+		}
+		for (; pg <= last; pg++) {
+			uintptr_t p0 = r->base + (pg << FL_PAGE_SHIFT), p1 = p0 + PS;
+			uint64_t bytes = (p1 < hi ? p1 : hi) - (p0 > lo ? p0 : lo);
+			unsigned st = fl__pg_state(&r->pages[pg]);
+			if (st == FL_PG_RESIDENT || st == FL_PG_INACTIVE)
+				*resident += bytes;
+			else if (st == FL_PG_COMPRESSED || st == FL_PG_SAME)
+				*stored += bytes;
+		}
+		fl__pager_api_unlock(&oldmask);
+		at = hi;
+	}
+}

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "emitter.h"
 #include "faultline/faultline.h"
 #include "faultline/summary.h"
@@ -63,12 +64,14 @@ static void fork_prepare(void)
 {
 	if (je_prepare)
 		je_prepare();
+	fl__alloc_fork_prepare();
 	fl_pager_fork_prepare();
 }
 
 static void fork_parent(void)
 {
 	fl_pager_fork_parent();
+	fl__alloc_fork_parent();
 	if (je_parent)
 		je_parent();
 }
@@ -77,6 +80,7 @@ static void fork_child(void)
 {
 	shim_pid = (pid_t)syscall(SYS_getpid);
 	fl_pager_fork_child();
+	fl__alloc_fork_child();
 	fl__emitter_fork_child();
 	if (je_child)
 		je_child();

@@ -19,7 +19,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: faultline export [DB] --folded [--weight faults|pages|time] [--pid N] [--per-process]\n"
+		"usage: faultline export [DB] --folded [--by fault|alloc] [--weight faults|pages|time|bytes]\n"
+		"                        [--pid N] [--per-process]\n"
 		"       faultline export [DB] --csv TABLE|VIEW [--pid N]\n"
 		"\n"
 		"Writes the fault log DB (default ./%s) to stdout in a form other\n"
@@ -32,9 +33,19 @@ static void usage(FILE *f)
 		"                    frames of their own; a frame without a symbol is\n"
 		"                    [module+0xOFFSET] or [0xPC]; faults logged without a\n"
 		"                    stack are one line, [no stack].  Identical stacks of\n"
-		"                    several processes are added together.\n"
-		"  --weight W        faults (default), pages (pages the faults resolved) or\n"
-		"                    time (nanoseconds spent resolving them)\n"
+		"                    several processes are added together.  A process\n"
+		"                    that took a stack for one fault in N (FAULTLINE_STACKS,\n"
+		"                    default 8) weighs each stack N times and has no\n"
+		"                    [no stack] line: the weights are estimates that add\n"
+		"                    up to about its exact totals (faultline report).\n"
+		"  --by alloc        by allocation site instead: each line is the stack that\n"
+		"                    allocated the memory the faults were in (sampled\n"
+		"                    allocations, FAULTLINE_ALLOC_SAMPLE), weighed by what\n"
+		"                    the samples stand for (estimates); faults in no\n"
+		"                    sampled allocation are one line, [unsampled]\n"
+		"  --weight W        faults (default), pages (pages the faults resolved),\n"
+		"                    time (nanoseconds spent resolving them), or with\n"
+		"                    --by alloc bytes (bytes allocated)\n"
 		"  --per-process     put each process under a root frame NAME[PID]\n"
 		"  --csv NAME        the table or view NAME as CSV with a header (see\n"
 		"                    faultline query --help for the views)\n"
@@ -45,6 +56,7 @@ static void usage(FILE *f)
 		"examples:\n"
 		"  faultline export --folded > faults.folded && flamegraph.pl faults.folded > faults.svg\n"
 		"  faultline export run.db --folded --weight time | inferno-flamegraph > time.svg\n"
+		"  faultline export run.db --folded --by alloc > sites.folded\n"
 		"  faultline export run.db --csv stack_totals > stacks.csv\n"
 		"\n"
 		"Exit status: 0; 1 when the database cannot be read or has no such table\n"
@@ -52,18 +64,77 @@ static void usage(FILE *f)
 		FL_FAULTDB_DEFAULT);
 }
 
-/* The folded lines, in SQL: per-stack totals joined with the stacks'
- * folded text (the stack_totals view), summed over identical text. */
-static int export_folded(sqlite3 *db, const char *weight, long long pid, int per_process, struct fl_progress *pg)
+/* Print the rows (folded text, weight) of st; 0, or 1 on an error. */
+static int print_folded(sqlite3 *db, sqlite3_stmt *st, long long pid, struct fl_progress *pg)
 {
-	const char *col = !strcmp(weight, "time") ? "time_ns" : !strcmp(weight, "pages") ? "pages" : "faults";
+	int rc;
+	fl_progress_step(pg, "collecting stacks");
+	fl_progress_sqlite(pg, db);
+	unsigned long long lines = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 0);
+		printf("%s %lld\n", text && *text ? text : "[unknown]", (long long)sqlite3_column_int64(st, 1));
+		lines++;
+	}
+	fl_progress_sqlite(NULL, db);
+	fl_progress_end(pg);
+	int bad = rc != SQLITE_DONE;
+	if (bad)
+		fprintf(stderr, "faultline export: %s\n", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	if (!bad && lines == 0)
+		fprintf(stderr, "faultline export: nothing logged%s\n", pid >= 0 ? " for that pid" : "");
+	return bad;
+}
+
+/* --by alloc: the allocation sites (alloc_sites), weighed by what their
+ * sampled allocations stand for; the faults in none are [unsampled]. */
+static int export_alloc(sqlite3 *db, const char *weight, long long pid, int per_process, struct fl_progress *pg)
+{
+	const char *col = !strcmp(weight, "time")    ? "coalesce(est_time_ns, time_ns)"
+			  : !strcmp(weight, "pages") ? "coalesce(est_pages, pages)"
+			  : !strcmp(weight, "bytes") ? "bytes_allocated"
+						     : "coalesce(est_faults, faults)";
 	char *sql = sqlite3_mprintf(
-		"SELECT %s folded, sum(%s) AS w FROM stack_totals t%s"
-		" GROUP BY 1 HAVING w > 0 ORDER BY 1",
+		"SELECT %s folded, sum(%s) AS w FROM alloc_sites t%s GROUP BY 1 HAVING w > 0 ORDER BY 1",
 		per_process ? "(SELECT replace(replace(substr(p.exe, length(rtrim(p.exe, replace(p.exe, '/', ''))) + 1),"
 			      " ';', ':'), ' ', '_') || '[' || p.pid || '];' FROM processes p WHERE p.id = t.process) ||"
 			    : "",
 		col, pid >= 0 ? " WHERE t.pid = ?1" : "");
+	sqlite3_stmt *st = NULL;
+	int rc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
+	sqlite3_free(sql);
+	if (rc != SQLITE_OK) {
+		fprintf(stderr, "faultline export: %s%s\n", sqlite3_errmsg(db),
+			strstr(sqlite3_errmsg(db), "allocs") ? " (a log made before allocation sites)" : "");
+		return 1;
+	}
+	if (pid >= 0)
+		sqlite3_bind_int64(st, 1, pid);
+	return print_folded(db, st, pid, pg);
+}
+
+/* The folded lines, in SQL: per-stack totals joined with the stacks'
+ * folded text (the stack_totals view), summed over identical text.  A
+ * process that took a stack for one fault in N (N > 1) counts each of
+ * its stacks N times, and its faults without a stack not at all: the
+ * sampled stacks stand for them (an estimate; exact totals are in
+ * faultline report). */
+static int export_folded(sqlite3 *db, const char *weight, long long pid, int per_process, int by_alloc,
+			 struct fl_progress *pg)
+{
+	if (by_alloc)
+		return export_alloc(db, weight, pid, per_process, pg);
+	const char *col = !strcmp(weight, "time") ? "time_ns" : !strcmp(weight, "pages") ? "pages" : "faults";
+	char *sql = sqlite3_mprintf(
+		"SELECT %s folded, sum(%s * (SELECT max(p.stacks_every, 1) FROM processes p WHERE p.id = t.process)) AS w"
+		" FROM stack_totals t"
+		" WHERE (t.stack <> 0 OR (SELECT p.stacks_every <= 1 FROM processes p WHERE p.id = t.process))%s"
+		" GROUP BY 1 HAVING w > 0 ORDER BY 1",
+		per_process ? "(SELECT replace(replace(substr(p.exe, length(rtrim(p.exe, replace(p.exe, '/', ''))) + 1),"
+			      " ';', ':'), ' ', '_') || '[' || p.pid || '];' FROM processes p WHERE p.id = t.process) ||"
+			    : "",
+		col, pid >= 0 ? " AND t.pid = ?1" : "");
 	sqlite3_stmt *st = NULL;
 	int rc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
 	sqlite3_free(sql);
@@ -178,7 +249,7 @@ static int export_csv(sqlite3 *db, const char *path, const char *name, long long
 
 int fl_cli_export(int argc, char **argv)
 {
-	const char *path = NULL, *csv = NULL, *weight = "faults";
+	const char *path = NULL, *csv = NULL, *weight = "faults", *by = "fault";
 	int folded = 0, per_process = 0;
 	long long pid = -1;
 #define IS(opt) fl_args_is(&g, opt)
@@ -202,9 +273,17 @@ int fl_cli_export(int argc, char **argv)
 			}
 		} else if (IS("--weight")) {
 			weight = VALUE();
-			if (!weight || (strcmp(weight, "faults") && strcmp(weight, "pages") && strcmp(weight, "time"))) {
-				fprintf(stderr, "faultline export: --weight takes faults, pages or time%s%s\n",
+			if (!weight || (strcmp(weight, "faults") && strcmp(weight, "pages") && strcmp(weight, "time") &&
+					strcmp(weight, "bytes"))) {
+				fprintf(stderr, "faultline export: --weight takes faults, pages, time or bytes%s%s\n",
 					weight ? ", not " : "", weight ? weight : "");
+				return 2;
+			}
+		} else if (IS("--by")) {
+			by = VALUE();
+			if (!by || (strcmp(by, "fault") && strcmp(by, "alloc"))) {
+				fprintf(stderr, "faultline export: --by takes fault or alloc%s%s\n", by ? ", not " : "",
+					by ? by : "");
 				return 2;
 			}
 		} else if (IS("--pid")) {
@@ -228,6 +307,15 @@ int fl_cli_export(int argc, char **argv)
 		fprintf(stderr, "faultline export: say what to write: --folded or --csv TABLE|VIEW (faultline export --help)\n");
 		return 2;
 	}
+	int by_alloc = !strcmp(by, "alloc");
+	if (!folded && strcmp(by, "fault")) {
+		fprintf(stderr, "faultline export: --by goes with --folded\n");
+		return 2;
+	}
+	if (folded && !by_alloc && !strcmp(weight, "bytes")) {
+		fprintf(stderr, "faultline export: --weight bytes goes with --by alloc\n");
+		return 2;
+	}
 	if (per_process && !folded) {
 		fprintf(stderr, "faultline export: --per-process goes with --folded\n");
 		return 2;
@@ -242,7 +330,8 @@ int fl_cli_export(int argc, char **argv)
 	}
 	struct fl_progress pg;
 	fl_progress_init(&pg, "faultline export");
-	int rc = folded ? export_folded(db, weight, pid, per_process, &pg) : export_csv(db, path, csv, pid, &pg);
+	int rc = folded ? export_folded(db, weight, pid, per_process, by_alloc, &pg)
+			: export_csv(db, path, csv, pid, &pg);
 	sqlite3_close(db);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "faultline export: writing the output failed\n");

@@ -57,6 +57,17 @@ struct rp_cow {
 	struct rp_stack *stacks; /* with write-protect faults, most first */
 	size_t nstacks;
 	int64_t faults, pages;
+	int64_t scale;         /* faults one sampled stack stands for (1: exact) */
+	int64_t sampled;       /* write-protect faults with a stack */
+};
+
+/* One allocation site (the alloc_sites view): whole run.  est_*: what its
+ * sampled allocations stand for (estimates); the others were logged. */
+struct rp_site {
+	struct rp_stack s;     /* s.stack: the allocation stack; -1: the unsampled */
+	int64_t samples, bytes_allocated, bytes_live_at_end;
+	int64_t faults, est_faults, pages, est_pages, time_ns, est_time_ns;
+	int64_t resident_at_peak, compressed_at_peak; /* bytes, estimated */
 };
 
 struct rp_proc {
@@ -84,8 +95,14 @@ struct rp_proc {
 	struct rp_totals total;
 	struct rp_totals kinds[RP_KINDS];
 	struct rp_stack *stacks; /* all stacks seen, unordered */
+	/* With one fault in N sampled (N > 1) every stack stands for N faults:
+	 * scale is N (1 when stacks are taken for every fault or none), and
+	 * the top lists leave out the faults without a stack, which the
+	 * sampled ones stand for.  sampled: the faults that have a stack. */
+	int64_t scale;
+	struct rp_totals sampled;
 	size_t nstacks;
-	struct rp_stack **by_faults, **by_time; /* the top r->top of each */
+	struct rp_stack **by_faults, **by_time; /* the top r->top of each (no stack 0 when scale > 1) */
 	size_t ntop_faults, ntop_time;
 	int64_t timeline[RP_KINDS][RP_BUCKETS];
 	int64_t bucket_ns;
@@ -98,6 +115,16 @@ struct rp_proc {
 	struct rp_region_kind *region_kinds;
 	size_t nregion_kinds;
 	int64_t faults_elsewhere; /* in regions not alive at that moment */
+
+	/* allocation sites (whole run): by estimated faults, and by bytes at
+	 * the peak (alloc_peak_ns: 0 when no sample recorded one) */
+	int has_allocs;               /* the log has allocation sites for it */
+	struct rp_site *sites;        /* all, most faults first */
+	size_t nsites;
+	struct rp_site **by_peak;     /* with bytes at the peak, most first */
+	size_t nby_peak;
+	int64_t alloc_peak_ns;
+	int64_t alloc_dropped;        /* samples the shim's table had no room for */
 
 	/* children, and what fork copied (whole run) */
 	int64_t *child_pids;

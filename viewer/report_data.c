@@ -421,6 +421,14 @@ static int scan_faults(sqlite3 *db, struct rp_proc *p, struct scan *s, struct fl
 			if (added)
 				p->stacks[p->nstacks++].stack = stack;
 			struct rp_stack *sk = &p->stacks[si];
+			if (stack != 0) {
+				p->sampled.faults++;
+				p->sampled.pages += pages;
+				p->sampled.writes += write;
+				p->sampled.time_ns += lat;
+				if (lat > p->sampled.max_ns)
+					p->sampled.max_ns = lat;
+			}
 			sk->t.faults++;
 			sk->t.pages += pages;
 			sk->t.writes += write;
@@ -510,8 +518,13 @@ static int top_stacks(sqlite3 *db, struct rp_proc *p, size_t n, int (*cmp)(const
 		return fail(NULL, err, errlen, "sorting stacks");
 	for (size_t i = 0; i < p->nstacks; i++)
 		v[i] = &p->stacks[i];
-	qsort(v, p->nstacks, sizeof *v, cmp);
-	*nout = p->nstacks < n ? p->nstacks : n;
+	/* Sampled stacks stand for the faults without one: that row goes. */
+	size_t m = 0;
+	for (size_t i = 0; i < p->nstacks; i++)
+		if (p->scale <= 1 || v[i]->stack != 0)
+			v[m++] = v[i];
+	qsort(v, m, sizeof *v, cmp);
+	*nout = m < n ? m : n;
 	*out = v;
 	for (size_t i = 0; i < *nout; i++)
 		if (load_frames(db, p->id, v[i], err, errlen) != 0)
@@ -628,8 +641,15 @@ static int gather_cow(sqlite3 *db, struct rp_cow *c, int top, char *err, size_t 
 			rc = SQLITE_NOMEM;
 			break;
 		}
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id == 0 && c->scale > 1) {
+			/* Faults without a stack, stood for by the sampled ones. */
+			c->faults += sqlite3_column_int64(st, 1);
+			c->pages += sqlite3_column_int64(st, 2);
+			continue;
+		}
 		struct rp_stack *s = &c->stacks[c->nstacks++];
-		s->stack = sqlite3_column_int64(st, 0);
+		s->stack = id;
 		s->t.faults = sqlite3_column_int64(st, 1);
 		s->t.pages = sqlite3_column_int64(st, 2);
 		s->t.writes = sqlite3_column_int64(st, 3);
@@ -638,6 +658,8 @@ static int gather_cow(sqlite3 *db, struct rp_cow *c, int top, char *err, size_t 
 		s->kind_faults[RP_KIND_WP] = s->t.faults;
 		c->faults += s->t.faults;
 		c->pages += s->t.pages;
+		if (id != 0)
+			c->sampled += s->t.faults;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -651,7 +673,8 @@ static int gather_cow(sqlite3 *db, struct rp_cow *c, int top, char *err, size_t 
 static int gather_children(sqlite3 *db, struct rp_proc *p, int top, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	if (prepare(db, "SELECT id, pid FROM processes WHERE parent_id = ?1 ORDER BY start_ns, id", &st, err, errlen))
+	if (prepare(db, "SELECT id, pid, stacks_every FROM processes WHERE parent_id = ?1 ORDER BY start_ns, id", &st,
+		    err, errlen))
 		return -1;
 	sqlite3_bind_int64(st, 1, p->id);
 	size_t cap = 0, ccap = 0;
@@ -665,6 +688,7 @@ static int gather_children(sqlite3 *db, struct rp_proc *p, int top, char *err, s
 		if (p->ncow == 0) {
 			p->cow[0].id = p->id;
 			p->cow[0].pid = p->pid;
+			p->cow[0].scale = p->scale;
 			p->ncow = 1;
 			if (grow(&p->cow, p->ncow, &ccap, sizeof *p->cow) != 0) {
 				rc = SQLITE_NOMEM;
@@ -674,6 +698,7 @@ static int gather_children(sqlite3 *db, struct rp_proc *p, int top, char *err, s
 		p->child_pids[p->nchildren++] = sqlite3_column_int64(st, 1);
 		p->cow[p->ncow].id = sqlite3_column_int64(st, 0);
 		p->cow[p->ncow].pid = sqlite3_column_int64(st, 1);
+		p->cow[p->ncow].scale = sqlite3_column_int64(st, 2) > 1 ? sqlite3_column_int64(st, 2) : 1;
 		p->ncow++;
 	}
 	sqlite3_finalize(st);
@@ -681,6 +706,83 @@ static int gather_children(sqlite3 *db, struct rp_proc *p, int top, char *err, s
 		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading processes");
 	for (size_t i = 0; i < p->ncow; i++)
 		if (gather_cow(db, &p->cow[i], top, err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
+static int has_table(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return yes;
+}
+
+static int cmp_site_peak(const void *a, const void *b)
+{
+	const struct rp_site *x = *(struct rp_site *const *)a, *y = *(struct rp_site *const *)b;
+	int64_t u = x->resident_at_peak + x->compressed_at_peak, v = y->resident_at_peak + y->compressed_at_peak;
+	if (u != v)
+		return u > v ? -1 : 1;
+	return x->s.stack < y->s.stack ? -1 : x->s.stack > y->s.stack;
+}
+
+/* Allocation sites (a log without the allocs table has none). */
+static int gather_sites(sqlite3 *db, struct rp_proc *p, int top, char *err, size_t errlen)
+{
+	if (!has_table(db, "allocs"))
+		return 0;
+	sqlite3_stmt *st;
+	if (prepare(db,
+		    "SELECT coalesce(stack, -1), samples, bytes_allocated, bytes_live_at_end, faults,"
+		    " coalesce(est_faults, faults), pages, coalesce(est_pages, pages), time_ns,"
+		    " coalesce(est_time_ns, time_ns), resident_at_peak_bytes, compressed_at_peak_bytes,"
+		    " (SELECT coalesce(max(peak_ns), 0) FROM allocs WHERE process = ?1),"
+		    " (SELECT coalesce(sum(dropped), 0) FROM allocs WHERE process = ?1)"
+		    " FROM alloc_sites WHERE process = ?1 ORDER BY 6 DESC, 7 DESC, 1",
+		    &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, p->id);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow(&p->sites, p->nsites, &cap, sizeof *p->sites) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		struct rp_site *x = &p->sites[p->nsites++];
+		memset(x, 0, sizeof *x);
+		int64_t *v[] = {&x->s.stack, &x->samples, &x->bytes_allocated, &x->bytes_live_at_end, &x->faults,
+				&x->est_faults, &x->pages, &x->est_pages, &x->time_ns, &x->est_time_ns,
+				&x->resident_at_peak, &x->compressed_at_peak, &p->alloc_peak_ns, &p->alloc_dropped};
+		for (int c = 0; c < (int)(sizeof v / sizeof v[0]); c++)
+			*v[c] = sqlite3_column_int64(st, c);
+		x->s.t.faults = x->faults;
+		x->s.t.pages = x->pages;
+		x->s.t.time_ns = x->time_ns;
+		p->has_allocs = 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(rc == SQLITE_NOMEM ? NULL : db, err, errlen, "reading alloc_sites");
+	if (!p->nsites)
+		return 0;
+	p->by_peak = malloc(p->nsites * sizeof *p->by_peak);
+	if (!p->by_peak)
+		return fail(NULL, err, errlen, "sorting allocation sites");
+	for (size_t i = 0; i < p->nsites; i++)
+		if (p->sites[i].s.stack >= 0 && p->sites[i].resident_at_peak + p->sites[i].compressed_at_peak > 0)
+			p->by_peak[p->nby_peak++] = &p->sites[i];
+	qsort(p->by_peak, p->nby_peak, sizeof *p->by_peak, cmp_site_peak);
+	for (size_t i = 0; i < p->nsites && i < (size_t)top; i++)
+		if (p->sites[i].s.stack > 0 && load_frames(db, p->id, &p->sites[i].s, err, errlen) != 0)
+			return -1;
+	for (size_t i = 0; i < p->nby_peak && i < (size_t)top; i++)
+		if (p->by_peak[i]->s.stack > 0 && load_frames(db, p->id, &p->by_peak[i]->s, err, errlen) != 0)
 			return -1;
 	return 0;
 }
@@ -695,7 +797,8 @@ static int gather_proc(sqlite3 *db, struct rp_proc *p, int top, struct fl_progre
 	if (top_stacks(db, p, (size_t)top, cmp_faults, &p->by_faults, &p->ntop_faults, err, errlen) != 0 ||
 	    top_stacks(db, p, (size_t)top, cmp_time, &p->by_time, &p->ntop_time, err, errlen) != 0)
 		goto out;
-	if (gather_regions(db, p, &s, err, errlen) != 0 || gather_children(db, p, top, err, errlen) != 0)
+	if (gather_regions(db, p, &s, err, errlen) != 0 || gather_children(db, p, top, err, errlen) != 0 ||
+	    gather_sites(db, p, top, err, errlen) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -773,6 +876,7 @@ int rp_gather(sqlite3 *db, struct rp_report *r, long long pid, const struct rp_t
 		if (p->page_size <= 0)
 			p->page_size = 4096;
 		p->stacks_every = sqlite3_column_int64(st, 12);
+		p->scale = p->stacks_every > 1 ? p->stacks_every : 1;
 		p->start_ns = sqlite3_column_int64(st, 13);
 		int64_t last = sqlite3_column_int64(st, 20);
 		p->ended = sqlite3_column_type(st, 14) != SQLITE_NULL;
@@ -837,6 +941,10 @@ void rp_free(struct rp_report *r)
 		for (size_t k = 0; k < p->nstacks; k++)
 			free_stack(&p->stacks[k]);
 		free(p->stacks);
+		for (size_t k = 0; k < p->nsites; k++)
+			free_stack(&p->sites[k].s);
+		free(p->sites);
+		free(p->by_peak);
 		free(p->by_faults);
 		free(p->by_time);
 		for (size_t k = 0; k < p->nregions; k++)

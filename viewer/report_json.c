@@ -17,11 +17,20 @@ static void totals(struct fl_json *j, const struct rp_totals *t)
 	fl_json_int(j, "max_ns", t->max_ns);
 }
 
-static void stack(struct fl_json *j, const struct rp_report *r, const struct rp_stack *s)
+/* The counts are what was logged; a sampled stack (scale > 1) also gets
+ * "estimated": the faults, pages and time it stands for. */
+static void stack(struct fl_json *j, const struct rp_report *r, const struct rp_stack *s, int64_t scale)
 {
 	fl_json_object(j, NULL);
 	fl_json_int(j, "stack", s->stack);
 	totals(j, &s->t);
+	if (scale > 1) {
+		fl_json_object(j, "estimated");
+		fl_json_int(j, "faults", s->t.faults * scale);
+		fl_json_int(j, "pages", s->t.pages * scale);
+		fl_json_int(j, "time_ns", s->t.time_ns * scale);
+		fl_json_end(j);
+	}
 	fl_json_object(j, "kinds");
 	for (int k = 0; k < RP_KINDS; k++)
 		if (s->kind_faults[k])
@@ -146,14 +155,66 @@ static void proc(struct fl_json *j, const struct rp_report *r, const struct rp_p
 	fl_json_end(j);
 	fl_json_end(j);
 
+	if (p->scale > 1) {
+		fl_json_object(j, "stacks_sampled");
+		fl_json_int(j, "scale", p->scale);
+		totals(j, &p->sampled);
+		fl_json_end(j);
+	}
 	fl_json_array(j, "top_stacks_by_faults");
 	for (size_t i = 0; i < p->ntop_faults; i++)
-		stack(j, r, p->by_faults[i]);
+		stack(j, r, p->by_faults[i], p->scale);
 	fl_json_end(j);
 	fl_json_array(j, "top_stacks_by_time");
 	for (size_t i = 0; i < p->ntop_time; i++)
-		stack(j, r, p->by_time[i]);
+		stack(j, r, p->by_time[i], p->scale);
 	fl_json_end(j);
+
+	if (p->has_allocs) {
+		/* Whole run; est_*: what the sampled allocations stand for. */
+		fl_json_array(j, "alloc_sites");
+		for (size_t i = 0; i < p->nsites; i++) {
+			const struct rp_site *x = &p->sites[i];
+			fl_json_object(j, NULL);
+			if (x->s.stack < 0)
+				fl_json_null(j, "stack");
+			else
+				fl_json_int(j, "stack", x->s.stack);
+			fl_json_int(j, "samples", x->samples);
+			fl_json_int(j, "bytes_allocated", x->bytes_allocated);
+			fl_json_int(j, "bytes_live_at_end", x->bytes_live_at_end);
+			fl_json_int(j, "faults", x->faults);
+			fl_json_int(j, "est_faults", x->est_faults);
+			fl_json_int(j, "pages", x->pages);
+			fl_json_int(j, "est_pages", x->est_pages);
+			fl_json_int(j, "time_ns", x->time_ns);
+			fl_json_int(j, "est_time_ns", x->est_time_ns);
+			fl_json_int(j, "resident_at_peak_bytes", x->resident_at_peak);
+			fl_json_int(j, "compressed_at_peak_bytes", x->compressed_at_peak);
+			fl_json_array(j, "frames");
+			for (int k = 0; k < x->s.nframes; k++) {
+				const struct rp_frame *f = &x->s.frames[k];
+				fl_json_object(j, NULL);
+				fl_json_int(j, "depth", f->depth);
+				fl_json_int(j, "inline_depth", f->inline_depth);
+				fl_json_str(j, "name", f->name);
+				fl_json_str(j, "file", f->file);
+				if (f->line)
+					fl_json_int(j, "line", f->line);
+				else
+					fl_json_null(j, "line");
+				fl_json_end(j);
+			}
+			fl_json_end(j);
+			fl_json_end(j);
+		}
+		fl_json_end(j);
+		fl_json_int(j, "alloc_samples_dropped", p->alloc_dropped);
+		if (p->alloc_peak_ns)
+			fl_json_int(j, "alloc_peak_ns", p->alloc_peak_ns);
+		else
+			fl_json_null(j, "alloc_peak_ns");
+	}
 
 	fl_json_object(j, "timeline");
 	fl_json_int(j, "start_ns", p->t0);
@@ -180,7 +241,7 @@ static void proc(struct fl_json *j, const struct rp_report *r, const struct rp_p
 			fl_json_int(j, "pages", w->pages);
 			fl_json_array(j, "stacks");
 			for (size_t i = 0; i < w->nstacks && i < (size_t)r->top; i++)
-				stack(j, r, &w->stacks[i]);
+				stack(j, r, &w->stacks[i], w->scale);
 			fl_json_end(j);
 			fl_json_end(j);
 		}

@@ -292,36 +292,119 @@ static void frames(const struct rp_stack *s, FILE *out)
 		fprintf(out, "      (not all frames symbolized yet)\n");
 }
 
-static void kinds_of(const struct rp_report *r, const struct rp_stack *s, FILE *out)
+static void kinds_of(const struct rp_report *r, const struct rp_stack *s, int64_t scale, FILE *out)
 {
 	int n = 0;
 	for (int k = 0; k < RP_KINDS; k++)
 		if (s->kind_faults[k])
-			fprintf(out, "%s%s %" PRId64, n++ ? ", " : "; ", rp_kind_name(r, k), s->kind_faults[k]);
+			fprintf(out, "%s%s %s%" PRId64, n++ ? ", " : "; ", rp_kind_name(r, k), scale > 1 ? "~" : "",
+				s->kind_faults[k] * scale);
+}
+
+/* The line under a sampled table's title: what its numbers are. */
+static void estimate_note(const struct rp_proc *p, FILE *out)
+{
+	fprintf(out,
+		"  (estimates, marked ~: each stack taken stands for the %" PRId64 " faults it was sampled from;"
+		" exact: %" PRId64 " faults, %" PRId64 " pages, %s in faults, %" PRId64 " with a stack)\n",
+		p->scale, p->total.faults, p->total.pages, dur(p->total.time_ns), p->sampled.faults);
 }
 
 static void top(const struct rp_report *r, const struct rp_proc *p, FILE *out)
 {
 	if (!p->ntop_faults)
 		return;
-	fprintf(out, "\ntop stacks by faults\n");
+	int64_t x = p->scale;
+	const char *est = x > 1 ? "~" : "";
+	/* Shares are of what the table counts: the sampled faults when sampled. */
+	const struct rp_totals *whole = x > 1 ? &p->sampled : &p->total;
+	fprintf(out, "\ntop stacks by faults%s\n", x > 1 ? " (estimated from sampled stacks)" : "");
+	if (x > 1)
+		estimate_note(p, out);
 	for (size_t i = 0; i < p->ntop_faults; i++) {
 		const struct rp_stack *s = p->by_faults[i];
-		fprintf(out, "  #%zu  %" PRId64 " faults (%s), %" PRId64 " pages, %s", i + 1, s->t.faults,
-			pct(s->t.faults, p->total.faults), s->t.pages, dur(s->t.time_ns));
-		kinds_of(r, s, out);
+		fprintf(out, "  #%zu  %s%" PRId64 " faults (%s), %s%" PRId64 " pages, %s%s", i + 1, est, s->t.faults * x,
+			pct(s->t.faults, whole->faults), est, s->t.pages * x, est, dur(s->t.time_ns * x));
+		kinds_of(r, s, x, out);
+		if (x > 1)
+			fprintf(out, "; %" PRId64 " sampled", s->t.faults);
 		fprintf(out, "\n");
 		frames(s, out);
 	}
-	fprintf(out, "\ntop stacks by time in faults\n");
+	fprintf(out, "\ntop stacks by time in faults%s\n", x > 1 ? " (estimated from sampled stacks, as above)" : "");
 	for (size_t i = 0; i < p->ntop_time; i++) {
 		const struct rp_stack *s = p->by_time[i];
-		fprintf(out, "  #%zu  %s (%s), %" PRId64 " faults, %s each on average, %s at most", i + 1,
-			dur(s->t.time_ns), pct(s->t.time_ns, p->total.time_ns), s->t.faults,
+		fprintf(out, "  #%zu  %s%s (%s), %s%" PRId64 " faults, %s each on average, %s at most", i + 1, est,
+			dur(s->t.time_ns * x), pct(s->t.time_ns, whole->time_ns), est, s->t.faults * x,
 			dur(s->t.faults ? s->t.time_ns / s->t.faults : 0), dur(s->t.max_ns));
 		fprintf(out, "\n");
 		frames(s, out);
 	}
+}
+
+/* Allocation sites: whole run; the figures of sampled allocations are
+ * estimates (each sample stands for the bytes it was drawn from). */
+static void site_frames(const struct rp_site *x, FILE *out)
+{
+	if (x->s.stack < 0)
+		fprintf(out, "      (in no sampled allocation: the pager's own, the allocator's, or not sampled)\n");
+	else
+		frames(&x->s, out);
+}
+
+static void sites(const struct rp_report *r, const struct rp_proc *p, FILE *out)
+{
+	if (!p->has_allocs)
+		return;
+	fprintf(out, "\nfaults by allocation site (estimated from sampled allocations, marked ~%s)\n",
+		r->window ? "; whole run" : "");
+	int64_t all = 0, unsampled = 0;
+	for (size_t i = 0; i < p->nsites; i++) {
+		all += p->sites[i].faults;
+		if (p->sites[i].s.stack < 0)
+			unsampled += p->sites[i].faults;
+	}
+	fprintf(out, "  (exact: %" PRId64 " faults charged, %" PRId64 " of them in sampled allocations)\n", all,
+		all - unsampled);
+	if (p->alloc_dropped)
+		fprintf(out, "  (%" PRId64 " allocations drawn for a sample were not kept: the shim's table was full)\n",
+			p->alloc_dropped);
+	for (size_t i = 0; i < p->nsites && i < (size_t)r->top; i++) {
+		const struct rp_site *x = &p->sites[i];
+		if (x->s.stack < 0) {
+			fprintf(out, "  #%zu  %" PRId64 " faults (%s), %" PRId64 " pages, %s; unsampled\n", i + 1, x->faults,
+				pct(x->faults, all), x->pages, dur(x->time_ns));
+		} else {
+			fprintf(out,
+				"  #%zu  ~%" PRId64 " faults (%s), ~%" PRId64 " pages, ~%s; %" PRId64
+				" sampled allocation%s (%" PRId64 " faults): ~%s allocated, ~%s live at the end\n",
+				i + 1, x->est_faults, pct(x->faults, all), x->est_pages, dur(x->est_time_ns), x->samples,
+				x->samples == 1 ? "" : "s", x->faults, bytes(x->bytes_allocated), bytes(x->bytes_live_at_end));
+		}
+		site_frames(x, out);
+	}
+	if (p->nsites > (size_t)r->top)
+		fprintf(out, "  (%zu more sites)\n", p->nsites - (size_t)r->top);
+
+	fprintf(out, "\nmemory by allocation site at the peak resident sample");
+	if (!p->alloc_peak_ns) {
+		fprintf(out, ": no peak recorded\n");
+		return;
+	}
+	fprintf(out, " (%s%s)\n", rel(p, p->alloc_peak_ns), r->window ? ", whole run" : "");
+	if (!p->nby_peak) {
+		fprintf(out, "  no sampled allocation held pages then\n");
+		return;
+	}
+	for (size_t i = 0; i < p->nby_peak && i < (size_t)r->top; i++) {
+		const struct rp_site *x = p->by_peak[i];
+		fprintf(out, "  #%zu  ~%s resident, ~%s compressed (%" PRId64 " pages)\n", i + 1, bytes(x->resident_at_peak),
+			bytes(x->compressed_at_peak),
+			p->page_size ? (x->compressed_at_peak + p->page_size - 1) / p->page_size : 0);
+		site_frames(x, out);
+	}
+	if (p->nby_peak > (size_t)r->top)
+		fprintf(out, "  (%zu more sites)\n", p->nby_peak - (size_t)r->top);
 }
 
 static void timeline(const struct rp_report *r, const struct rp_proc *p, FILE *out)
@@ -369,12 +452,17 @@ static void cow(const struct rp_report *r, const struct rp_proc *p, FILE *out)
 			fprintf(out, "no COW faults logged\n");
 			continue;
 		}
-		fprintf(out, "%" PRId64 " faults, %" PRId64 " pages (%s) copied\n", w->faults, w->pages,
+		fprintf(out, "%" PRId64 " faults, %" PRId64 " pages (%s) copied", w->faults, w->pages,
 			bytes(w->pages * p->page_size));
+		if (w->scale > 1)
+			fprintf(out, "; stacks estimated (~) from %" PRId64 " sampled, one in %" PRId64, w->sampled,
+				w->scale);
+		fprintf(out, "\n");
+		const char *est = w->scale > 1 ? "~" : "";
 		for (size_t i = 0; i < w->nstacks && i < (size_t)r->top; i++) {
 			const struct rp_stack *s = &w->stacks[i];
-			fprintf(out, "  #%zu  %" PRId64 " faults, %" PRId64 " pages, %s\n", i + 1, s->t.faults, s->t.pages,
-				dur(s->t.time_ns));
+			fprintf(out, "  #%zu  %s%" PRId64 " faults, %s%" PRId64 " pages, %s%s\n", i + 1, est,
+				s->t.faults * w->scale, est, s->t.pages * w->scale, est, dur(s->t.time_ns * w->scale));
 			frames(s, out);
 		}
 		if (w->nstacks > (size_t)r->top)
@@ -398,6 +486,7 @@ void rp_write_text(const struct rp_report *r, FILE *out)
 		summary(r, p, out);
 		regions(p, out);
 		top(r, p, out);
+		sites(r, p, out);
 		timeline(r, p, out);
 		cow(r, p, out);
 	}

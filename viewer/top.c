@@ -416,6 +416,12 @@ static void handle_key(struct app *a, int key)
 			return;
 		}
 	}
+	if (v->screen == FL_TOP_FAULTS && key == 'a') {
+		v->by_alloc = !v->by_alloc;
+		fl_top_src_by_alloc(a->src, v->by_alloc);
+		a->reload = 1;
+		return;
+	}
 	if (v->screen != FL_TOP_REGIONS)
 		return;
 	switch (key) {

@@ -65,6 +65,7 @@ struct fl_top_proc {
 	int exit_status;
 	int64_t start_ns, end_ns; /* end_ns 0 while running */
 	uint64_t page_size, budget_bytes;
+	int64_t stacks_every;   /* 0 none, 1 every fault, N: one in N (its stacks are estimates) */
 	int has_sample;         /* last is set */
 	struct fl_top_sample last; /* the newest sample (at the time shown) */
 };
@@ -89,11 +90,14 @@ struct fl_top_region {
 	uint8_t strip[FL_STATE_STRIP]; /* enum fl_state_page per part */
 };
 
-/* One stack in a top list. */
+/* One stack in a top list: what was logged; a process that sampled one
+ * fault in N (stacks_every) is shown with the counts times N. */
 struct fl_top_stack {
 	uint64_t stack;         /* the shim's stack id; 0: faults with no stack taken */
 	uint64_t faults, pages;
 	uint64_t latency_ns, latency_max_ns; /* total, slowest (0: not known) */
+	int estimated;          /* an allocation site: the counts are estimates already */
+	int unsampled;          /* an allocation site's row of the faults in no sample */
 	char where[256];        /* innermost frames, "fn file:line < caller < ..." */
 };
 
@@ -124,6 +128,7 @@ struct fl_top_data {
 
 	struct fl_top_stack by_faults[FL_TOP_STACKS], by_time[FL_TOP_STACKS];
 	int nby_faults, nby_time;
+	int by_alloc;           /* the lists are allocation sites (whole run), not fault stacks */
 };
 
 /* ------------------------------------------------------------------ view */
@@ -168,6 +173,7 @@ struct fl_top_view {
 	enum fl_top_prompt prompt;
 	char input[64];         /* the prompt's text so far */
 	char message[160];      /* one-shot note on the bottom line */
+	int by_alloc;           /* faults screen: allocation sites instead of fault stacks */
 };
 
 void fl_top_view_init(struct fl_top_view *v);

@@ -725,7 +725,7 @@ static void layout_hints(const struct fl_top_view *v, struct fl_top_line *l, int
 		"Enter:open  Up/Down:move  Tab:next screen  ?:help  q:quit",
 		"Enter:page map  <>:sort  r:reverse  t:type  f:filter  /:search  ?:help  q:quit",
 		"Up/Down:region  Esc:back  Tab:next screen  ?:help  q:quit",
-		"Esc:back  Tab:next screen  ?:help  q:quit",
+		"a:stacks/allocation sites  Esc:back  Tab:next screen  ?:help  q:quit",
 	};
 	const char *h = v->help ? "any key: close help" : hints[v->screen];
 	/* Key names bold, descriptions plain. */
@@ -1056,48 +1056,82 @@ static const char *const kind_names[FL_TOP_KINDS] = {"first-touch", "soft", "dec
 
 static const char graph_levels[] = " .:|#";
 
-static void layout_stacks(const struct fl_top_stack *st, int n, int by_time, int replay, int row, int k,
-			  struct fl_top_screen *s)
+/* every > 1: the process sampled one fault in every; each stack is shown
+ * as the faults it stands for, marked ~ (an estimate). */
+static void layout_stacks(const struct fl_top_stack *st, int n, int64_t every, int by_alloc, int by_time, int replay,
+			  int row, int k, struct fl_top_screen *s)
 {
 	int cols = s->cols;
+	if (by_alloc)
+		every = 1; /* the sites' counts are estimated already */
+	double x = every > 1 ? (double)every : 1.0;
+	const char *est = every > 1 ? "~" : "";
 	struct fl_top_line *h = &s->lines[row];
 	span(h, cols, 0, cols, FL_TOP_A_HEADER);
 	if (by_time) {
 		put_right(h, cols, 0, 9, "TIME ms", FL_TOP_A_NORMAL);
 		put_right(h, cols, 10, 7, "FAULTS", FL_TOP_A_NORMAL);
 		put_right(h, cols, 18, 8, "MAX us", FL_TOP_A_NORMAL);
-		put(h, cols, 28, "TOP STACKS BY TIME SPENT", -1, FL_TOP_A_NORMAL);
+		put(h, cols, 28,
+		    by_alloc    ? "ALLOCATION SITES BY TIME ~est"
+		    : every > 1 ? "TOP STACKS BY TIME SPENT ~est"
+				: "TOP STACKS BY TIME SPENT",
+		    -1, FL_TOP_A_NORMAL);
 	} else {
 		put_right(h, cols, 0, 9, "FAULTS", FL_TOP_A_NORMAL);
 		put_right(h, cols, 10, 7, "PAGES", FL_TOP_A_NORMAL);
 		put_right(h, cols, 18, 8, "AVG us", FL_TOP_A_NORMAL);
-		put(h, cols, 28, "TOP STACKS BY FAULTS", -1, FL_TOP_A_NORMAL);
+		put(h, cols, 28,
+		    by_alloc    ? "ALLOCATION SITES BY FAULTS ~est"
+		    : every > 1 ? "TOP STACKS BY FAULTS ~est"
+				: "TOP STACKS BY FAULTS",
+		    -1, FL_TOP_A_NORMAL);
+	}
+	int tx = 28 + 26 + (every > 1 || by_alloc ? 6 : 0);
+	if (by_alloc) {
+		put(h, cols, tx, "(whole run; a: fault stacks)", -1, FL_TOP_A_NORMAL);
+		tx += 29;
+		replay = 0;
+	}
+	if (every > 1) {
+		char note[48];
+		snprintf(note, sizeof note, "(1 in %lld sampled)", (long long)every);
+		put(h, cols, tx, note, -1, FL_TOP_A_NORMAL);
+		tx += (int)strlen(note) + 1;
 	}
 	if (replay)
-		put(h, cols, 28 + 26, "(up to the cursor)", -1, FL_TOP_A_NORMAL);
+		put(h, cols, tx, "(up to the cursor)", -1, FL_TOP_A_NORMAL);
 	if (!n && row + 1 < s->rows - 1)
 		put(&s->lines[row + 1], cols, 28, "no faults logged", -1, FL_TOP_A_DIM);
 	for (int i = 0; i < n && i < k && row + 1 + i < s->rows - 1; i++) {
 		struct fl_top_line *l = &s->lines[row + 1 + i];
-		char a[16], b[16], c[16];
+		char a[24], b[24], c[16], t[16];
+		if (st[i].estimated)
+			est = "~";
+		else if (by_alloc)
+			est = "";
 		if (by_time) {
-			snprintf(a, sizeof a, "%.1f", (double)st[i].latency_ns / 1e6);
-			count_text((double)st[i].faults, b, sizeof b);
+			snprintf(a, sizeof a, "%s%.1f", est, (double)st[i].latency_ns * x / 1e6);
+			count_text((double)st[i].faults * x, t, sizeof t);
+			snprintf(b, sizeof b, "%s%s", est, t);
 			if (st[i].latency_max_ns)
 				snprintf(c, sizeof c, "%.0f", (double)st[i].latency_max_ns / 1e3);
 			else
 				snprintf(c, sizeof c, "-");
 		} else {
-			count_text((double)st[i].faults, a, sizeof a);
-			count_text((double)st[i].pages, b, sizeof b);
+			count_text((double)st[i].faults * x, t, sizeof t);
+			snprintf(a, sizeof a, "%s%s", est, t);
+			count_text((double)st[i].pages * x, t, sizeof t);
+			snprintf(b, sizeof b, "%s%s", est, t);
 			snprintf(c, sizeof c, "%.1f",
 				 st[i].faults ? (double)st[i].latency_ns / (double)st[i].faults / 1e3 : 0.0);
 		}
 		put_right(l, cols, 0, 9, a, FL_TOP_A_NORMAL);
 		put_right(l, cols, 10, 7, b, FL_TOP_A_NORMAL);
 		put_right(l, cols, 18, 8, c, FL_TOP_A_NORMAL);
-		put(l, cols, 28, st[i].stack ? st[i].where : "(faults without a stack)", -1,
-		    st[i].stack ? FL_TOP_A_NORMAL : FL_TOP_A_DIM);
+		int plain = st[i].stack && !st[i].unsampled;
+		put(l, cols, 28, st[i].stack || st[i].unsampled ? st[i].where : "(faults without a stack)", -1,
+		    plain ? FL_TOP_A_NORMAL : FL_TOP_A_DIM);
 	}
 }
 
@@ -1170,10 +1204,10 @@ static void layout_faults(const struct fl_top_view *v, const struct fl_top_data 
 		row += h;
 	}
 	row++;
-	layout_stacks(d->by_faults, d->nby_faults, 0, d->replay, row, k, s);
+	layout_stacks(d->by_faults, d->nby_faults, d->proc.stacks_every, d->by_alloc, 0, d->replay, row, k, s);
 	row += k + 1;
 	if (row < rows - 1)
-		layout_stacks(d->by_time, d->nby_time, 1, d->replay, row, k, s);
+		layout_stacks(d->by_time, d->nby_time, d->proc.stacks_every, d->by_alloc, 1, d->replay, row, k, s);
 }
 
 /* --------------------------------------------------------------- help */
@@ -1194,8 +1228,8 @@ static const char *const help_text[] = {
 	"  c           clear the filters",
 	"  /           search: select the next region holding the text;  n N  again",
 	"",
+	"  Faults:  a  fault stacks / allocation sites (who allocated the memory)",
 	"  Replay (--replay):  Left Right or [ ]  a sample back / on;  { }  10 samples",
-	"",
 	"  Pressure:  NORMAL, WARN (yellow, or !WARN!), CRITICAL (red, or !CRITICAL!)",
 	"  Pages:  R resident  i inactive  C compressed  s same-filled  . untouched",
 	"",

@@ -103,6 +103,7 @@ struct fl_top_src {
 	struct fl_top_sample ring[FL_TOP_HIST];
 	int nring;
 	struct fl_state *state; /* a buffer for fl_state_read (large) */
+	int by_alloc;           /* faults screen: allocation sites */
 };
 
 static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -310,6 +311,7 @@ static void read_proc(sqlite3_stmt *st, int replay, int64_t at, struct fl_top_pr
 	p->start_ns = sqlite3_column_int64(st, 8);
 	p->end_ns = sqlite3_column_type(st, 9) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 9);
 	p->exit_status = sqlite3_column_int(st, 10);
+	p->stacks_every = sqlite3_column_int64(st, 12);
 	const char *how = (const char *)sqlite3_column_text(st, 11);
 	how = how ? how : "";
 	if (!strcmp(how, "exited"))
@@ -333,7 +335,7 @@ static void read_proc(sqlite3_stmt *st, int replay, int64_t at, struct fl_top_pr
 #define PROC_COLS                                                                                                   \
 	"id, pid, ppid, exe, "                                                                                      \
 	"CASE WHEN json_valid(argv) THEN (SELECT group_concat(value, ' ') FROM json_each(argv)) ELSE argv END, " \
-	"engine, budget_bytes, page_size, start_ns, end_ns, exit_status, how"
+	"engine, budget_bytes, page_size, start_ns, end_ns, exit_status, how, stacks_every"
 
 static int query_proc(struct fl_top_src *s, long long id, int64_t at, struct fl_top_proc *p)
 {
@@ -519,16 +521,22 @@ static void stack_where(struct fl_top_src *s, long long proc, uint64_t stack, ch
 		snprintf(out, len, "stack %" PRIu64 " (frames not stored)", stack);
 }
 
-static int query_stacks_live(struct fl_top_src *s, long long proc, int by_time, struct fl_top_stack *out)
+/* With sampled stacks (every > 1) the faults without one are left out:
+ * the sampled stacks stand for them. */
+static int query_stacks_live(struct fl_top_src *s, long long proc, int64_t every, int by_time,
+			     struct fl_top_stack *out)
 {
 	sqlite3_stmt *st = prep(s, by_time ? "SELECT stack, sum(faults), sum(pages), sum(latency_ns), max(latency_max_ns) "
-					     "FROM stack_faults WHERE process = ? GROUP BY stack ORDER BY 4 DESC LIMIT ?"
+					     "FROM stack_faults WHERE process = ?1 AND (stack <> 0 OR ?3 <= 1) "
+					     "GROUP BY stack ORDER BY 4 DESC LIMIT ?2"
 					   : "SELECT stack, sum(faults), sum(pages), sum(latency_ns), max(latency_max_ns) "
-					     "FROM stack_faults WHERE process = ? GROUP BY stack ORDER BY 2 DESC LIMIT ?");
+					     "FROM stack_faults WHERE process = ?1 AND (stack <> 0 OR ?3 <= 1) "
+					     "GROUP BY stack ORDER BY 2 DESC LIMIT ?2");
 	if (!st)
 		return 0;
 	sqlite3_bind_int64(st, 1, proc);
 	sqlite3_bind_int(st, 2, FL_TOP_STACKS);
+	sqlite3_bind_int64(st, 3, every);
 	int n = 0;
 	while (n < FL_TOP_STACKS && sqlite3_step(st) == SQLITE_ROW) {
 		struct fl_top_stack *x = &out[n++];
@@ -547,12 +555,13 @@ static int query_stacks_live(struct fl_top_src *s, long long proc, int by_time, 
 }
 
 /* The top stacks of the running totals (replay: up to the cursor). */
-static int stacks_from_agg(struct fl_top_src *s, long long proc, int by_time, struct fl_top_stack *out)
+static int stacks_from_agg(struct fl_top_src *s, long long proc, int64_t every, int by_time,
+			   struct fl_top_stack *out)
 {
 	int n = 0;
 	for (size_t i = 0; i < s->by_stack.n; i++) {
 		const struct agg_ent *e = &s->by_stack.e[i];
-		if (e->faults <= 0)
+		if (e->faults <= 0 || (e->key == 0 && every > 1))
 			continue;
 		struct fl_top_stack x = {.stack = e->key,
 					 .faults = (uint64_t)e->faults,
@@ -574,6 +583,46 @@ static int stacks_from_agg(struct fl_top_src *s, long long proc, int by_time, st
 	for (int i = 0; i < n; i++)
 		if (out[i].stack)
 			stack_where(s, proc, out[i].stack, out[i].where, sizeof out[i].where);
+	return n;
+}
+
+void fl_top_src_by_alloc(struct fl_top_src *s, int on)
+{
+	s->by_alloc = on;
+}
+
+/* The allocation sites of proc (alloc_sites, whole run), estimated counts,
+ * most faults (or time) first; the faults in no sample are one row. */
+static int query_sites(struct fl_top_src *s, long long proc, int by_time, struct fl_top_stack *out)
+{
+	sqlite3_stmt *st = prep(s, by_time ? "SELECT stack, coalesce(est_faults, faults), coalesce(est_pages, pages),"
+					     " coalesce(est_time_ns, time_ns) FROM alloc_sites WHERE process = ?1"
+					     " ORDER BY 4 DESC LIMIT ?2"
+					   : "SELECT stack, coalesce(est_faults, faults), coalesce(est_pages, pages),"
+					     " coalesce(est_time_ns, time_ns) FROM alloc_sites WHERE process = ?1"
+					     " ORDER BY 2 DESC, 3 DESC LIMIT ?2");
+	if (!st)
+		return 0;
+	sqlite3_bind_int64(st, 1, proc);
+	sqlite3_bind_int(st, 2, FL_TOP_STACKS);
+	int n = 0;
+	while (n < FL_TOP_STACKS && sqlite3_step(st) == SQLITE_ROW) {
+		struct fl_top_stack *x = &out[n++];
+		memset(x, 0, sizeof *x);
+		x->unsampled = sqlite3_column_type(st, 0) == SQLITE_NULL;
+		x->estimated = !x->unsampled;
+		x->stack = u64(st, 0);
+		x->faults = u64(st, 1);
+		x->pages = u64(st, 2);
+		x->latency_ns = u64(st, 3);
+	}
+	sqlite3_finalize(st);
+	for (int i = 0; i < n; i++) {
+		if (out[i].unsampled)
+			snprintf(out[i].where, sizeof out[i].where, "(in no sampled allocation)");
+		else if (out[i].stack)
+			stack_where(s, proc, out[i].stack, out[i].where, sizeof out[i].where);
+	}
 	return n;
 }
 
@@ -981,13 +1030,18 @@ int fl_top_src_refresh(struct fl_top_src *s, enum fl_top_screen_id screen, struc
 			}
 			regions_faults(s, d);
 		}
-		if (screen == FL_TOP_FAULTS) {
+		d->by_alloc = 0;
+		if (screen == FL_TOP_FAULTS && s->by_alloc) {
+			d->by_alloc = 1;
+			d->nby_faults = query_sites(s, p->id, 0, d->by_faults);
+			d->nby_time = query_sites(s, p->id, 1, d->by_time);
+		} else if (screen == FL_TOP_FAULTS) {
 			if (s->replay) {
-				d->nby_faults = stacks_from_agg(s, p->id, 0, d->by_faults);
-				d->nby_time = stacks_from_agg(s, p->id, 1, d->by_time);
+				d->nby_faults = stacks_from_agg(s, p->id, p->stacks_every, 0, d->by_faults);
+				d->nby_time = stacks_from_agg(s, p->id, p->stacks_every, 1, d->by_time);
 			} else {
-				d->nby_faults = query_stacks_live(s, p->id, 0, d->by_faults);
-				d->nby_time = query_stacks_live(s, p->id, 1, d->by_time);
+				d->nby_faults = query_stacks_live(s, p->id, p->stacks_every, 0, d->by_faults);
+				d->nby_time = query_stacks_live(s, p->id, p->stacks_every, 1, d->by_time);
 			}
 		}
 	}

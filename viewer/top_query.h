@@ -42,6 +42,8 @@ void fl_top_src_step(struct fl_top_src *s, int delta);
  * fl_top_data_free.  Returns 0.
  */
 int fl_top_src_refresh(struct fl_top_src *s, enum fl_top_screen_id screen, struct fl_top_data *d);
+/* The faults screen lists allocation sites (on) or fault stacks (off). */
+void fl_top_src_by_alloc(struct fl_top_src *s, int on);
 void fl_top_data_free(struct fl_top_data *d);
 
 #endif

@@ -55,6 +55,7 @@ enum fl_wire_type {
 	FL_REC_DROPS = 7,
 	FL_REC_GOODBYE = 8,
 	FL_REC_EXIT = 9, /* a launcher reports how a child it waited for ended */
+	FL_REC_ALLOCS = 10, /* sampled allocations and the faults in them */
 	FL_REC__END
 };
 
@@ -176,6 +177,40 @@ struct fl_wire_exit {
 	uint32_t reserved;
 };
 
+/*
+ * ALLOCS: count (1..FL_WIRE_MAX_ALLOCS) struct fl_wire_alloc follow.  Each
+ * is the whole state of one sampled allocation, sent when it is made and
+ * again whenever something about it changes (faults resolved in it, its
+ * free, its pages at a new peak): the daemon keeps the latest.  An
+ * allocation is sampled by bytes (one sample every FAULTLINE_ALLOC_SAMPLE
+ * bytes on average, at random), so weight, the bytes it stands for, is
+ * size / P(sampled) and at least size.  id 0 is the faults that were in
+ * no sampled allocation (then everything but the fault counts and dropped
+ * is 0).
+ * Its stack, when nonzero, was defined by a STACK record before.
+ */
+enum { FL_WIRE_ALLOC_MALLOC = 1, FL_WIRE_ALLOC_MMAP = 2 };
+struct fl_wire_alloc {
+	uint64_t t_ns;          /* allocated (CLOCK_MONOTONIC) */
+	uint64_t free_ns;       /* freed; 0: live (>= t_ns otherwise) */
+	uint64_t addr, size;    /* [addr, addr + size), size > 0 */
+	uint64_t weight;        /* bytes it stands for, >= size */
+	uint64_t faults, pages; /* faults resolved in it so far, the pages they resolved */
+	uint64_t latency_ns;    /* time resolving them */
+	uint64_t peak_ns;       /* the sample of the highest resident count it was live at, 0: none */
+	uint64_t peak_resident; /* its bytes in resident or inactive pages then (<= size) */
+	uint64_t peak_compressed; /* its bytes in compressed or same-filled pages then (<= size) */
+	uint32_t id;            /* the process's sample number; 0: the unsampled */
+	uint32_t stack;         /* the allocation's stack id; 0: none */
+	uint32_t kind;          /* FL_WIRE_ALLOC_MALLOC or _MMAP (0 for id 0) */
+	uint32_t dropped;       /* id 0: samples the shim's table had no room for, so far; else 0 */
+};
+struct fl_wire_allocs {
+	uint32_t count;
+	uint32_t reserved;
+};
+#define FL_WIRE_MAX_ALLOCS ((FL_WIRE_MAX - 16u) / (uint32_t)sizeof(struct fl_wire_alloc))
+
 /* A decoded record: pointers into the caller's buffer (not copied). */
 struct fl_wire_rec {
 	uint16_t type;
@@ -190,6 +225,7 @@ struct fl_wire_rec {
 		const struct fl_wire_drops *drops;
 		const struct fl_wire_goodbye *goodbye;
 		const struct fl_wire_exit *exit;
+		const struct fl_wire_allocs *allocs;
 		const void *body;
 	} u;
 	/* HELLO: exe; MODULE: path.  Not NUL-terminated. */
@@ -198,8 +234,8 @@ struct fl_wire_rec {
 	/* HELLO: argv (argc NUL-terminated strings); MODULE: build id. */
 	const uint8_t *bytes;
 	uint32_t bytes_len;
-	/* STACK: the pcs; FAULTS: the faults.  May be unaligned in the buffer:
-	 * read them with memcpy or fl_wire_fault_at(). */
+	/* STACK: the pcs; FAULTS: the faults; ALLOCS: the allocations.  May
+	 * be unaligned in the buffer: read them with memcpy or the _at()s. */
 	const void *items;
 	uint32_t nitems;
 };
@@ -215,6 +251,8 @@ long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *
 
 /* Fault i of a decoded FAULTS record, copied out (alignment-safe). */
 void fl_wire_fault_at(const struct fl_wire_rec *rec, uint32_t i, struct fl_wire_fault *out);
+/* Allocation i of a decoded ALLOCS record, copied out. */
+void fl_wire_alloc_at(const struct fl_wire_rec *rec, uint32_t i, struct fl_wire_alloc *out);
 /* Frame i of a decoded STACK record. */
 uint64_t fl_wire_pc_at(const struct fl_wire_rec *rec, uint32_t i);
 
@@ -230,6 +268,7 @@ size_t fl_wire_put_module(void *buf, size_t cap, const struct fl_wire_module *m,
 			  const uint8_t *build_id, const char *path);
 size_t fl_wire_put_stack(void *buf, size_t cap, uint32_t id, const uint64_t *pcs, uint32_t n);
 size_t fl_wire_put_faults(void *buf, size_t cap, const struct fl_wire_fault *f, uint32_t n);
+size_t fl_wire_put_allocs(void *buf, size_t cap, const struct fl_wire_alloc *a, uint32_t n);
 
 /* Names for logs and reports; never NULL. */
 const char *fl_wire_type_name(unsigned type);

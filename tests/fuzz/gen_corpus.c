@@ -127,6 +127,32 @@ static void exit_rec(int pid, uint32_t how)
 	add(fl_wire_put(at(), room(), FL_REC_EXIT, &x, sizeof x, NULL, 0, NULL, 0));
 }
 
+/* Sampled allocations: the unsampled, a live malloc with a stack, a
+ * freed mmap with bytes at a peak; bad (0: none) spoils one field. */
+enum { A_OK, A_STACK, A_WEIGHT, A_KIND, A_FREED, A_UNSAMPLED, A_PEAK, A_RESERVED, A_PAGES };
+static void allocs(uint32_t stack_id, int bad)
+{
+	struct fl_wire_alloc a[3] = {
+		{.faults = 5, .pages = 9, .latency_ns = 12345, .dropped = 2},
+		{.t_ns = MONO + 5, .addr = 0x7f0000001000ull, .size = 100000, .weight = 524288, .faults = 3, .pages = 3,
+		 .latency_ns = 3000, .id = 1, .stack = stack_id, .kind = FL_WIRE_ALLOC_MALLOC},
+		{.t_ns = MONO + 6, .free_ns = MONO + 50, .addr = 0x7f0000100000ull, .size = 1 << 20, .weight = 1 << 20,
+		 .faults = 256, .pages = 256, .latency_ns = 256000, .peak_ns = MONO + 40, .peak_resident = 4096,
+		 .peak_compressed = 8192, .id = 2, .kind = FL_WIRE_ALLOC_MMAP},
+	};
+	switch (bad) {
+	case A_STACK: a[1].stack = 99; break;
+	case A_WEIGHT: a[1].weight = 10; break;
+	case A_KIND: a[2].kind = 7; break;
+	case A_FREED: a[2].free_ns = MONO + 1; break;
+	case A_UNSAMPLED: a[0].addr = 4096; break;
+	case A_PEAK: a[2].peak_compressed = 2 << 20; break;
+	case A_RESERVED: a[1].dropped = 1; break;
+	case A_PAGES: a[2].pages = 2; break;
+	}
+	add(fl_wire_put_allocs(at(), room(), a, 3));
+}
+
 /* A complete session: every record type a shim sends. */
 static void session(void)
 {
@@ -138,6 +164,7 @@ static void session(void)
 	stack(2, FL_WIRE_MAX_FRAMES);
 	faults(40, 1, 1);
 	faults(3, 2, 0);
+	allocs(2, A_OK);
 	sample();
 	drops();
 	region(FL_WIRE_REGION_UPDATE, 1, 2 << 20);
@@ -342,6 +369,29 @@ int main(int argc, char **argv)
 	len = 0;
 	exit_rec(0, FL_WIRE_END_EXITED);
 	save("bad-exit-pid-0", len);
+	static const struct {
+		const char *name;
+		int bad;
+	} abad[] = {
+		{"bad-alloc-undefined-stack", A_STACK},     {"bad-alloc-weight-below-size", A_WEIGHT},
+		{"bad-alloc-kind", A_KIND},                 {"bad-alloc-freed-before-made", A_FREED},
+		{"bad-alloc-unsampled-with-range", A_UNSAMPLED}, {"bad-alloc-peak-over-size", A_PEAK},
+		{"bad-alloc-dropped-on-a-sample", A_RESERVED},         {"bad-alloc-fewer-pages-than-faults", A_PAGES},
+	};
+	for (size_t i = 0; i < sizeof abad / sizeof abad[0]; i++) {
+		len = 0;
+		hello(115);
+		stack(1, 2);
+		allocs(1, abad[i].bad);
+		save(abad[i].name, len);
+	}
+	len = 0;
+	hello(116);
+	stack(1, 2);
+	allocs(1, A_OK);
+	allocs(1, A_OK); /* the same samples again, as their numbers grow */
+	goodbye();
+	save("valid-allocs", len);
 
 	/* Garbage. */
 	for (size_t i = 0; i < 512; i++)

@@ -973,6 +973,69 @@ static void say_goodbye(int fd)
 	send_goodbye(fd, FL_WIRE_END_EXITED, 0, 10);
 }
 
+/* Sample k of an ALLOCS record: a malloc of 64 KiB per k (stack 1). */
+static struct fl_wire_alloc alloc_rec(uint32_t id, uint64_t faults)
+{
+	return (struct fl_wire_alloc){.t_ns = START_MONO + 100 * id, .addr = 0x7f0000000000ull + ((uint64_t)id << 20),
+				      .size = 65536 * id, .weight = 524288, .faults = faults, .pages = 2 * faults,
+				      .latency_ns = 1000 * faults, .id = id, .stack = 1, .kind = FL_WIRE_ALLOC_MALLOC};
+}
+
+Test(daemon, allocation_samples_land_in_allocs_and_the_newest_state_wins)
+{
+	start(NULL);
+	int fd = peer();
+	send_hello(fd, 4343);
+	uint64_t pcs[] = {0x401000, 0x402000};
+	send_stack(fd, 1, pcs, 2);
+	struct fl_wire_alloc a[3] = {alloc_rec(1, 0), alloc_rec(2, 5), {.faults = 4, .pages = 4, .latency_ns = 99}};
+	put(fd, fl_wire_put_allocs(wbuf, sizeof wbuf, a, 3));
+	/* Later: sample 2 has more faults and was freed; sample 1 was at a peak. */
+	a[0].peak_ns = START_MONO + 5000;
+	a[0].peak_resident = 4096;
+	a[0].peak_compressed = 8192;
+	a[1] = alloc_rec(2, 9);
+	a[1].free_ns = START_MONO + 7000;
+	put(fd, fl_wire_put_allocs(wbuf, sizeof wbuf, a, 2));
+	send_goodbye(fd, FL_WIRE_END_EXITED, 0, 1000000);
+	close(fd);
+	cr_assert_eq(stop(), 0, "%s", read_log());
+	sqlite3 *db = db_open();
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM allocs"), 3);
+	cr_expect_eq(q_int(db, "SELECT faults FROM allocs WHERE alloc_id = 2"), 9);
+	cr_expect_eq(q_int(db, "SELECT pages FROM allocs WHERE alloc_id = 2"), 18);
+	cr_expect_eq(q_int(db, "SELECT free_ns - t_ns FROM allocs WHERE alloc_id = 2"), 6800);
+	cr_expect_eq(q_int(db, "SELECT peak_compressed_bytes FROM allocs WHERE alloc_id = 1"), 8192);
+	cr_expect_eq(q_int(db, "SELECT t_ns FROM allocs WHERE alloc_id = 1"), (int64_t)(START_REAL + 100));
+	cr_expect_str_eq(q_text(db, "SELECT kind || ' ' || faults || ' ' || coalesce(addr, 'null') FROM allocs"
+				    " WHERE alloc_id = 0"),
+			 "unsampled 4 null");
+	/* One site (stack 1) of two samples, and the unsampled. */
+	cr_expect_eq(q_int(db, "SELECT samples FROM alloc_sites WHERE stack = 1"), 2);
+	cr_expect_eq(q_int(db, "SELECT bytes_live_at_end FROM alloc_sites WHERE stack = 1"), 524288);
+	cr_expect_eq(q_int(db, "SELECT faults FROM alloc_sites WHERE stack IS NULL"), 4);
+	sqlite3_close(db);
+}
+
+Test(daemon, an_allocation_on_an_undefined_stack_disconnects_only_that_peer)
+{
+	struct fl_wire_alloc a = alloc_rec(1, 1);
+	a.stack = 7;
+	static uint8_t rec[FL_WIRE_MAX];
+	size_t n = fl_wire_put_allocs(rec, sizeof rec, &a, 1);
+	bad_case(1, NULL, rec, n, "allocation 0 of 1 uses stack 7, which was never defined");
+}
+
+Test(daemon, an_allocation_standing_for_less_than_its_size_disconnects_only_that_peer)
+{
+	/* The first is fine; the second's weight is under its size. */
+	struct fl_wire_alloc a[2] = {alloc_rec(1, 1), alloc_rec(20, 1)};
+	a[0].stack = a[1].stack = 0;
+	static uint8_t rec[FL_WIRE_MAX];
+	size_t n = fl_wire_put_allocs(rec, sizeof rec, a, 2);
+	bad_case(1, NULL, rec, n, "allocation 1 stands for 524288 bytes, fewer than its 1310720");
+}
+
 Test(daemon, records_after_goodbye_disconnect_only_that_peer)
 {
 	struct fl_wire_drops d = {.events = 1};

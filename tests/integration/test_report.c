@@ -252,7 +252,29 @@ static const char synthetic_sql[] =
 	"  pressure, regions)"
 	" SELECT 2, 1700000000600000000 + k * 200000000, 5120, 300 + k, 0, 0, 0, 0, 0, 2048, 300 + k, 5, 0, 0, 0, 0,"
 	"  k * 5, k * 5000, 0, 'NORMAL', 2 FROM n;\n"
-	"INSERT INTO drops(process, t_ns, events, stacks, other) VALUES (1, 1700000001000000000, 3, 2, 0);\n";
+	"INSERT INTO drops(process, t_ns, events, stacks, other) VALUES (1, 1700000001000000000, 3, 2, 0);\n"
+	/* Allocation sites of pid 4242: its 16 MiB mapping (made in make_table,
+	 * sampled for sure), two small mallocs of read_input (sampled with
+	 * P = 0.19 and 0.17: they stand for 512 KiB and 1 MiB), one freed;
+	 * the second was last counted at an earlier peak.  The faults charged
+	 * are the ones fault_allocs finds in each: 273 (region 2's), 4 (the
+	 * first-touch faults at jemalloc's +64 KiB), none; in none: the 6
+	 * same-filled faults below it. */
+	"INSERT INTO stacks VALUES (6, 1, 6, 3, 1700000000000000000), (7, 1, 7, 2, 1700000000000000000);\n"
+	"INSERT INTO frames(stack, depth, inline_depth, pc, module, offset, function, file, line, symbolized) VALUES"
+	" (6, 0, 0, 93824992234496, 1, 3072, 'make_table', 'src/demo.c', 60, 1),"
+	" (6, 1, 0, 93824992236520, 1, 5096, 'main', 'src/demo.c', 110, 1),"
+	" (6, 2, 0, 140737351676330, 2, 160170, '__libc_start_main', NULL, NULL, 1),"
+	" (7, 0, 0, 93824992234752, 1, 3328, 'read_input', 'src/demo.c', 70, 1),"
+	" (7, 1, 0, 93824992236500, 1, 5076, 'main', 'src/demo.c', 105, 1);\n"
+	"INSERT INTO allocs VALUES"
+	" (1, 0, 0, 'unsampled', NULL, NULL, NULL, NULL, NULL, 6, 6, 18000, NULL, NULL, NULL, 0),"
+	" (1, 1, 6, 'mmap', 140736951484416, 16777216, 16777216, 1700000000010000000, 1700000001900000000,"
+	"  273, 291, 1300000, 1700000001100000000, 4194304, 2097152, 0),"
+	" (1, 2, 7, 'malloc', 140737219985408, 100000, 524288, 1700000000001000000, NULL, 4, 4, 4800,"
+	"  1700000001100000000, 100000, 0, 0),"
+	" (1, 3, 7, 'malloc', 140737220085408, 200000, 1048576, 1700000000030000000, 1700000000500000000, 0, 0, 0,"
+	"  1700000000800000000, 200000, 0, 0);\n";
 
 static void synthetic_db(const char *path)
 {
@@ -741,6 +763,49 @@ Test(query, synthetic_log_table_csv_json_match_golden, .timeout = 60)
 	remove_dir();
 }
 
+/* The alloc_sites view over the synthetic allocs rows: every column, exactly
+ * (the estimates scale each sample by weight / size; the sample counted at
+ * an earlier peak is not in the peak's bytes), and its folded export. */
+Test(query, alloc_sites_view_on_the_synthetic_log_exactly, .timeout = 60)
+{
+	make_dir();
+	char db[320];
+	snprintf(db, sizeof db, "%s/syn.db", dir);
+	synthetic_db(db);
+	struct out o;
+	faultline(&o, "query", db, "SELECT * FROM alloc_sites ORDER BY process, stack", "--format", "csv", NULL);
+	cr_assert_eq(o.status, 0, "query: %d\n%s", o.status, o.err);
+	golden_exact("query-synthetic-alloc_sites.csv", o.text, NULL);
+	out_free(&o);
+	/* Each fault's allocation, by address and time: the counts the
+	 * allocs rows were charged with. */
+	faultline(&o, "query", db,
+		  "SELECT pid, coalesce(alloc_id, 'none') AS alloc, alloc_kind, alloc_function, count(*) AS faults,"
+		  " sum(pages) AS pages FROM fault_allocs GROUP BY pid, alloc_id ORDER BY pid, alloc_id",
+		  "--format", "csv", NULL);
+	cr_assert_eq(o.status, 0, "query: %d\n%s", o.status, o.err);
+	golden_exact("query-synthetic-fault_allocs.csv", o.text, NULL);
+	out_free(&o);
+	faultline(&o, "query", db,
+		  "SELECT count(*) AS differ FROM allocs a WHERE a.alloc_id <> 0 AND a.faults <>"
+		  " (SELECT count(*) FROM fault_allocs f WHERE f.process = a.process AND f.alloc_id = a.alloc_id)",
+		  "--format", "csv", NULL);
+	cr_assert_eq(o.status, 0, "query: %d\n%s", o.status, o.err);
+	cr_expect_str_eq(o.text, "differ\r\n0\r\n", "an allocs row charged differently from fault_allocs");
+	out_free(&o);
+	faultline(&o, "export", db, "--folded", "--by", "alloc", NULL);
+	cr_assert_eq(o.status, 0, "export --by alloc: %d\n%s", o.status, o.err);
+	check_folded_format(o.text);
+	golden_exact("export-synthetic-alloc.folded", o.text, NULL);
+	out_free(&o);
+	faultline(&o, "export", db, "--folded", "--by", "alloc", "--weight", "bytes", "--per-process", NULL);
+	cr_assert_eq(o.status, 0, "export --by alloc --weight bytes: %d\n%s", o.status, o.err);
+	cr_expect(strstr(o.text, "demo[4242];__libc_start_main;main;make_table 16777216\n"), "%s", o.text);
+	cr_expect(strstr(o.text, "demo[4242];main;read_input 1572864\n"), "%s", o.text);
+	out_free(&o);
+	remove_dir();
+}
+
 Test(query, views_on_a_database_made_before_them, .timeout = 60)
 {
 	make_dir();
@@ -751,7 +816,9 @@ Test(query, views_on_a_database_made_before_them, .timeout = 60)
 	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
 	cr_assert_eq(sqlite3_exec(h,
 				  "DROP VIEW fault_log; DROP VIEW stack_totals; DROP VIEW process_summary;"
-				  " DROP VIEW stack_frames; PRAGMA journal_mode=DELETE",
+				  " DROP VIEW stack_frames; DROP VIEW alloc_sites; DROP VIEW fault_allocs;"
+				  " DROP TABLE allocs;"
+				  " PRAGMA journal_mode=DELETE",
 				  NULL, NULL, NULL),
 		     SQLITE_OK);
 	sqlite3_close(h);

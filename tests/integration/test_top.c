@@ -492,6 +492,13 @@ Test(top, live_process_region_table_and_keys, .timeout = 180)
 	keys("4");
 	SHOWS("TOP STACKS BY FAULTS");
 	SHOWS("write_pages");
+	/* a: where the faulting memory was allocated (the faulter's mapping,
+	 * made in work()), and back. */
+	keys("a");
+	SHOWS("ALLOCATION SITES BY FAULTS");
+	SHOWS("work faulter.c:66");
+	keys("a");
+	SHOWS("TOP STACKS BY FAULTS");
 
 	/* The program ends: the list marks it, with how. */
 	keys("1");

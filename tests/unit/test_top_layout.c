@@ -418,6 +418,47 @@ Test(top_layout, pagemap_and_faults_80x24)
 	cr_expect_geq(row_with("TOP STACKS BY TIME SPENT"), st + 2);
 }
 
+/* Stacks sampled one fault in 8: each stands for 8 faults, marked ~ (and
+ * the faults without a stack do not lead: the refresh leaves them out);
+ * allocation sites: their own titles, estimates marked, the unsampled not. */
+Test(top_layout, faults_screen_estimates_and_allocation_sites)
+{
+	frame();
+	struct fl_top_view v;
+	fl_top_view_init(&v);
+	v.screen = FL_TOP_FAULTS;
+	data.proc.stacks_every = 8;
+	data.nby_faults = data.nby_time = 1;
+	lay(&v, 80, 24, 0);
+	int st = row_with("TOP STACKS BY FAULTS ~est");
+	cr_assert_geq(st, 0);
+	cr_expect(strstr(scr.lines[st].text, "(1 in 8 sampled)"), "'%s'", scr.lines[st].text);
+	/* 900 faults sampled: about 7200. */
+	cr_expect(strstr(scr.lines[st + 1].text, "~7"), "'%s'", scr.lines[st + 1].text);
+	cr_expect(strstr(scr.lines[st + 1].text, "write_pages faulter.c:35 < main"), "'%s'", scr.lines[st + 1].text);
+	cr_expect_geq(row_with("TOP STACKS BY TIME SPENT ~est"), st + 2);
+
+	data.by_alloc = 1;
+	data.nby_faults = data.nby_time = 2;
+	data.by_faults[0] = (struct fl_top_stack){.stack = 3, .faults = 400, .pages = 500, .latency_ns = 4000000,
+						  .estimated = 1};
+	snprintf(data.by_faults[0].where, sizeof data.by_faults[0].where, "make_table demo.c:60 < main");
+	data.by_faults[1] = (struct fl_top_stack){.faults = 30, .pages = 30, .latency_ns = 30000, .unsampled = 1};
+	snprintf(data.by_faults[1].where, sizeof data.by_faults[1].where, "(in no sampled allocation)");
+	data.by_time[0] = data.by_faults[0];
+	data.by_time[1] = data.by_faults[1];
+	lay(&v, 80, 24, 0);
+	st = row_with("ALLOCATION SITES BY FAULTS ~est");
+	cr_assert_geq(st, 0, "no allocation sites title");
+	cr_expect_eq(row_with("TOP STACKS BY FAULTS"), -1);
+	cr_expect(strstr(scr.lines[st + 1].text, "~400") && strstr(scr.lines[st + 1].text, "make_table demo.c:60"), "'%s'",
+		  scr.lines[st + 1].text);
+	cr_expect(!strchr(scr.lines[st + 2].text, '~') && strstr(scr.lines[st + 2].text, "(in no sampled allocation)"),
+		  "'%s'", scr.lines[st + 2].text);
+	cr_expect_geq(row_with("ALLOCATION SITES BY TIME ~est"), st + 2);
+	cr_expect_geq(row_with("a:stacks/allocation sites"), 0);
+}
+
 Test(top_layout, frames_200x50)
 {
 	frame();
