@@ -97,6 +97,7 @@ static struct {
 	int pidfd;            /* this process, for process_madvise; -1: none */
 	char *zeros; /* ZERO_PAGES read-only zero pages: UFFDIO_COPY source */
 	int paused;           /* a forked child's handlers wait for resume() */
+	int arrived;          /* handlers that have reached handler_main (futex word) */
 	int fork_wanted;      /* fork_begin .. fork_end: a fork is under way */
 	int fork_fd;          /* the child's descriptor, read by a handler */
 	int in_read;          /* handlers between read(2) and taking fork events */
@@ -731,6 +732,11 @@ static void *handler_main(void *arg)
 	fl__events_own_thread((uintptr_t)handler_main);
 	struct uffd_msg msgs[MSG_BATCH];
 	uint64_t spin_until = 0;
+	/* Here glibc's start of the thread is behind it (in a forked child
+	 * it may have faulted: the locale's tables are managed memory, and
+	 * the parent answers those faults only until start_forked returns). */
+	__atomic_add_fetch(&U.arrived, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &U.arrived, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 	/* A forked child's handlers wait until its tables are its own. */
 	while (__atomic_load_n(&U.paused, __ATOMIC_ACQUIRE))
 		syscall(SYS_futex, &U.paused, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
@@ -1186,7 +1192,17 @@ static int u_start_forked(char *err, size_t errlen)
 		return -1;
 	}
 	U.pidfd = fl__sys_highfd(fl__sys_pidfd_self());
-	return start_handlers(err, errlen);
+	U.arrived = 0;
+	if (start_handlers(err, errlen) != 0)
+		return -1;
+	/* A new thread's start in glibc touches managed memory (the locale's
+	 * tables, malloc'd): let every handler get through it while the
+	 * parent still answers this child's faults, or a handler could wait
+	 * on a fault only the handlers can serve. */
+	int n;
+	while ((n = __atomic_load_n(&U.arrived, __ATOMIC_ACQUIRE)) < U.nhandlers)
+		syscall(SYS_futex, &U.arrived, FUTEX_WAIT_PRIVATE, n, NULL, NULL, 0);
+	return 0;
 }
 
 static void u_resume(void)

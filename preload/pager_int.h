@@ -146,7 +146,7 @@ struct fl_pager {
 	const struct fl_engine *eng;
 	struct fl_engine_caps caps;
 	enum fl_engine_kind kind;
-	char reason[320];
+	char reason[600];
 	struct fl_pager_config cfg;
 	fl_lock_t lock;
 
