@@ -41,6 +41,7 @@ struct fl_pager_config {
 	unsigned handlers;             /* uffd fault handlers at most; 0: one per CPU */
 	unsigned cow_faults;           /* write-protect after fork: COW breaks are faults */
 	unsigned fork_handoff;         /* fork hands evicted pages to the child (1) or brings them back (0) */
+	unsigned pressure_signal;      /* sent at each pressure change; 0: none */
 	enum fl_log_level log_level;
 };
 
