@@ -2,7 +2,7 @@
  * Pressure notifications in a preloaded program (tests/progs/pressurer):
  * a subscriber found with dlsym hears WARN and CRITICAL and then NORMAL
  * again as the program grows past its budget and shrinks, under each
- * engine; FAULTLINE_PRESSURE_SIGNAL (through the launcher) brings the
+ * engine and in a forked child; FAULTLINE_PRESSURE_SIGNAL (through the launcher) brings the
  * same levels in si_value; a signal the program leaves at its default is
  * not sent (one warning, the program lives); a rise makes jemalloc purge
  * its dirty pages.
@@ -84,6 +84,19 @@ Test(pressure, subscriber_hears_warn_critical_normal_signal, .timeout = 120) { g
 Test(pressure, subscriber_hears_warn_critical_normal_uffd_sigbus, .timeout = 120)
 {
 	grow_and_shrink("uffd-sigbus");
+}
+
+/* A forked child keeps its parent's subscriber and hears its own levels,
+ * from a notifier of its own. */
+Test(pressure, a_forked_child_hears_its_own_levels, .timeout = 120)
+{
+	char *env[] = {preload_env(), "FAULTLINE_BUDGET=8M", NULL};
+	char *argv[] = {PRESSURER, "8192", "fork", NULL};
+	int rc = run(argv, env);
+	cr_expect_eq(rc, 0, "%s%s", out, err);
+	cr_expect(strstr(out, "pressurer: in a forked child") != NULL, "%s", out);
+	expect_levels(line("levels"), "forked child");
+	cr_expect(strstr(out, "pressurer: callback thread other") != NULL, "%s", out);
 }
 
 /* Through the launcher's option: a real-time signal (queued, one per

@@ -4,7 +4,7 @@
  * against faultline) while it grows its working set past the budget and
  * shrinks it again.
  *
- *     pressurer PAGES [signal=N] [purge]
+ *     pressurer PAGES [signal=N] [purge] [fork]
  *
  * It maps PAGES pages in chunks and writes them, round after round (each
  * on fresh mappings, in order or with a stride), until it has heard WARN
@@ -14,8 +14,9 @@
  * the same into a second pipe from si_value.  With purge it first mallocs
  * and frees 4 MiB in large blocks (run it with MALLOC_CONF=dirty_decay_ms:-1
  * so that only a purge returns them) and waits, after hearing CRITICAL,
- * for jemalloc's dirty pages to be gone.  Every wait has a deadline of 30
- * seconds.  Prints what it heard:
+ * for jemalloc's dirty pages to be gone.  With fork it subscribes, forks,
+ * and the child does all the rest (the parent exits with its status).
+ * Every wait has a deadline of 30 seconds.  Prints what it heard:
  *
  *     pressurer: levels WARN CRITICAL WARN NORMAL
  *     pressurer: signals WARN CRITICAL WARN NORMAL
@@ -36,6 +37,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,12 +162,14 @@ static size_t dirty_pages(mallctl_fn ctl)
 int main(int argc, char **argv)
 {
 	size_t pages = argc > 1 ? (size_t)atol(argv[1]) : 8192;
-	int sig = 0, purge = 0;
+	int sig = 0, purge = 0, forked = 0;
 	for (int i = 2; i < argc; i++) {
 		if (!strncmp(argv[i], "signal=", 7))
 			sig = atoi(argv[i] + 7);
 		else if (!strcmp(argv[i], "purge"))
 			purge = 1;
+		else if (!strcmp(argv[i], "fork"))
+			forked = 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	main_tid = (pid_t)syscall(SYS_gettid);
@@ -215,6 +219,23 @@ int main(int argc, char **argv)
 	if (sub(on_pressure, cb_pipe) == 0 || errno != EEXIST) {
 		printf("pressurer: a second subscription of the same callback was not refused\n");
 		bad = 1;
+	}
+
+	if (forked) {
+		/* The child does it all, with the subscription it inherited
+		 * and a notifier of its own; the parent only waits. */
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid < 0)
+			return 4;
+		if (pid > 0) {
+			int st;
+			if (waitpid(pid, &st, 0) != pid)
+				return 4;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		main_tid = (pid_t)syscall(SYS_gettid);
+		printf("pressurer: in a forked child\n");
 	}
 
 	/* Grow, round after round, until WARN and CRITICAL have been heard. */
