@@ -72,15 +72,26 @@ static struct {
 static __thread int in_notifier;
 
 enum fl_pressure fl__pressure_level(enum fl_pressure cur, uint64_t free_pages, uint64_t low_free,
-				    uint64_t high_free, int critical_held)
+				    uint64_t high_free, int critical_held, int warn_held)
 {
 	if (critical_held)
 		return FL_PRESSURE_CRITICAL;
 	if (free_pages < low_free)
 		return FL_PRESSURE_WARN;
-	if (cur != FL_PRESSURE_NORMAL && free_pages < high_free)
+	if (cur != FL_PRESSURE_NORMAL && (free_pages < high_free || warn_held))
 		return FL_PRESSURE_WARN;
 	return FL_PRESSURE_NORMAL;
+}
+
+/* Until when WARN is held (under the pager lock). */
+static uint64_t warn_until_ns;
+
+enum fl_pressure fl__pressure_derive(enum fl_pressure cur, uint64_t now, uint64_t free_pages,
+				     uint64_t low_free, uint64_t high_free, int critical_held)
+{
+	if (free_pages < low_free || critical_held)
+		warn_until_ns = now + FL_PRESSURE_WARN_HOLD_NS;
+	return fl__pressure_level(cur, free_pages, low_free, high_free, critical_held, now < warn_until_ns);
 }
 
 void fl__pressure_changed(enum fl_pressure p)

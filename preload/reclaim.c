@@ -45,7 +45,7 @@ void fl__reclaim_update_pressure(uint64_t now)
 	uint64_t used = fl__used_pages();
 	uint64_t free_pages = used >= P.budget ? 0 : P.budget - used;
 	int held = P.critical_until_ns && now < P.critical_until_ns;
-	set_pressure(fl__pressure_level(P.pressure, free_pages, P.low_free, P.high_free, held));
+	set_pressure(fl__pressure_derive(P.pressure, now, free_pages, P.low_free, P.high_free, held));
 }
 
 static void mark_critical(void)

@@ -20,7 +20,8 @@ extern "C" {
  * budget less resident and inactive pages).  The levels have hysteresis:
  * WARN begins when the headroom falls below the low watermark (1/32 of
  * the budget) and ends only when it is back at the high watermark (1/16,
- * where the evictor stops); CRITICAL lasts 200 ms after its last cause.
+ * where the evictor stops) and has been above the low one, and the level
+ * below CRITICAL, for 200 ms; CRITICAL lasts 200 ms after its last cause.
  * Without a budget the level is always NORMAL.
  */
 enum fl_pressure {

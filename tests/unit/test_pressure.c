@@ -23,18 +23,57 @@ Test(pressure, warn_begins_below_low_and_ends_at_high)
 {
 	const uint64_t low = 8, high = 16;
 	/* From NORMAL: WARN only below the low mark. */
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 100, low, high, 0), FL_PRESSURE_NORMAL);
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 12, low, high, 0), FL_PRESSURE_NORMAL);
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 8, low, high, 0), FL_PRESSURE_NORMAL);
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 7, low, high, 0), FL_PRESSURE_WARN);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 100, low, high, 0, 0), FL_PRESSURE_NORMAL);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 12, low, high, 0, 0), FL_PRESSURE_NORMAL);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 8, low, high, 0, 0), FL_PRESSURE_NORMAL);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 7, low, high, 0, 0), FL_PRESSURE_WARN);
 	/* From WARN: still WARN between the marks, NORMAL from the high one. */
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_WARN, 8, low, high, 0), FL_PRESSURE_WARN);
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_WARN, 15, low, high, 0), FL_PRESSURE_WARN);
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_WARN, 16, low, high, 0), FL_PRESSURE_NORMAL);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_WARN, 8, low, high, 0, 0), FL_PRESSURE_WARN);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_WARN, 15, low, high, 0, 0), FL_PRESSURE_WARN);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_WARN, 16, low, high, 0, 0), FL_PRESSURE_NORMAL);
 	/* CRITICAL while held; after, as from WARN. */
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 100, low, high, 1), FL_PRESSURE_CRITICAL);
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_CRITICAL, 12, low, high, 0), FL_PRESSURE_WARN);
-	cr_expect_eq(fl__pressure_level(FL_PRESSURE_CRITICAL, 16, low, high, 0), FL_PRESSURE_NORMAL);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 100, low, high, 1, 0), FL_PRESSURE_CRITICAL);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_CRITICAL, 12, low, high, 0, 0), FL_PRESSURE_WARN);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_CRITICAL, 16, low, high, 0, 0), FL_PRESSURE_NORMAL);
+}
+
+/* Held, WARN outlasts the return of the headroom to the high mark. */
+Test(pressure, warn_held_outlasts_the_high_mark)
+{
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_WARN, 100, 8, 16, 0, 1), FL_PRESSURE_WARN);
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_CRITICAL, 100, 8, 16, 0, 1), FL_PRESSURE_WARN);
+	/* ... but is never entered by the hold alone. */
+	cr_expect_eq(fl__pressure_level(FL_PRESSURE_NORMAL, 100, 8, 16, 0, 1), FL_PRESSURE_NORMAL);
+}
+
+/* A program over its budget: every 10 ms the headroom falls below the low
+ * mark and the evictor brings it back to the high one.  With the marks
+ * alone that is a WARN and a NORMAL per round; held, one WARN in 2 s, and
+ * NORMAL once the rounds stop for longer than the hold. */
+Test(pressure, evictor_rounds_make_one_warn)
+{
+	const uint64_t low = 64, high = 128, ms = 1000 * 1000;
+	enum fl_pressure l = FL_PRESSURE_NORMAL, m = FL_PRESSURE_NORMAL;
+	unsigned changes = 0, marks_only = 0;
+	uint64_t t = 1000 * ms;
+	for (int round = 0; round < 200; round++) {
+		uint64_t seen[] = {200, 100, 60, 90, 128, 140};
+		for (size_t i = 0; i < sizeof seen / sizeof seen[0]; i++, t += 2 * ms) {
+			enum fl_pressure n = fl__pressure_derive(l, t, seen[i], low, high, 0);
+			changes += n != l;
+			l = n;
+			enum fl_pressure k = fl__pressure_level(m, seen[i], low, high, 0, 0);
+			marks_only += k != m;
+			m = k;
+		}
+	}
+	cr_expect_eq(changes, 1, "%u changes", changes);
+	cr_expect_geq(marks_only, 300, "the marks alone: %u changes", marks_only);
+	cr_expect_eq(l, FL_PRESSURE_WARN);
+	t += FL_PRESSURE_WARN_HOLD_NS / 2;
+	cr_expect_eq(fl__pressure_derive(l, t, 200, low, high, 0), FL_PRESSURE_WARN, "still held");
+	t += FL_PRESSURE_WARN_HOLD_NS;
+	cr_expect_eq(fl__pressure_derive(l, t, 200, low, high, 0), FL_PRESSURE_NORMAL);
 }
 
 /* Headroom wandering around the low mark, as it does while the evictor
@@ -46,13 +85,13 @@ Test(pressure, no_flapping_at_the_low_mark)
 	unsigned changes = 0;
 	for (int i = 0; i < 1000; i++) {
 		uint64_t free_pages = 60 + (uint64_t)(i % 9); /* 60..68 */
-		enum fl_pressure n = fl__pressure_level(l, free_pages, low, high, 0);
+		enum fl_pressure n = fl__pressure_level(l, free_pages, low, high, 0, 0);
 		changes += n != l;
 		l = n;
 	}
 	cr_expect_eq(changes, 1, "%u changes", changes);
 	cr_expect_eq(l, FL_PRESSURE_WARN);
-	cr_expect_eq(fl__pressure_level(l, 128, low, high, 0), FL_PRESSURE_NORMAL);
+	cr_expect_eq(fl__pressure_level(l, 128, low, high, 0, 0), FL_PRESSURE_NORMAL);
 }
 
 /* ---- the subscriber table -------------------------------------------- */
