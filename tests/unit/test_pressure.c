@@ -207,5 +207,9 @@ Test(pressure, changes_reach_a_subscriber_in_order)
 	cr_expect_geq(levels, 2, "'%s'", heard);
 	cr_expect(heard[0] == 'W' || heard[0] == 'C', "'%s'", heard);
 	cr_expect_eq(heard[1], 'p', "the first rise's purge: '%s'", heard);
+	unsigned purges = 0;
+	for (unsigned i = 0; i < nheard && heard[i]; i++)
+		purges += heard[i] == 'p';
+	cr_expect_eq(fl__pressure_purges(), purges, "'%s'", heard);
 	cr_expect_eq(on_test_thread, 0, "a callback ran on the faulting thread");
 }
