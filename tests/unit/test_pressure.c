@@ -1,14 +1,16 @@
 /*
  * Unit tests of pressure.c: the levels' hysteresis, the subscriber table's
- * limits and errors, and delivery through a running pager in this
- * process: each change once, in order, on the notifier thread, with the
+ * limits and errors, unsubscribe waiting for a callback that runs, and
+ * delivery through a running pager in this process: each change once, in order, on the notifier thread, with the
  * allocator's purge asked for at each rise, after the callbacks.  (The
  * pager library has no allocator of its own: this file supplies the purge
  * the shim's malloc.c would, and counts the calls.)
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -212,4 +214,65 @@ Test(pressure, changes_reach_a_subscriber_in_order)
 		purges += heard[i] == 'p';
 	cr_expect_eq(fl__pressure_purges(), purges, "'%s'", heard);
 	cr_expect_eq(on_test_thread, 0, "a callback ran on the faulting thread");
+}
+
+/* ---- unsubscribe waits for a callback that runs -------------------------- */
+
+static int in_slow, release_slow, unsub_done;
+
+static void slow(enum fl_pressure level, void *arg)
+{
+	(void)level;
+	(void)arg;
+	__atomic_store_n(&in_slow, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&release_slow, __ATOMIC_ACQUIRE)) {
+		struct timespec ts = {0, 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	__atomic_store_n(&in_slow, 0, __ATOMIC_RELEASE);
+}
+
+static void *unsubscriber(void *arg)
+{
+	cr_expect_eq(fl_pressure_unsubscribe(slow, arg), 0);
+	/* Returned: the callback must be over. */
+	cr_expect_eq(__atomic_load_n(&in_slow, __ATOMIC_ACQUIRE), 0, "unsubscribe returned during the callback");
+	__atomic_store_n(&unsub_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static int flag_set(void *arg)
+{
+	return __atomic_load_n((int *)arg, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* The slot is free again (the unsubscriber has cleared it): subscribing
+ * the same callback anew takes it. */
+static int resubscribed(void *arg)
+{
+	return fl_pressure_subscribe(slow, arg) == 0;
+}
+
+Test(pressure, unsubscribe_waits_for_a_running_callback)
+{
+	static int arg;
+	cr_assert_eq(t_start(FL_ENGINE_CHOICE_UFFD, 128 * TPS), 0);
+	cr_assert_eq(fl_pressure_subscribe(slow, &arg), 0);
+	size_t n = 1024;
+	unsigned char *m = fl_pager_map(n * TPS);
+	cr_assert_not_null(m);
+	for (size_t i = 0; i < n; i++)
+		t_fill(m + i * TPS, DATA_TEXT, i, 0);
+	fl_test_wait_until(flag_set, &in_slow, FL_WAIT_MS, "the callback to run");
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, unsubscriber, &arg), 0);
+	fl_test_wait_until(resubscribed, &arg, FL_WAIT_MS, "the unsubscriber to clear the slot");
+	/* The callback still runs: the unsubscriber must still wait. */
+	cr_expect_eq(__atomic_load_n(&unsub_done, __ATOMIC_ACQUIRE), 0, "unsubscribe did not wait");
+	__atomic_store_n(&release_slow, 1, __ATOMIC_RELEASE);
+	fl_test_wait_until(flag_set, &unsub_done, FL_WAIT_MS, "unsubscribe to return");
+	pthread_join(t, NULL);
+	cr_expect_eq(fl_pressure_unsubscribe(slow, &arg), 0);
+	cr_expect_eq(fl_pager_unmap(m, n * TPS), 0);
+	fl_pager_shutdown();
 }
