@@ -5,6 +5,7 @@
  */
 #include "options.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysinfo.h>
@@ -26,6 +27,9 @@ static const struct fl_opt_word stack_words[] = {{"all", 1}, {"off", 0}, {NULL, 
 static const struct fl_opt_word handler_words[] = {{"auto", 0}, {NULL, 0}};
 static const struct fl_opt_word on_off[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
 static const struct fl_opt_word fork_words[] = {{"handoff", 1}, {"bring-back", 0}, {NULL, 0}};
+static const struct fl_opt_word signal_words[] = {
+	{"off", 0}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+	{NULL, 0}};
 
 const struct fl_option fl_options[] = {
 	{.name = "BUDGET", .kind = FL_OPT_SIZE, .dflt = "none", .lo = 0, .field = F(pager.budget_bytes),
@@ -91,6 +95,12 @@ const struct fl_option fl_options[] = {
 		 "the child's faults until the child's handlers take over, and the child reads them from "
 		 "its copy of the store. The kernel grants this only with CAP_SYS_PTRACE; without it, and "
 		 "with bring-back, every page is brought back into memory before the fork."},
+	{.name = "PRESSURE_SIGNAL", .kind = FL_OPT_ENUM, .dflt = "off", .lo = 1, .hi = 64, .unit = "a signal number",
+	 .words = signal_words, .number = FL_OPT_OR_NUMBER, .field = F(pager.pressure_signal), .launcher = 1,
+	 .help = "A signal sent to the process at each change of the memory pressure level (with a budget), "
+		 "by sigqueue with the level (0 NORMAL, 1 WARN, 2 CRITICAL) in si_value. The program must "
+		 "handle it: one it leaves at its default, or one the C library or faultline needs, is not "
+		 "sent (with a warning). In-process subscribers: fl_pressure_subscribe."},
 	/* One fault in 8: the sampled stacks still rank the hot paths, at
 	 * about a third of the cost of a stack per fault (bench/faultlog.py). */
 	{.name = "STACKS", .kind = FL_OPT_ENUM, .dflt = "8", .lo = 1, .hi = 1000000, .unit = "one fault in N",

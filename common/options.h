@@ -43,6 +43,7 @@ struct fl_pager_config {
 	unsigned fork_handoff;         /* fork hands evicted pages to the child (1) or brings them back (0) */
 	char spill_dir[200];           /* "": the default directory; "off": no spill file */
 	uint64_t spill_max;            /* bytes the spill file may hold */
+	unsigned pressure_signal;      /* sent at each pressure change; 0: none */
 	enum fl_log_level log_level;
 };
 

@@ -287,6 +287,11 @@ void fl__events_own_thread_gone(uintptr_t entry)
 	}
 }
 
+int fl__events_stack_signal(void)
+{
+	return E.sig;
+}
+
 /* The start routine of the shim thread tid, or 0 for the program's. */
 static uint64_t own_entry(uint32_t tid)
 {

@@ -86,6 +86,10 @@ void fl__events_fault(uintptr_t addr, int write, uint32_t tid, const struct fl_f
 void fl__events_own_thread(uintptr_t entry);
 void fl__events_own_thread_gone(uintptr_t entry);
 
+/* The signal that asks a faulting thread for its stack, or 0: a shim
+ * thread that runs the program's code (pressure.c) leaves it open then. */
+int fl__events_stack_signal(void);
+
 /* A region was created, changed or destroyed (op: FL_WIRE_REGION_*;
  * pager lock held). */
 void fl__events_region(uint32_t op, const struct fl_region_desc *d);

@@ -22,6 +22,7 @@
 #include "alloc.h"
 #include "pager.h"
 #include "pager_int.h"
+#include "pressure.h"
 #include "shim.h"
 
 /*
@@ -120,4 +121,17 @@ FL_EXPORT void *reallocarray(void *p, size_t n, size_t size)
 		return NULL;
 	}
 	return realloc(p, total);
+}
+
+/*
+ * Under pressure (pressure.c, on its notifier thread, no pager lock held):
+ * every arena returns its dirty and muzzy pages now rather than when they
+ * decay; its madvise comes back to the pager, which drops them.
+ * ("arena.4096.purge": 4096 is jemalloc's MALLCTL_ARENAS_ALL.)
+ */
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+
+int fl__malloc_purge(void)
+{
+	return mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
 }

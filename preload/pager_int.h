@@ -361,12 +361,14 @@ size_t fl__reclaim_make_room(size_t n, size_t must);
 void fl__reclaim_inq_push(struct fl_region *r, size_t pg, uint32_t slot);
 /* r's page indexes changed: its queued entries are stale, queue its inactive pages again. */
 void fl__reclaim_requeue(struct fl_region *r);
-/* Pressure from the budget's headroom (now: the caller's clock reading). */
+/* Pressure from the budget's headroom (now: the caller's clock reading);
+ * each change goes to pressure.c. */
 void fl__reclaim_update_pressure(uint64_t now);
 /* Wait until the evictor holds no page BUSY (may drop the lock). */
 void fl__reclaim_wait_idle(void);
 void fl__reclaim_wake(void);
-/* Start (if a budget wants it) and stop the evictor thread. */
+/* Start (if a budget wants it) and stop the evictor thread, and with it
+ * the pressure notifier (pressure.h). */
 void fl__reclaim_start(void);
 void fl__reclaim_stop(void);
 

@@ -4,7 +4,8 @@
  * cheap soft fault); the inactive FIFO hands the oldest of those to
  * compression, by the evictor thread between its watermarks, or directly
  * by a fault that finds no room (make_room).  Memory pressure (NORMAL,
- * WARN, CRITICAL) is derived here from the headroom left.
+ * WARN, CRITICAL) is derived here from the headroom left; pressure.c
+ * tells the program of each change.
  */
 #include "pager_int.h"
 
@@ -18,6 +19,7 @@
 #include "clock.h"
 #include "events.h"
 #include "log.h"
+#include "pressure.h"
 #include "sigchain.h"
 
 #define PS FL_PAGE_SIZE
@@ -27,6 +29,8 @@
 
 static void set_pressure(enum fl_pressure p)
 {
+	if (p != P.pressure)
+		fl__pressure_changed(p);
 	P.pressure = p;
 	if (p > P.pressure_peak)
 		P.pressure_peak = p;
@@ -41,12 +45,8 @@ void fl__reclaim_update_pressure(uint64_t now)
 	}
 	uint64_t used = fl__used_pages();
 	uint64_t free_pages = used >= P.budget ? 0 : P.budget - used;
-	if (P.critical_until_ns && now < P.critical_until_ns)
-		set_pressure(FL_PRESSURE_CRITICAL);
-	else if (free_pages < P.low_free)
-		set_pressure(FL_PRESSURE_WARN);
-	else
-		set_pressure(FL_PRESSURE_NORMAL);
+	int held = P.critical_until_ns && now < P.critical_until_ns;
+	set_pressure(fl__pressure_derive(P.pressure, now, free_pages, P.low_free, P.high_free, held));
 }
 
 static void mark_critical(void)
@@ -578,6 +578,7 @@ static void *evictor_main(void *arg)
 
 void fl__reclaim_start(void)
 {
+	fl__pressure_start();
 	if (!P.budget || !P.caps.can_evict || P.evictor_started)
 		return;
 	sigset_t all, old;
@@ -617,6 +618,7 @@ long fl_pager_reclaim(uint64_t target)
 
 void fl__reclaim_stop(void)
 {
+	fl__pressure_stop();
 	if (!P.evictor_started)
 		return;
 	__atomic_store_n(&P.evictor_stop, 1, __ATOMIC_RELEASE);

@@ -15,9 +15,17 @@ extern "C" {
 
 #define FL_API __attribute__((visibility("default")))
 
-/* Memory pressure, derived from free headroom against the budget. */
+/*
+ * Memory pressure, derived from free headroom against the budget (the
+ * budget less resident and inactive pages).  The levels have hysteresis:
+ * WARN begins when the headroom falls below the low watermark (1/32 of
+ * the budget) and ends only when it is back at the high watermark (1/16,
+ * where the evictor stops) and has been above the low one, and the level
+ * below CRITICAL, for 200 ms; CRITICAL lasts 200 ms after its last cause.
+ * Without a budget the level is always NORMAL.
+ */
 enum fl_pressure {
-	FL_PRESSURE_NORMAL = 0,   /* headroom above the low watermark */
+	FL_PRESSURE_NORMAL = 0,   /* headroom back at the high watermark */
 	FL_PRESSURE_WARN = 1,     /* below the low watermark: evictor behind */
 	FL_PRESSURE_CRITICAL = 2, /* a fault had to reclaim, or eviction failed */
 };
@@ -126,6 +134,46 @@ struct fl_range {
  */
 FL_API long fl_ranges_get(struct fl_range *out, size_t max);
 FL_API const char *fl_range_kind_name(enum fl_range_kind k);
+
+/*
+ * Pressure notifications.  fn(level, arg) is called at each change of the
+ * level, once per change and in order, on a thread of the shim's (the
+ * pressure notifier; never a fault handler, never with the pager's lock
+ * held), so it may allocate, free, touch managed memory and take the
+ * program's locks; it should return soon, as later changes wait for it.
+ * Only changes are reported: the level at subscription is
+ * fl_pressure_get()'s.  With FAULTLINE_PRESSURE_SIGNAL set the process is
+ * also sent that signal at each change (sigqueue: the level is in
+ * si_value.sival_int), and at each rise to WARN or CRITICAL the shim asks
+ * its allocator (jemalloc) to purge its dirty pages, after the callbacks
+ * (which may free memory) have run.
+ *
+ * subscribe: 0, or -1 with errno EINVAL (fn NULL), EEXIST (fn with arg
+ *   subscribed already) or ENOSPC (FL_PRESSURE_SUBSCRIBERS_MAX of them).
+ * unsubscribe: 0, or -1 with ENOENT.  Once it returns the callback is not
+ *   running (unless it is the caller) and is not called again.
+ * get: the level as the pager last derived it.
+ * Neither subscribe nor unsubscribe may be called from a signal handler.
+ * A forked child keeps its parent's subscribers.  A program not linked
+ * against faultline finds these with dlsym(RTLD_DEFAULT, ...) (NULL when
+ * the shim is not loaded):
+ *
+ *     static void on_pressure(enum fl_pressure level, void *cache)
+ *     {
+ *             if (level >= FL_PRESSURE_WARN)
+ *                     cache_shrink(cache);    // free what can be rebuilt
+ *     }
+ *     ...
+ *     int (*sub)(fl_pressure_fn, void *) =
+ *             (int (*)(fl_pressure_fn, void *))dlsym(RTLD_DEFAULT, "fl_pressure_subscribe");
+ *     if (sub && sub(on_pressure, &cache) != 0)
+ *             perror("fl_pressure_subscribe");
+ */
+#define FL_PRESSURE_SUBSCRIBERS_MAX 16
+typedef void (*fl_pressure_fn)(enum fl_pressure level, void *arg);
+FL_API int fl_pressure_subscribe(fl_pressure_fn fn, void *arg);
+FL_API int fl_pressure_unsubscribe(fl_pressure_fn fn, void *arg);
+FL_API enum fl_pressure fl_pressure_get(void);
 
 /*
  * Snapshots of managed memory, taken in O(1) per resident page: the

@@ -3,6 +3,7 @@
  * unknown names, and messages that name the variable and what it accepts.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,13 @@ Test(options, env_sets_the_pager_config)
 	cr_expect_eq(st.pager.engine, FL_ENGINE_CHOICE_SIGNAL);
 	cr_expect_eq(st.pager.fault_around_max, 32);
 	cr_expect_eq(st.pager.log_level, 0);
+	cr_expect_eq(st.pager.pressure_signal, 0, "off by default");
+	char *sig[] = {"FAULTLINE_PRESSURE_SIGNAL=SIGUSR2", NULL};
+	cr_assert_eq(fl_settings_from_env(&st, sig, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(st.pager.pressure_signal, SIGUSR2);
+	char *num[] = {"FAULTLINE_PRESSURE_SIGNAL=40", NULL};
+	cr_assert_eq(fl_settings_from_env(&st, num, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(st.pager.pressure_signal, 40);
 }
 
 Test(options, bad_values_name_variable_and_accepted_values)
@@ -56,6 +64,9 @@ Test(options, bad_values_name_variable_and_accepted_values)
 		{"FAULTLINE_ENGINE=fast", "expected auto, uffd, uffd-sigbus, signal, off"},
 		{"FAULTLINE_FAULT_AROUND=0", "expected an integer 1..512"},
 		{"FAULTLINE_BUGDET=1G", "FAULTLINE_BUGDET is not a faultline setting"},
+		{"FAULTLINE_PRESSURE_SIGNAL=SIGFOO",
+		 "expected off, SIGUSR1, SIGUSR2, USR1, USR2, or N (an integer 1..64: a signal number)"},
+		{"FAULTLINE_PRESSURE_SIGNAL=65", "an integer 1..64"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *env[] = {(char *)cases[i].env, NULL};
