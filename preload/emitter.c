@@ -323,6 +323,20 @@ static void send_drops(uint64_t now, int force)
 }
 
 /* Queue one batch of faults, their new stacks first.  Returns how many. */
+/* A record about to name stack *id: define the stack first (once per
+ * connection), or name none (0) rather than one never defined. */
+static void define_stack(uint32_t *id)
+{
+	if (!*id || fl__events_stack_sent(*id))
+		return;
+	uint64_t pcs[FL_EVENTS_MAX_FRAMES];
+	unsigned nf = fl__events_stack(*id, pcs);
+	if (nf && OUT_PUT(fl_wire_put_stack(buf, cap, *id, pcs, nf)))
+		fl__events_stack_set_sent(*id);
+	else
+		*id = 0;
+}
+
 static size_t send_faults(void)
 {
 	if (M.fd >= 0 && M.out_len > OUT_LOW)
@@ -336,17 +350,8 @@ static size_t send_faults(void)
 		fl__events_count_dropped(n, 0);
 		return n;
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint32_t id = M.batch[i].stack;
-		if (!id || fl__events_stack_sent(id))
-			continue;
-		uint64_t pcs[FL_EVENTS_MAX_FRAMES];
-		unsigned nf = fl__events_stack(id, pcs);
-		if (nf && OUT_PUT(fl_wire_put_stack(buf, cap, id, pcs, nf)))
-			fl__events_stack_set_sent(id);
-		else
-			M.batch[i].stack = 0; /* never reference what was not defined */
-	}
+	for (size_t i = 0; i < n; i++)
+		define_stack(&M.batch[i].stack);
 	if (OUT_PUT(fl_wire_put_faults(buf, cap, M.batch, (uint32_t)n)))
 		M.out_events += n;
 	else
@@ -366,17 +371,8 @@ static void send_allocs(void)
 			fl__events_count_dropped(0, 1);
 			continue; /* resent whole at the next connection */
 		}
-		for (size_t i = 0; i < n; i++) {
-			uint32_t id = M.allocs[i].stack;
-			if (!id || fl__events_stack_sent(id))
-				continue;
-			uint64_t pcs[FL_EVENTS_MAX_FRAMES];
-			unsigned nf = fl__events_stack(id, pcs);
-			if (nf && OUT_PUT(fl_wire_put_stack(buf, cap, id, pcs, nf)))
-				fl__events_stack_set_sent(id);
-			else
-				M.allocs[i].stack = 0;
-		}
+		for (size_t i = 0; i < n; i++)
+			define_stack(&M.allocs[i].stack);
 		if (!OUT_PUT(fl_wire_put_allocs(buf, cap, M.allocs, (uint32_t)n)))
 			fl__events_count_dropped(0, 1);
 		if (n < ALLOC_BATCH)

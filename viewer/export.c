@@ -64,8 +64,9 @@ static void usage(FILE *f)
 		FL_FAULTDB_DEFAULT);
 }
 
-/* Print the rows (folded text, weight) of st; 0, or 1 on an error. */
-static int print_folded(sqlite3 *db, sqlite3_stmt *st, long long pid, struct fl_progress *pg)
+/* Print the rows (folded text, weight) of st; 0, or 1 on an error.
+ * none: what was logged, when there is nothing ("faults"). */
+static int print_folded(sqlite3 *db, sqlite3_stmt *st, long long pid, const char *none, struct fl_progress *pg)
 {
 	int rc;
 	fl_progress_step(pg, "collecting stacks");
@@ -83,7 +84,7 @@ static int print_folded(sqlite3 *db, sqlite3_stmt *st, long long pid, struct fl_
 		fprintf(stderr, "faultline export: %s\n", sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	if (!bad && lines == 0)
-		fprintf(stderr, "faultline export: nothing logged%s\n", pid >= 0 ? " for that pid" : "");
+		fprintf(stderr, "faultline export: no %s logged%s\n", none, pid >= 0 ? " for that pid" : "");
 	return bad;
 }
 
@@ -111,7 +112,7 @@ static int export_alloc(sqlite3 *db, const char *weight, long long pid, int per_
 	}
 	if (pid >= 0)
 		sqlite3_bind_int64(st, 1, pid);
-	return print_folded(db, st, pid, pg);
+	return print_folded(db, st, pid, "allocations", pg);
 }
 
 /* The folded lines, in SQL: per-stack totals joined with the stacks'
@@ -144,23 +145,7 @@ static int export_folded(sqlite3 *db, const char *weight, long long pid, int per
 	}
 	if (pid >= 0)
 		sqlite3_bind_int64(st, 1, pid);
-	fl_progress_step(pg, "collecting stacks");
-	fl_progress_sqlite(pg, db);
-	unsigned long long lines = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *text = (const char *)sqlite3_column_text(st, 0);
-		printf("%s %lld\n", text && *text ? text : "[unknown]", (long long)sqlite3_column_int64(st, 1));
-		lines++;
-	}
-	fl_progress_sqlite(NULL, db);
-	fl_progress_end(pg);
-	int bad = rc != SQLITE_DONE;
-	if (bad)
-		fprintf(stderr, "faultline export: %s\n", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	if (!bad && lines == 0)
-		fprintf(stderr, "faultline export: no faults logged%s\n", pid >= 0 ? " for that pid" : "");
-	return bad;
+	return print_folded(db, st, pid, "faults", pg);
 }
 
 /* Whether relation name has a column col. */

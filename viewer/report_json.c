@@ -19,6 +19,26 @@ static void totals(struct fl_json *j, const struct rp_totals *t)
 
 /* The counts are what was logged; a sampled stack (scale > 1) also gets
  * "estimated": the faults, pages and time it stands for. */
+/* A stack's frames, innermost first, as an array named "frames". */
+static void frames(struct fl_json *j, const struct rp_stack *s)
+{
+	fl_json_array(j, "frames");
+	for (int i = 0; i < s->nframes; i++) {
+		const struct rp_frame *f = &s->frames[i];
+		fl_json_object(j, NULL);
+		fl_json_int(j, "depth", f->depth);
+		fl_json_int(j, "inline_depth", f->inline_depth);
+		fl_json_str(j, "name", f->name);
+		fl_json_str(j, "file", f->file);
+		if (f->line)
+			fl_json_int(j, "line", f->line);
+		else
+			fl_json_null(j, "line");
+		fl_json_end(j);
+	}
+	fl_json_end(j);
+}
+
 static void stack(struct fl_json *j, const struct rp_report *r, const struct rp_stack *s, int64_t scale)
 {
 	fl_json_object(j, NULL);
@@ -37,21 +57,7 @@ static void stack(struct fl_json *j, const struct rp_report *r, const struct rp_
 			fl_json_int(j, rp_kind_name(r, k), s->kind_faults[k]);
 	fl_json_end(j);
 	fl_json_bool(j, "symbolized", !s->unnamed);
-	fl_json_array(j, "frames");
-	for (int i = 0; i < s->nframes; i++) {
-		const struct rp_frame *f = &s->frames[i];
-		fl_json_object(j, NULL);
-		fl_json_int(j, "depth", f->depth);
-		fl_json_int(j, "inline_depth", f->inline_depth);
-		fl_json_str(j, "name", f->name);
-		fl_json_str(j, "file", f->file);
-		if (f->line)
-			fl_json_int(j, "line", f->line);
-		else
-			fl_json_null(j, "line");
-		fl_json_end(j);
-	}
-	fl_json_end(j);
+	frames(j, s);
 	fl_json_end(j);
 }
 
@@ -191,21 +197,7 @@ static void proc(struct fl_json *j, const struct rp_report *r, const struct rp_p
 			fl_json_int(j, "est_time_ns", x->est_time_ns);
 			fl_json_int(j, "resident_at_peak_bytes", x->resident_at_peak);
 			fl_json_int(j, "compressed_at_peak_bytes", x->compressed_at_peak);
-			fl_json_array(j, "frames");
-			for (int k = 0; k < x->s.nframes; k++) {
-				const struct rp_frame *f = &x->s.frames[k];
-				fl_json_object(j, NULL);
-				fl_json_int(j, "depth", f->depth);
-				fl_json_int(j, "inline_depth", f->inline_depth);
-				fl_json_str(j, "name", f->name);
-				fl_json_str(j, "file", f->file);
-				if (f->line)
-					fl_json_int(j, "line", f->line);
-				else
-					fl_json_null(j, "line");
-				fl_json_end(j);
-			}
-			fl_json_end(j);
+			frames(j, &x->s);
 			fl_json_end(j);
 		}
 		fl_json_end(j);
