@@ -298,7 +298,7 @@ static int spill_pick(struct fl_region **rp, size_t *pgp)
 }
 
 /* Is the store close enough to its capacity that its coldest pages should
- * go to the spill file?  (Lock not needed: racy reads are fine here.) */
+ * go to the spill file?  (Lock held.) */
 static int spill_due(uint64_t now)
 {
 	if (!fl_store_can_spill(P.store) || now < P.spill_retry_ns)
@@ -556,9 +556,14 @@ static void *evictor_main(void *arg)
 			evicting = 1;
 		if (evicting && used + P.high_free <= P.budget)
 			evicting = 0;
-		if (spill_due(fl_mono_ns()) && spill_batch() > 0)
+		fl_lock(&P.lock);
+		int spill = spill_due(fl_mono_ns());
+		fl_unlock(&P.lock);
+		if (spill && spill_batch() > 0)
 			continue;
+		fl_lock(&P.lock);
 		full = P.store_full;
+		fl_unlock(&P.lock);
 		if (evicting && !full) {
 			if (evict_batch() > 0)
 				continue;

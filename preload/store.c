@@ -207,9 +207,11 @@ int fl_store_can_spill(const struct fl_store *st)
 	return st && st->spill;
 }
 
-uint64_t fl_store_room(const struct fl_store *st, uint64_t *cap)
+uint64_t fl_store_room(struct fl_store *st, uint64_t *cap)
 {
-	uint64_t used = __atomic_load_n(&st->slab_bytes, __ATOMIC_RELAXED);
+	store_lock(st);
+	uint64_t used = st->slab_bytes;
+	store_unlock(st);
 	*cap = st->capacity;
 	return used < st->capacity ? st->capacity - used : 0;
 }

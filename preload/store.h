@@ -111,9 +111,9 @@ void fl_store_fork_child(struct fl_store *st);
 int fl_store_spill_setup(struct fl_store *st, const char *dir, uint64_t max_bytes);
 /* Is there one? */
 int fl_store_can_spill(const struct fl_store *st);
-/* Bytes of slab memory the store may still take (read without the lock),
- * and its capacity into *cap. */
-uint64_t fl_store_room(const struct fl_store *st, uint64_t *cap);
+/* Bytes of slab memory the store may still take, and its capacity into
+ * *cap. */
+uint64_t fl_store_room(struct fl_store *st, uint64_t *cap);
 /*
  * Move n held pages (FL_STORE_COMP or FL_STORE_RAW references, which the
  * caller keeps from changing) to the spill file in one write, packed into
