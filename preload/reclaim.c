@@ -337,10 +337,15 @@ static int spill_locked(void)
 	} b[EVICT_BATCH];
 	struct fl_store_ref refs[EVICT_BATCH];
 	size_t n = 0, max = P.bounce_pages < EVICT_BATCH ? P.bounce_pages : EVICT_BATCH;
+	/* BUSY while picking: a page queued twice is taken once (a second
+	 * copy of its payload in the file would never be freed). */
 	while (n < max && spill_pick(&b[n].r, &b[n].pg)) {
+		b[n].r->pages[b[n].pg].meta |= FL_PG_BUSY;
 		refs[n] = b[n].r->pages[b[n].pg].ref;
 		n++;
 	}
+	for (size_t i = 0; i < n; i++)
+		b[i].r->pages[b[i].pg].meta &= ~FL_PG_BUSY;
 	if (!n)
 		return 0;
 	int e = 0;
