@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -225,10 +226,9 @@ static void slow(enum fl_pressure level, void *arg)
 	(void)level;
 	(void)arg;
 	__atomic_store_n(&in_slow, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&release_slow, __ATOMIC_ACQUIRE)) {
-		struct timespec ts = {0, 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
+	/* Until the test releases it (a futex on the flag itself). */
+	while (!__atomic_load_n(&release_slow, __ATOMIC_ACQUIRE))
+		syscall(SYS_futex, &release_slow, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
 	__atomic_store_n(&in_slow, 0, __ATOMIC_RELEASE);
 }
 
@@ -270,6 +270,7 @@ Test(pressure, unsubscribe_waits_for_a_running_callback)
 	/* The callback still runs: the unsubscriber must still wait. */
 	cr_expect_eq(__atomic_load_n(&unsub_done, __ATOMIC_ACQUIRE), 0, "unsubscribe did not wait");
 	__atomic_store_n(&release_slow, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &release_slow, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	fl_test_wait_until(flag_set, &unsub_done, FL_WAIT_MS, "unsubscribe to return");
 	pthread_join(t, NULL);
 	cr_expect_eq(fl_pressure_unsubscribe(slow, &arg), 0);
