@@ -430,12 +430,7 @@ int fl__pager_fault(uintptr_t addr, int write, struct fl_fault_info *fi)
 				rc = resolve_protected(r, pg);
 				break;
 			}
-			/* Already resident: another thread's fault won the race.
-			 * A write may also meet a protection nothing stands for
-			 * (one a forked child inherited): lift it, or the write
-			 * would fault again for ever. */
-			if (write && P.caps.cow_faults && P.eng->write_protect)
-				P.eng->write_protect(r, pg, 1, 0);
+			/* Already resident: another thread's fault won the race. */
 			p->meta |= FL_PG_REF;
 			P.eng->wake(addr & ~(uintptr_t)(PS - 1), PS);
 			break;

@@ -448,37 +448,6 @@ void fl_pager_fork_child(void)
 }
 
 /*
- * Pages the parent filled in for this child while it answered its faults
- * are present here, whatever the tables (a copy of the parent's at the
- * fork) say: resident now, their stored copies freed; untouched ones it
- * filled with zeros are resident too.
- */
-static void handoff_reconcile(struct fl_region *r)
-{
-	size_t vb = fl__round_pages(r->npages);
-	unsigned char *vec = fl__mem_alloc(vb);
-	if (!vec || mincore((void *)r->base, r->len, vec) != 0) {
-		FL_WARN("forked child cannot read which pages its parent filled in (%s); "
-			"they stay counted as out", fl__errname(errno));
-		fl__mem_free(vec, vb);
-		return;
-	}
-	for (size_t i = 0; i < r->npages; i++) {
-		struct fl_page *p = &r->pages[i];
-		unsigned st = fl__pg_state(p);
-		if (!(vec[i] & 1) || st == FL_PG_RESIDENT)
-			continue;
-		if (st == FL_PG_INACTIVE)
-			P.eng->release(r, i, p->slot);
-		else if (st != FL_PG_UNTOUCHED)
-			fl_store_drop(P.store, &p->ref);
-		p->slot = 0;
-		fl__page_move(r, p, FL_PG_RESIDENT);
-	}
-	fl__mem_free(vec, vb);
-}
-
-/*
  * A child that took its parent's descriptor over (lock held): start its
  * handlers, tell the parent to stop answering, make the tables its own.
  * 0, or -1 after every page has been brought back and the engine
@@ -517,7 +486,7 @@ static int handoff_rearm(void)
 	}
 	fl__snap_fork_child();
 	for (size_t k = 0; k < P.nregions; k++)
-		handoff_reconcile(P.sorted[k]);
+		fl__region_adopt_states(P.sorted[k]);
 	cow_walk(1, 1);
 	fl__note_used();
 	FL_ASSERT(fl__region_counts_ok());

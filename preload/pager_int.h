@@ -184,7 +184,6 @@ struct fl_pager {
 	uint64_t spill_retry_ns; /* after a spill error: not before then */
 	int spill_warned;
 	int store_warned;        /* "the store refused a page" said */
-	uint64_t spilled_out;    /* pages written to the spill file */
 
 	/* clock hand */
 	size_t hand_region, hand_page;

@@ -321,6 +321,50 @@ static void spill_failed(int e)
 	mark_critical();
 }
 
+/* A batch of pages on their way to the spill file. */
+struct spill_set {
+	size_t n;
+	struct {
+		struct fl_region *r;
+		size_t pg;
+	} b[EVICT_BATCH];
+	struct fl_store_ref refs[EVICT_BATCH];
+};
+
+/* Up to max of the oldest compressed pages, marked BUSY (lock held): a
+ * page queued twice is taken once (a second copy of its payload in the
+ * file would never be freed), and nobody else moves them meanwhile. */
+static void spill_take(struct spill_set *s, size_t max)
+{
+	s->n = 0;
+	while (s->n < max && spill_pick(&s->b[s->n].r, &s->b[s->n].pg)) {
+		struct fl_page *p = &s->b[s->n].r->pages[s->b[s->n].pg];
+		p->meta |= FL_PG_BUSY;
+		s->refs[s->n++] = p->ref;
+	}
+}
+
+/* After the write (lock held): the pages' new references, or on a failure
+ * (rc != 0, e its errno) the pages as they were, queued again.  Returns
+ * how many left memory. */
+static int spill_settle(struct spill_set *s, int rc, int e)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct fl_page *p = &s->b[i].r->pages[s->b[i].pg];
+		p->meta &= ~FL_PG_BUSY;
+		if (rc == 0)
+			p->ref = s->refs[i];
+		else
+			cq_push(s->b[i].r, s->b[i].pg);
+	}
+	if (rc != 0) {
+		spill_failed(e);
+		return 0;
+	}
+	P.store_full = 0;
+	return (int)s->n;
+}
+
 /*
  * A fault that must make room finds the store full (lock held): the
  * oldest compressed pages go to the spill file now, with the lock held
@@ -331,84 +375,39 @@ static int spill_locked(void)
 {
 	if (!fl_store_can_spill(P.store) || fl_mono_ns() < P.spill_retry_ns)
 		return 0;
-	struct {
-		struct fl_region *r;
-		size_t pg;
-	} b[EVICT_BATCH];
-	struct fl_store_ref refs[EVICT_BATCH];
-	size_t n = 0, max = P.bounce_pages < EVICT_BATCH ? P.bounce_pages : EVICT_BATCH;
-	/* BUSY while picking: a page queued twice is taken once (a second
-	 * copy of its payload in the file would never be freed). */
-	while (n < max && spill_pick(&b[n].r, &b[n].pg)) {
-		b[n].r->pages[b[n].pg].meta |= FL_PG_BUSY;
-		refs[n] = b[n].r->pages[b[n].pg].ref;
-		n++;
-	}
-	for (size_t i = 0; i < n; i++)
-		b[i].r->pages[b[i].pg].meta &= ~FL_PG_BUSY;
-	if (!n)
+	struct spill_set s;
+	spill_take(&s, P.bounce_pages < EVICT_BATCH ? P.bounce_pages : EVICT_BATCH);
+	if (!s.n)
 		return 0;
 	int e = 0;
-	if (fl_store_spill(P.ctx_fault, refs, n, P.bounce, &e) != 0) {
-		for (size_t i = 0; i < n; i++)
-			cq_push(b[i].r, b[i].pg);
-		spill_failed(e);
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++)
-		b[i].r->pages[b[i].pg].ref = refs[i];
-	P.spilled_out += n;
-	P.store_full = 0;
-	return (int)n;
+	int rc = fl_store_spill(P.ctx_fault, s.refs, s.n, P.bounce, &e);
+	return spill_settle(&s, rc, e);
 }
 
 /*
  * Write up to EVICT_BATCH of the oldest compressed pages to the spill file
- * in one go.  The pages are BUSY while the write runs outside the lock.
- * Returns how many left memory; on an error (disk or cap full, I/O) they
- * all stay where they were, pressure goes CRITICAL, one warning is said
- * and no spill is tried for a second.
+ * in one go.  The pages are BUSY while the write runs outside the lock (a
+ * fault on one waits for BUSY to go, fl__region_wait_busy, and finds it
+ * spilled or as it was).  Returns how many left memory; on an error (disk
+ * or cap full, I/O) they all stay where they were, pressure goes
+ * CRITICAL, one warning is said and no spill is tried for a second.
  */
 static int spill_batch(void)
 {
-	struct {
-		struct fl_region *r;
-		size_t pg;
-	} b[EVICT_BATCH];
-	struct fl_store_ref refs[EVICT_BATCH];
-	size_t n = 0;
+	struct spill_set s;
 	fl_lock(&P.lock);
-	while (n < EVICT_BATCH && spill_pick(&b[n].r, &b[n].pg)) {
-		struct fl_page *p = &b[n].r->pages[b[n].pg];
-		p->meta |= FL_PG_BUSY;
-		P.busy++;
-		refs[n++] = p->ref;
-	}
+	spill_take(&s, EVICT_BATCH);
+	P.busy += s.n;
 	fl_unlock(&P.lock);
-	if (!n)
+	if (!s.n)
 		return 0;
 	int e = 0;
-	int rc = fl_store_spill(P.ctx_evict, refs, n, P.scratch, &e);
+	int rc = fl_store_spill(P.ctx_evict, s.refs, s.n, P.scratch, &e);
 	fl_lock(&P.lock);
-	for (size_t i = 0; i < n; i++) {
-		struct fl_page *p = &b[i].r->pages[b[i].pg];
-		P.busy--;
-		p->meta &= ~FL_PG_BUSY;
-		if (rc == 0)
-			p->ref = refs[i];
-		else
-			cq_push(b[i].r, b[i].pg);
-	}
-	if (rc == 0) {
-		P.spilled_out += n;
-		P.store_full = 0;
-	} else {
-		spill_failed(e);
-	}
+	P.busy -= s.n;
+	int done = spill_settle(&s, rc, e);
 	fl_unlock(&P.lock);
-	/* A fault on one of these pages meanwhile waited for BUSY to go
-	 * (fl__region_wait_busy) and finds it spilled, or as it was. */
-	return rc == 0 ? (int)n : 0;
+	return done;
 }
 
 /*

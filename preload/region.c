@@ -226,13 +226,19 @@ struct fl_region *fl__region_next_overlap(uintptr_t a, uintptr_t end, uintptr_t 
 	}
 }
 
-/* Rebuild page states of an adopted range from what is present. */
+/*
+ * Rebuild page states of a range from what is present: an adopted range,
+ * or a forked child's (a page its parent filled in while answering its
+ * faults is present whatever the tables, a copy of the parent's, say:
+ * resident now, its stored copy freed).
+ */
 void fl__region_adopt_states(struct fl_region *r)
 {
 	size_t vb = fl__round_pages(r->npages);
 	unsigned char *vec = fl__mem_alloc(vb);
 	if (!vec || mincore((void *)r->base, r->len, vec) != 0) {
-		/* Unknown: treat everything as resident (conservative). */
+		/* Unknown: treat untouched pages as resident (conservative);
+		 * stored ones stay counted out. */
 		for (size_t i = 0; i < r->npages; i++)
 			if (fl__pg_state(&r->pages[i]) == FL_PG_UNTOUCHED)
 				fl__page_move(r, &r->pages[i], FL_PG_RESIDENT);
@@ -240,10 +246,20 @@ void fl__region_adopt_states(struct fl_region *r)
 		for (size_t i = 0; i < r->npages; i++) {
 			struct fl_page *p = &r->pages[i];
 			unsigned st = fl__pg_state(p);
-			if (st == FL_PG_UNTOUCHED && (vec[i] & 1))
-				fl__page_move(r, p, FL_PG_RESIDENT);
-			else if (st == FL_PG_RESIDENT && !(vec[i] & 1))
-				fl__page_move(r, p, FL_PG_UNTOUCHED);
+			int present = vec[i] & 1;
+			if (st == FL_PG_RESIDENT) {
+				if (!present)
+					fl__page_move(r, p, FL_PG_UNTOUCHED);
+				continue;
+			}
+			if (!present)
+				continue;
+			if (st == FL_PG_INACTIVE)
+				P.eng->release(r, i, p->slot);
+			else if (st != FL_PG_UNTOUCHED)
+				fl_store_drop(P.store, &p->ref);
+			p->slot = 0;
+			fl__page_move(r, p, FL_PG_RESIDENT);
 		}
 	}
 	fl__mem_free(vec, vb);

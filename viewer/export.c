@@ -88,20 +88,16 @@ static int print_folded(sqlite3 *db, sqlite3_stmt *st, long long pid, const char
 	return bad;
 }
 
-/* --by alloc: the allocation sites (alloc_sites), weighed by what their
- * sampled allocations stand for; the faults in none are [unsampled]. */
-static int export_alloc(sqlite3 *db, const char *weight, long long pid, int per_process, struct fl_progress *pg)
+/* In folded text with --per-process: the program's name and pid as the
+ * outermost frame ("name[pid];"), for a query over t (with a process column). */
+#define PROCESS_PREFIX                                                                            \
+	"(SELECT replace(replace(substr(p.exe, length(rtrim(p.exe, replace(p.exe, '/', ''))) + 1),"  \
+	" ';', ':'), ' ', '_') || '[' || p.pid || '];' FROM processes p WHERE p.id = t.process) ||"
+
+/* Prepare sql (freed here; ?1 is the pid when pid >= 0) and print its
+ * rows folded.  none: what was logged, for the message when nothing was. */
+static int run_folded(sqlite3 *db, char *sql, long long pid, const char *none, struct fl_progress *pg)
 {
-	const char *col = !strcmp(weight, "time")    ? "coalesce(est_time_ns, time_ns)"
-			  : !strcmp(weight, "pages") ? "coalesce(est_pages, pages)"
-			  : !strcmp(weight, "bytes") ? "bytes_allocated"
-						     : "coalesce(est_faults, faults)";
-	char *sql = sqlite3_mprintf(
-		"SELECT %s folded, sum(%s) AS w FROM alloc_sites t%s GROUP BY 1 HAVING w > 0 ORDER BY 1",
-		per_process ? "(SELECT replace(replace(substr(p.exe, length(rtrim(p.exe, replace(p.exe, '/', ''))) + 1),"
-			      " ';', ':'), ' ', '_') || '[' || p.pid || '];' FROM processes p WHERE p.id = t.process) ||"
-			    : "",
-		col, pid >= 0 ? " WHERE t.pid = ?1" : "");
 	sqlite3_stmt *st = NULL;
 	int rc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
 	sqlite3_free(sql);
@@ -112,7 +108,22 @@ static int export_alloc(sqlite3 *db, const char *weight, long long pid, int per_
 	}
 	if (pid >= 0)
 		sqlite3_bind_int64(st, 1, pid);
-	return print_folded(db, st, pid, "allocations", pg);
+	return print_folded(db, st, pid, none, pg);
+}
+
+/* --by alloc: the allocation sites (alloc_sites), weighed by what their
+ * sampled allocations stand for; the faults in none are [unsampled]. */
+static int export_alloc(sqlite3 *db, const char *weight, long long pid, int per_process, struct fl_progress *pg)
+{
+	const char *col = !strcmp(weight, "time")    ? "coalesce(est_time_ns, time_ns)"
+			  : !strcmp(weight, "pages") ? "coalesce(est_pages, pages)"
+			  : !strcmp(weight, "bytes") ? "bytes_allocated"
+						     : "coalesce(est_faults, faults)";
+	char *sql = sqlite3_mprintf(
+		"SELECT %s folded, sum(%s) AS w FROM alloc_sites t%s GROUP BY 1 HAVING w > 0 ORDER BY 1",
+		per_process ? PROCESS_PREFIX : "",
+		col, pid >= 0 ? " WHERE t.pid = ?1" : "");
+	return run_folded(db, sql, pid, "allocations", pg);
 }
 
 /* The folded lines, in SQL: per-stack totals joined with the stacks'
@@ -132,20 +143,9 @@ static int export_folded(sqlite3 *db, const char *weight, long long pid, int per
 		" FROM stack_totals t"
 		" WHERE (t.stack <> 0 OR (SELECT p.stacks_every <= 1 FROM processes p WHERE p.id = t.process))%s"
 		" GROUP BY 1 HAVING w > 0 ORDER BY 1",
-		per_process ? "(SELECT replace(replace(substr(p.exe, length(rtrim(p.exe, replace(p.exe, '/', ''))) + 1),"
-			      " ';', ':'), ' ', '_') || '[' || p.pid || '];' FROM processes p WHERE p.id = t.process) ||"
-			    : "",
+		per_process ? PROCESS_PREFIX : "",
 		col, pid >= 0 ? " AND t.pid = ?1" : "");
-	sqlite3_stmt *st = NULL;
-	int rc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
-	sqlite3_free(sql);
-	if (rc != SQLITE_OK) {
-		fprintf(stderr, "faultline export: %s\n", sqlite3_errmsg(db));
-		return 1;
-	}
-	if (pid >= 0)
-		sqlite3_bind_int64(st, 1, pid);
-	return print_folded(db, st, pid, "faults", pg);
+	return run_folded(db, sql, pid, "faults", pg);
 }
 
 /* Whether relation name has a column col. */
