@@ -66,6 +66,19 @@ static void run_db(const char *db, const char *sample, const char *stacks, const
 	cr_assert(!strncmp(text, "sum ", 4), "allocsites said: %s", text);
 }
 
+/* faultline CMD db [ARG] (ARG may be NULL): its output into text; it must
+ * succeed. */
+static void cli_text(const char *cmd, const char *db, const char *arg, char *text, size_t len)
+{
+	char out[320];
+	snprintf(out, sizeof out, "%s/%s.out", dir, cmd);
+	char *argv[] = {(char *)test_bin("faultline"), (char *)cmd, (char *)db, (char *)arg, NULL};
+	static struct run_result r;
+	run_to(argv, NULL, out, NULL, &r);
+	cr_assert_eq(r.status, 0, "faultline %s: %s", cmd, r.err);
+	read_text(out, text, len);
+}
+
 static double q(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *st;
@@ -133,14 +146,8 @@ Test(alloc_sites, hot_and_cold_sites_are_charged_their_faults_in_proportion)
 	sqlite3_close(h);
 
 	/* The report says so, hot first. */
-	char out[320];
-	snprintf(out, sizeof out, "%s/report.txt", dir);
-	char *argv[] = {(char *)test_bin("faultline"), "report", db, NULL};
-	static struct run_result r;
-	run_to(argv, NULL, out, NULL, &r);
-	cr_assert_eq(r.status, 0, "%s", r.err);
 	static char text[1 << 16];
-	read_text(out, text, sizeof text);
+	cli_text("report", db, NULL, text, sizeof text);
 	const char *sec = strstr(text, "faults by allocation site");
 	cr_assert(sec, "%s", text);
 	const char *h1 = strstr(sec, "hot_site"), *c1 = strstr(sec, "cold_site");
@@ -185,14 +192,8 @@ Test(alloc_sites, the_shims_table_is_bounded_and_says_what_it_dropped)
 	cr_expect(live > 1000 && live <= 3072, "%.0f samples kept live", live);
 	cr_expect(dropped > 8192 * 0.9 - 3072 - 500, "%.0f samples dropped, %.0f kept", dropped, live);
 	sqlite3_close(h);
-	char out[320];
-	snprintf(out, sizeof out, "%s/report.txt", dir);
-	char *argv[] = {(char *)test_bin("faultline"), "report", db, NULL};
-	static struct run_result r;
-	run_to(argv, NULL, out, NULL, &r);
-	cr_assert_eq(r.status, 0, "%s", r.err);
 	static char text[1 << 16];
-	read_text(out, text, sizeof text);
+	cli_text("report", db, NULL, text, sizeof text);
 	cr_expect(strstr(text, "allocations drawn for a sample were not kept: the shim's table was full"), "%s", text);
 }
 
@@ -213,14 +214,8 @@ Test(alloc_sites, sampled_stacks_add_up_to_the_exact_total)
 	cr_expect(fabs(sampled * 8 - (total - dropped)) <= 8 + 0.02 * total, "%.0f sampled x 8 against %.0f faults",
 		  sampled, total);
 
-	char out[320];
-	snprintf(out, sizeof out, "%s/folded", dir);
-	char *argv[] = {(char *)test_bin("faultline"), "export", db, "--folded", NULL};
-	static struct run_result r;
-	run_to(argv, NULL, out, NULL, &r);
-	cr_assert_eq(r.status, 0, "%s", r.err);
 	static char text[1 << 16];
-	read_text(out, text, sizeof text);
+	cli_text("export", db, "--folded", text, sizeof text);
 	double sum = 0;
 	for (char *l = text; *l;) {
 		char *e = strchr(l, '\n');
@@ -235,11 +230,7 @@ Test(alloc_sites, sampled_stacks_add_up_to_the_exact_total)
 	cr_expect(fabs(sum - total) <= 8 + 0.1 * total, "the folded weights add up to %.0f, the faults are %.0f", sum,
 		  total);
 
-	snprintf(out, sizeof out, "%s/report.txt", dir);
-	char *rargv[] = {(char *)test_bin("faultline"), "report", db, NULL};
-	run_to(rargv, NULL, out, NULL, &r);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	read_text(out, text, sizeof text);
+	cli_text("report", db, NULL, text, sizeof text);
 	cr_expect(strstr(text, "top stacks by faults (estimated from sampled stacks)"), "%s", text);
 	cr_expect(!strstr(text, "(no stack: faults logged without one)"), "%s", text);
 	cr_expect(strstr(text, "#1  ~"), "%s", text);
