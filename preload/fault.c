@@ -303,8 +303,7 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 	if (w == 1 && spilled) {
 		/* Pages written to the spill file together lie together in
 		 * it: the address neighbours whose payloads are near this
-		 * one's come too (one read from the disk brings the blocks of
-		 * all into the page cache). */
+		 * one's come too, all in one read from the file. */
 		size_t side = SPILL_NEAR < (P.bounce_pages - 1) / 2 ? SPILL_NEAR : (P.bounce_pages - 1) / 2;
 		while (a > 0 && pg - a < side && spilled_near(&r->pages[a - 1], loc))
 			a--;
@@ -327,18 +326,14 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 		n = a + n - pg < fit ? a + n - pg : fit;
 		a = pg;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct fl_page *p = &r->pages[a + i];
-		int rc = fl_store_get(P.ctx_fault, &p->ref, P.bounce + i * PS);
-		if (rc != 0) {
-			fl__note_error();
-			FL_WARN("store could not rebuild a page at %p (%d)",
-				(void *)(r->base + (a + i) * PS), rc);
-			if (a + i <= pg)
-				return -1;
-			n = i;
-			break;
-		}
+	int rc;
+	size_t got = fl_store_get_many(P.ctx_fault, &r->pages[a].ref, sizeof *r->pages, n, P.bounce, &rc);
+	if (got < n) {
+		fl__note_error();
+		FL_WARN("store could not rebuild a page at %p (%d)", (void *)(r->base + (a + got) * PS), rc);
+		if (a + got <= pg)
+			return -1;
+		n = got;
 	}
 	int frc = P.eng->fill_copy(r, a, n, P.bounce);
 	if (frc < 0)

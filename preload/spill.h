@@ -16,6 +16,12 @@
  * and each writes a file of its own from then on.  A frozen file is
  * closed once this process holds nothing in it.
  *
+ * The file is opened with O_DIRECT where the file system allows it (not
+ * tmpfs), so what is spilled does not sit in the page cache as well: the
+ * page cache would hold the very memory the budget keeps out, charged to
+ * the program's memory cgroup if it has one.  Reads and writes are
+ * therefore in whole blocks, from and into buffers aligned to a block.
+ *
  * Errors are negative errno values; nothing here logs.  Thread safety:
  * one lock for the block counts; reads take no lock (the caller holds a
  * live location); one writer at a time (the evictor).
@@ -32,16 +38,29 @@ struct fl_spill;
 struct fl_spill *fl_spill_create(const char *dir, uint64_t max_bytes);
 void fl_spill_destroy(struct fl_spill *sp);
 
+#define FL_SPILL_BLOCK 4096u
+
+/* A location's file number and byte offset in it. */
+static inline unsigned fl_spill_loc_file(uint64_t loc) { return (unsigned)(loc >> 56); }
+static inline uint64_t fl_spill_loc_off(uint64_t loc) { return loc & ((1ull << 56) - 1); }
+
 /*
  * Write n payloads, packed one after another in buf (sizes[i] bytes each),
- * in one go; locs[i] receives where each went.  0, or a negative errno:
- * -ENOSPC when the cap or the file system is full, -EIO and others as the
- * kernel says.  On failure nothing is kept.
+ * in one go; locs[i] receives where each went.  buf is aligned to
+ * FL_SPILL_BLOCK and has room for the payloads' total rounded up to a
+ * block: the rest of the last block is zeroed and written with them.
+ * 0, or a negative errno: -ENOSPC when the cap or the file system is
+ * full, -EIO and others as the kernel says.  On failure nothing is kept.
  */
-int fl_spill_write(struct fl_spill *sp, const void *buf, const uint32_t *sizes, size_t n,
-		   uint64_t *locs);
-/* Read size bytes at loc into out.  0 or a negative errno. */
-int fl_spill_read(struct fl_spill *sp, uint64_t loc, uint32_t size, void *out);
+int fl_spill_write(struct fl_spill *sp, void *buf, const uint32_t *sizes, size_t n, uint64_t *locs);
+/*
+ * Read the blocks [off, off + len) of file number file into buf (off and
+ * len multiples of FL_SPILL_BLOCK, buf aligned to one).  Returns the
+ * bytes read, fewer than len only at the file's end, or a negative errno.
+ * Bytes of payloads the caller holds are as written; the rest may be
+ * anything.
+ */
+long fl_spill_read_blocks(struct fl_spill *sp, unsigned file, uint64_t off, size_t len, void *buf);
 /* The payload at loc is no longer wanted. */
 void fl_spill_free(struct fl_spill *sp, uint64_t loc, uint32_t size);
 

@@ -124,12 +124,21 @@ struct fl_store {
 	struct fl_spill *spill; /* NULL: no spill file */
 };
 
+/* Spill file blocks one read brings in at most. */
+#define SPILL_WINDOW (256u << 10)
+
 struct fl_store_ctx {
 	struct fl_store *st;
 	size_t len;
 	void *lz4_state;
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
+	/* The spill file's blocks [win_off, win_off + win_len) of file
+	 * win_file, read during the current fl_store_get_many (SPILL_WINDOW
+	 * bytes mapped at the first spilled page, block-aligned). */
+	unsigned char *win;
+	unsigned win_file;
+	uint64_t win_off, win_len;
 	unsigned char buf[FL_STORE_RAW_LIMIT] __attribute__((aligned(64)));
 };
 
@@ -557,6 +566,10 @@ struct fl_store_ctx *fl_store_ctx_create(struct fl_store *st)
 void fl_store_ctx_destroy(struct fl_store_ctx *ctx)
 {
 	if (ctx) {
+		if (ctx->win) {
+			fl__mem_unnote(ctx->win);
+			fl__sys_munmap(ctx->win, SPILL_WINDOW);
+		}
 		fl__mem_unnote(ctx);
 		fl__sys_munmap(ctx, ctx->len);
 	}
@@ -643,24 +656,83 @@ int fl_store_put(struct fl_store_ctx *ctx, const void *page,
 	return 0;
 }
 
-int fl_store_get(struct fl_store_ctx *ctx, const struct fl_store_ref *ref,
-		 void *out)
+static inline const struct fl_store_ref *ref_at(const struct fl_store_ref *first, size_t stride, size_t i)
 {
-	struct fl_store *st;
+	return (const struct fl_store_ref *)((const char *)first + i * stride);
+}
+
+static inline uint64_t block_down(uint64_t off)
+{
+	return off & ~(uint64_t)(FL_SPILL_BLOCK - 1);
+}
+
+static inline int in_window(const struct fl_store_ctx *ctx, const struct fl_store_ref *ref)
+{
+	uint64_t lo = fl_spill_loc_off(ref->val);
+	return ref->kind == FL_STORE_SPILLED && ctx->win_len && fl_spill_loc_file(ref->val) == ctx->win_file &&
+	       lo >= ctx->win_off && lo + ref->size <= ctx->win_off + ctx->win_len;
+}
+
+/* Bit i of a set of GET_RUN. */
+#define GET_RUN 256u
+#define BIT(set, i) ((set)[(i) / 64] >> ((i) % 64) & 1)
+
+/*
+ * Read into ctx's window the spill file's blocks holding the payload of
+ * ref i of refs[0..n) and those of as many of the later ones still wanted
+ * (in want) as one window takes: pages that went out together lie
+ * together.  0, or FL_STORE_ESPILL.
+ */
+static int window_fill(struct fl_store_ctx *ctx, const struct fl_store_ref *first, size_t stride, size_t i,
+		       size_t n, const uint64_t *want)
+{
+	const struct fl_store_ref *ref = ref_at(first, stride, i);
+	unsigned file = fl_spill_loc_file(ref->val);
+	uint64_t lo = fl_spill_loc_off(ref->val), hi = lo + ref->size;
+	ctx->win_len = 0;
+	if (!ctx->win) {
+		void *w = fl__sys_mmap(NULL, SPILL_WINDOW, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (w == MAP_FAILED)
+			return FL_STORE_ESPILL;
+		fl__mem_note(w, SPILL_WINDOW);
+		ctx->win = w;
+	}
+	for (size_t j = i + 1; j < n; j++) {
+		const struct fl_store_ref *o = ref_at(first, stride, j);
+		if (!BIT(want, j) || o->kind != FL_STORE_SPILLED || fl_spill_loc_file(o->val) != file)
+			continue;
+		uint64_t olo = fl_spill_loc_off(o->val), ohi = olo + o->size;
+		uint64_t nlo = olo < lo ? olo : lo, nhi = ohi > hi ? ohi : hi;
+		if (align_up(nhi, FL_SPILL_BLOCK) - block_down(nlo) <= SPILL_WINDOW) {
+			lo = nlo;
+			hi = nhi;
+		}
+	}
+	lo = block_down(lo);
+	long got = fl_spill_read_blocks(ctx->st->spill, file, lo, align_up(hi, FL_SPILL_BLOCK) - lo, ctx->win);
+	if (got < 0)
+		return FL_STORE_ESPILL;
+	ctx->win_file = file;
+	ctx->win_off = lo;
+	ctx->win_len = (uint64_t)got;
+	return in_window(ctx, ref) ? 0 : FL_STORE_ESPILL;
+}
+
+/* Rebuild the page of ref into out; a spilled one from ctx's window. */
+static int get_page(struct fl_store_ctx *ctx, const struct fl_store_ref *ref, void *out)
+{
+	struct fl_store *st = ctx->st;
 	const unsigned char *src;
 
-	if (!ctx || !ref || !out)
-		return FL_STORE_EINVAL;
-	st = ctx->st;
 	if (ref->kind == FL_STORE_SAME) {
 		uint64_t *o = out;
 
 		if (((uintptr_t)out & 7) == 0) {
-			for (size_t i = 0; i < FL_PAGE_SIZE / 8; i++)
-				o[i] = ref->val;
+			for (size_t k = 0; k < FL_PAGE_SIZE / 8; k++)
+				o[k] = ref->val;
 		} else {
-			for (size_t i = 0; i < FL_PAGE_SIZE; i += 8)
-				memcpy((char *)out + i, &ref->val, 8);
+			for (size_t k = 0; k < FL_PAGE_SIZE; k += 8)
+				memcpy((char *)out + k, &ref->val, 8);
 		}
 		stat_add(&st->gets, 1);
 		return 0;
@@ -669,17 +741,8 @@ int fl_store_get(struct fl_store_ctx *ctx, const struct fl_store_ref *ref,
 	unsigned cls;
 	int raw = ref->kind == FL_STORE_RAW;
 	if (ref->kind == FL_STORE_SPILLED) {
-		if (!st->spill || !ref->size || ref->size > FL_PAGE_SIZE ||
-		    (ref->size > FL_STORE_RAW_LIMIT && ref->size != FL_PAGE_SIZE))
-			return FL_STORE_EINVAL;
 		raw = ref->size == FL_PAGE_SIZE;
-		if (fl_spill_read(st->spill, ref->val, ref->size, raw ? out : ctx->buf) != 0)
-			return FL_STORE_ESPILL;
-		if (raw) {
-			stat_add(&st->gets, 1);
-			return 0;
-		}
-		src = ctx->buf;
+		src = ctx->win + (fl_spill_loc_off(ref->val) - ctx->win_off);
 	} else if (!ref_locate(st, ref, &idx, &cls, &slot)) {
 		return FL_STORE_EINVAL;
 	} else {
@@ -688,18 +751,89 @@ int fl_store_get(struct fl_store_ctx *ctx, const struct fl_store_ref *ref,
 	if (raw) {
 		memcpy(out, src, FL_PAGE_SIZE);
 	} else if (st->comp == FL_COMP_LZ4) {
-		int n = LZ4_decompress_safe((const char *)src, out,
-					    (int)ref->size, FL_PAGE_SIZE);
-		if (n != (int)FL_PAGE_SIZE)
+		int got = LZ4_decompress_safe((const char *)src, out,
+					      (int)ref->size, FL_PAGE_SIZE);
+		if (got != (int)FL_PAGE_SIZE)
 			return FL_STORE_ECORRUPT;
 	} else {
-		size_t n = ZSTD_decompressDCtx(ctx->dctx, out, FL_PAGE_SIZE,
-					       src, ref->size);
-		if (ZSTD_isError(n) || n != FL_PAGE_SIZE)
+		size_t got = ZSTD_decompressDCtx(ctx->dctx, out, FL_PAGE_SIZE,
+						 src, ref->size);
+		if (ZSTD_isError(got) || got != FL_PAGE_SIZE)
 			return FL_STORE_ECORRUPT;
 	}
 	stat_add(&st->gets, 1);
 	return 0;
+}
+
+/*
+ * Rebuild refs[0..n) (n <= GET_RUN) into out.  Each window read serves
+ * every page still wanted whose payload it holds, in whatever order they
+ * come.  Returns how many from the first were rebuilt; *err why the next
+ * was not.
+ */
+static size_t get_run(struct fl_store_ctx *ctx, const struct fl_store_ref *first, size_t stride, size_t n,
+		      unsigned char *out, int *err)
+{
+	uint64_t want[GET_RUN / 64] = {0};
+	for (size_t i = 0; i < n; i++)
+		want[i / 64] |= 1ull << (i % 64);
+	/* A window read before this call may hold blocks freed and written
+	 * over since: only what this call reads is used. */
+	ctx->win_len = 0;
+	size_t i = 0;
+	for (; i < n; i++) {
+		if (!BIT(want, i))
+			continue;
+		const struct fl_store_ref *ref = ref_at(first, stride, i);
+		if (ref->kind == FL_STORE_SPILLED) {
+			if (!ctx->st->spill || !ref->size || ref->size > FL_PAGE_SIZE ||
+			    (ref->size > FL_STORE_RAW_LIMIT && ref->size != FL_PAGE_SIZE)) {
+				*err = FL_STORE_EINVAL;
+				break;
+			}
+			if (!in_window(ctx, ref) && (*err = window_fill(ctx, first, stride, i, n, want)) != 0)
+				break;
+		}
+		if ((*err = get_page(ctx, ref, out + i * FL_PAGE_SIZE)) != 0)
+			break;
+		want[i / 64] &= ~(1ull << (i % 64));
+		if (ref->kind != FL_STORE_SPILLED)
+			continue;
+		/* The later pages this window holds, now. */
+		for (size_t j = i + 1; j < n; j++) {
+			const struct fl_store_ref *o = ref_at(first, stride, j);
+			if (BIT(want, j) && in_window(ctx, o) && get_page(ctx, o, out + j * FL_PAGE_SIZE) == 0)
+				want[j / 64] &= ~(1ull << (j % 64));
+		}
+	}
+	ctx->win_len = 0;
+	return i;
+}
+
+size_t fl_store_get_many(struct fl_store_ctx *ctx, const struct fl_store_ref *first, size_t stride,
+			 size_t n, void *out, int *err)
+{
+	*err = 0;
+	if (!ctx || !first || !out)
+		return *err = FL_STORE_EINVAL, 0;
+	size_t done = 0;
+	while (done < n) {
+		size_t m = n - done < GET_RUN ? n - done : GET_RUN;
+		size_t got = get_run(ctx, ref_at(first, stride, done), stride, m,
+				     (unsigned char *)out + done * FL_PAGE_SIZE, err);
+		done += got;
+		if (got < m)
+			break;
+	}
+	return done;
+}
+
+int fl_store_get(struct fl_store_ctx *ctx, const struct fl_store_ref *ref,
+		 void *out)
+{
+	int err;
+	fl_store_get_many(ctx, ref, 0, 1, out, &err);
+	return err;
 }
 
 void fl_store_drop(struct fl_store *st, struct fl_store_ref *ref)

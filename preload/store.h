@@ -93,6 +93,15 @@ int fl_store_put(struct fl_store_ctx *ctx, const void *page,
 /* Rebuild the page into out (FL_PAGE_SIZE bytes).  Does not drop it. */
 int fl_store_get(struct fl_store_ctx *ctx, const struct fl_store_ref *ref,
 		 void *out);
+/*
+ * Rebuild n pages into out (n * FL_PAGE_SIZE bytes), page i from the
+ * reference at (char *)first + i * stride (a reference inside each of an
+ * array of structs).  Spilled payloads that lie near one another in the
+ * spill file are read with one read.  Returns how many were rebuilt, from
+ * the first; when fewer than n, *err is why the next one was not (else 0).
+ */
+size_t fl_store_get_many(struct fl_store_ctx *ctx, const struct fl_store_ref *first, size_t stride,
+			 size_t n, void *out, int *err);
 
 /* Release what ref holds.  ref is cleared. */
 void fl_store_drop(struct fl_store *st, struct fl_store_ref *ref);
@@ -117,7 +126,7 @@ uint64_t fl_store_room(struct fl_store *st, uint64_t *cap);
 /*
  * Move n held pages (FL_STORE_COMP or FL_STORE_RAW references, which the
  * caller keeps from changing) to the spill file in one write, packed into
- * buf (n * FL_PAGE_SIZE bytes, the caller's).  On success each refs[i] is
+ * buf (n * FL_PAGE_SIZE bytes, the caller's, aligned to a page).  On success each refs[i] is
  * FL_STORE_SPILLED and its slot is free: 0.  On failure nothing changes:
  * FL_STORE_ESPILL with *sys_errno the reason (ENOSPC: the cap or the disk
  * is full), or FL_STORE_EINVAL.
