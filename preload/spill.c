@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/aio_abi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,96 @@ long fl_spill_read_blocks(struct fl_spill *sp, unsigned file, uint64_t off, size
 	}
 	__atomic_fetch_add(&sp->reads, 1, __ATOMIC_RELAXED);
 	return (long)done;
+}
+
+_Static_assert(sizeof(struct iocb) == sizeof(((struct fl_spill_reader *)0)->cbs[0]), "iocb size");
+_Static_assert(sizeof(struct io_event) == sizeof(((struct fl_spill_reader *)0)->evs[0]), "io_event size");
+
+static int reader_ready(struct fl_spill_reader *rd)
+{
+	long pid = (long)syscall(SYS_getpid);
+	if (rd->pid != pid) {
+		/* A forked child has none of its parent's AIO contexts. */
+		rd->aio = 0;
+		rd->broken = 0;
+		rd->pid = pid;
+	}
+	if (!rd->aio && !rd->broken) {
+		aio_context_t c = 0;
+		if (syscall(SYS_io_setup, FL_SPILL_RUNS, &c) == 0)
+			rd->aio = c;
+		else
+			rd->broken = 1;
+	}
+	return rd->aio != 0;
+}
+
+/* Submit runs[0..n) to the reader's context and wait for them all.
+ * How many were submitted (the rest are not). */
+static size_t aio_runs(struct fl_spill *sp, struct fl_spill_reader *rd, struct fl_spill_run *runs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct iocb *cb = (struct iocb *)rd->cbs[i];
+		memset(cb, 0, sizeof *cb);
+		cb->aio_data = i;
+		cb->aio_lio_opcode = IOCB_CMD_PREAD;
+		cb->aio_fildes = (uint32_t)__atomic_load_n(&sp->f[fl_spill_loc_file(runs[i].loc)].fd, __ATOMIC_ACQUIRE);
+		cb->aio_buf = (uint64_t)(uintptr_t)runs[i].buf;
+		cb->aio_nbytes = runs[i].len;
+		cb->aio_offset = (int64_t)fl_spill_loc_off(runs[i].loc);
+		rd->cbp[i] = cb;
+	}
+	long sub;
+	do
+		sub = syscall(SYS_io_submit, rd->aio, (long)n, rd->cbp);
+	while (sub < 0 && errno == EINTR);
+	if (sub <= 0) {
+		rd->broken = 1;
+		return 0;
+	}
+	for (long left = sub; left > 0;) {
+		long got = syscall(SYS_io_getevents, rd->aio, 1L, left, (struct io_event *)rd->evs, NULL);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break; /* cannot happen with submitted reads: they complete */
+		for (long e = 0; e < got; e++) {
+			const struct io_event *ev = (const struct io_event *)rd->evs[e];
+			runs[ev->data].got = (long)ev->res;
+		}
+		left -= got;
+	}
+	return (size_t)sub;
+}
+
+void fl_spill_read_runs(struct fl_spill *sp, struct fl_spill_reader *rd, struct fl_spill_run *runs, size_t n)
+{
+	size_t done = 0;
+	for (size_t i = 0; i < n; i++)
+		runs[i].got = -EBADF;
+	for (size_t i = 0; i < n; i++)
+		if (fl_spill_loc_file(runs[i].loc) >= MAX_FILES ||
+		    __atomic_load_n(&sp->f[fl_spill_loc_file(runs[i].loc)].fd, __ATOMIC_ACQUIRE) < 0)
+			return; /* never meant to happen: the caller holds payloads there */
+	if (n > 1 && reader_ready(rd)) {
+		done = aio_runs(sp, rd, runs, n);
+		for (size_t i = 0; i < done; i++) {
+			if (runs[i].got < 0)
+				__atomic_fetch_add(&sp->read_errors, 1, __ATOMIC_RELAXED);
+			else
+				__atomic_fetch_add(&sp->reads, 1, __ATOMIC_RELAXED);
+		}
+	}
+	for (size_t i = done; i < n; i++)
+		runs[i].got = fl_spill_read_blocks(sp, fl_spill_loc_file(runs[i].loc), fl_spill_loc_off(runs[i].loc),
+						   runs[i].len, runs[i].buf);
+}
+
+void fl_spill_reader_close(struct fl_spill_reader *rd)
+{
+	if (rd->aio && rd->pid == (long)syscall(SYS_getpid))
+		syscall(SYS_io_destroy, rd->aio);
+	rd->aio = 0;
 }
 
 void fl_spill_free(struct fl_spill *sp, uint64_t loc, uint32_t size)

@@ -61,6 +61,31 @@ int fl_spill_write(struct fl_spill *sp, void *buf, const uint32_t *sizes, size_t
  * anything.
  */
 long fl_spill_read_blocks(struct fl_spill *sp, unsigned file, uint64_t off, size_t len, void *buf);
+/*
+ * Several reads at once: runs of blocks scattered over the file (pages
+ * wanted together that went out at different times) are read in parallel
+ * with Linux AIO where the file is O_DIRECT, one after another otherwise.
+ * A reader is one thread's (zeroed to start, closed with
+ * fl_spill_reader_close); a forked child makes its own on first use.
+ */
+#define FL_SPILL_RUNS 32u
+struct fl_spill_run {
+	uint64_t loc;  /* file number and block-aligned offset, as a location */
+	size_t len;    /* a multiple of FL_SPILL_BLOCK */
+	void *buf;     /* aligned to a block */
+	long got;      /* out: bytes read (fewer only at the file's end), or a negative errno */
+};
+struct fl_spill_reader {
+	unsigned long aio; /* aio_context_t; 0: none yet */
+	long pid;          /* the process it belongs to */
+	int broken;        /* AIO refused: read one after another */
+	unsigned char cbs[FL_SPILL_RUNS][64], evs[FL_SPILL_RUNS][32]; /* struct iocb, struct io_event */
+	void *cbp[FL_SPILL_RUNS];
+};
+/* Read runs[0..n) (n <= FL_SPILL_RUNS), each's got filled in. */
+void fl_spill_read_runs(struct fl_spill *sp, struct fl_spill_reader *rd, struct fl_spill_run *runs, size_t n);
+void fl_spill_reader_close(struct fl_spill_reader *rd);
+
 /* The payload at loc is no longer wanted. */
 void fl_spill_free(struct fl_spill *sp, uint64_t loc, uint32_t size);
 

@@ -124,8 +124,10 @@ struct fl_store {
 	struct fl_spill *spill; /* NULL: no spill file */
 };
 
-/* Spill file blocks one read brings in at most. */
+/* Spill file bytes one round of reads brings in at most, and the most
+ * pages fl_store_get_many plans at a time. */
 #define SPILL_WINDOW (256u << 10)
+#define GET_RUN 256u
 
 struct fl_store_ctx {
 	struct fl_store *st;
@@ -133,12 +135,13 @@ struct fl_store_ctx {
 	void *lz4_state;
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
-	/* The spill file's blocks [win_off, win_off + win_len) of file
-	 * win_file, read during the current fl_store_get_many (SPILL_WINDOW
-	 * bytes mapped at the first spilled page, block-aligned). */
+	/* Where fl_store_get_many reads the spill file's blocks into
+	 * (SPILL_WINDOW bytes, mapped at the first spilled page). */
 	unsigned char *win;
-	unsigned win_file;
-	uint64_t win_off, win_len;
+	struct fl_spill_reader rd;
+	/* fl_store_get_many's plan (here, not on a signal handler's stack). */
+	struct fl_spill_run runs[FL_SPILL_RUNS];
+	uint8_t run_of[GET_RUN];
 	unsigned char buf[FL_STORE_RAW_LIMIT] __attribute__((aligned(64)));
 };
 
@@ -566,6 +569,7 @@ struct fl_store_ctx *fl_store_ctx_create(struct fl_store *st)
 void fl_store_ctx_destroy(struct fl_store_ctx *ctx)
 {
 	if (ctx) {
+		fl_spill_reader_close(&ctx->rd);
 		if (ctx->win) {
 			fl__mem_unnote(ctx->win);
 			fl__sys_munmap(ctx->win, SPILL_WINDOW);
@@ -666,63 +670,16 @@ static inline uint64_t block_down(uint64_t off)
 	return off & ~(uint64_t)(FL_SPILL_BLOCK - 1);
 }
 
-static inline int in_window(const struct fl_store_ctx *ctx, const struct fl_store_ref *ref)
-{
-	uint64_t lo = fl_spill_loc_off(ref->val);
-	return ref->kind == FL_STORE_SPILLED && ctx->win_len && fl_spill_loc_file(ref->val) == ctx->win_file &&
-	       lo >= ctx->win_off && lo + ref->size <= ctx->win_off + ctx->win_len;
-}
-
 /* Bit i of a set of GET_RUN. */
-#define GET_RUN 256u
 #define BIT(set, i) ((set)[(i) / 64] >> ((i) % 64) & 1)
+/* One read's most bytes: a fault's neighbours within 64 KiB either way. */
+#define RUN_MAX (128u << 10)
 
-/*
- * Read into ctx's window the spill file's blocks holding the payload of
- * ref i of refs[0..n) and those of as many of the later ones still wanted
- * (in want) as one window takes: pages that went out together lie
- * together.  0, or FL_STORE_ESPILL.
- */
-static int window_fill(struct fl_store_ctx *ctx, const struct fl_store_ref *first, size_t stride, size_t i,
-		       size_t n, const uint64_t *want)
-{
-	const struct fl_store_ref *ref = ref_at(first, stride, i);
-	unsigned file = fl_spill_loc_file(ref->val);
-	uint64_t lo = fl_spill_loc_off(ref->val), hi = lo + ref->size;
-	ctx->win_len = 0;
-	if (!ctx->win) {
-		void *w = fl__sys_mmap(NULL, SPILL_WINDOW, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (w == MAP_FAILED)
-			return FL_STORE_ESPILL;
-		fl__mem_note(w, SPILL_WINDOW);
-		ctx->win = w;
-	}
-	for (size_t j = i + 1; j < n; j++) {
-		const struct fl_store_ref *o = ref_at(first, stride, j);
-		if (!BIT(want, j) || o->kind != FL_STORE_SPILLED || fl_spill_loc_file(o->val) != file)
-			continue;
-		uint64_t olo = fl_spill_loc_off(o->val), ohi = olo + o->size;
-		uint64_t nlo = olo < lo ? olo : lo, nhi = ohi > hi ? ohi : hi;
-		if (align_up(nhi, FL_SPILL_BLOCK) - block_down(nlo) <= SPILL_WINDOW) {
-			lo = nlo;
-			hi = nhi;
-		}
-	}
-	lo = block_down(lo);
-	long got = fl_spill_read_blocks(ctx->st->spill, file, lo, align_up(hi, FL_SPILL_BLOCK) - lo, ctx->win);
-	if (got < 0)
-		return FL_STORE_ESPILL;
-	ctx->win_file = file;
-	ctx->win_off = lo;
-	ctx->win_len = (uint64_t)got;
-	return in_window(ctx, ref) ? 0 : FL_STORE_ESPILL;
-}
-
-/* Rebuild the page of ref into out; a spilled one from ctx's window. */
-static int get_page(struct fl_store_ctx *ctx, const struct fl_store_ref *ref, void *out)
+/* Rebuild the page of ref into out from src, its payload; src is NULL
+ * unless ref is spilled. */
+static int get_page(struct fl_store_ctx *ctx, const struct fl_store_ref *ref, const unsigned char *src, void *out)
 {
 	struct fl_store *st = ctx->st;
-	const unsigned char *src;
 
 	if (ref->kind == FL_STORE_SAME) {
 		uint64_t *o = out;
@@ -742,7 +699,6 @@ static int get_page(struct fl_store_ctx *ctx, const struct fl_store_ref *ref, vo
 	int raw = ref->kind == FL_STORE_RAW;
 	if (ref->kind == FL_STORE_SPILLED) {
 		raw = ref->size == FL_PAGE_SIZE;
-		src = ctx->win + (fl_spill_loc_off(ref->val) - ctx->win_off);
 	} else if (!ref_locate(st, ref, &idx, &cls, &slot)) {
 		return FL_STORE_EINVAL;
 	} else {
@@ -765,48 +721,117 @@ static int get_page(struct fl_store_ctx *ctx, const struct fl_store_ref *ref, vo
 	return 0;
 }
 
+static int spilled_ok(const struct fl_store *st, const struct fl_store_ref *ref)
+{
+	return st->spill && ref->size && ref->size <= FL_PAGE_SIZE &&
+	       (ref->size <= FL_STORE_RAW_LIMIT || ref->size == FL_PAGE_SIZE);
+}
+
 /*
- * Rebuild refs[0..n) (n <= GET_RUN) into out.  Each window read serves
- * every page still wanted whose payload it holds, in whatever order they
- * come.  Returns how many from the first were rebuilt; *err why the next
- * was not.
+ * Plan the reads for the spilled pages still wanted from i on: runs of
+ * blocks, each holding one or more of their payloads (near ones share a
+ * run of at most RUN_MAX), at most FL_SPILL_RUNS of them and
+ * SPILL_WINDOW bytes in all, laid out one after another in the window.
+ * ctx->run_of[j] is 1 + the run holding page j's payload, 0 for none yet.
+ * Returns how many runs (in ctx->runs).
+ */
+static size_t plan_runs(struct fl_store_ctx *ctx, const struct fl_store_ref *first, size_t stride, size_t i,
+			size_t n, const uint64_t *want)
+{
+	struct fl_spill_run *runs = ctx->runs;
+	uint64_t total = 0;
+	size_t k = 0;
+	for (size_t j = i; j < n; j++) {
+		const struct fl_store_ref *ref = ref_at(first, stride, j);
+		ctx->run_of[j] = 0;
+		if (!BIT(want, j) || ref->kind != FL_STORE_SPILLED || !spilled_ok(ctx->st, ref))
+			continue;
+		uint64_t lo = block_down(ref->val), hi = align_up(ref->val + ref->size, FL_SPILL_BLOCK);
+		size_t r = 0;
+		for (; r < k; r++) {
+			uint64_t rlo = runs[r].loc, rhi = rlo + runs[r].len;
+			if (fl_spill_loc_file(rlo) != fl_spill_loc_file(lo))
+				continue;
+			uint64_t nlo = lo < rlo ? lo : rlo, nhi = hi > rhi ? hi : rhi;
+			uint64_t grow = (nhi - nlo) - runs[r].len;
+			if (nhi - nlo <= RUN_MAX && total + grow <= SPILL_WINDOW) {
+				runs[r].loc = nlo;
+				runs[r].len = nhi - nlo;
+				total += grow;
+				break;
+			}
+		}
+		if (r == k) {
+			if (k == FL_SPILL_RUNS || total + (hi - lo) > SPILL_WINDOW)
+				continue; /* the next round's */
+			runs[k].loc = lo;
+			runs[k].len = hi - lo;
+			total += hi - lo;
+			k++;
+		}
+		ctx->run_of[j] = (uint8_t)(r + 1);
+	}
+	unsigned char *buf = ctx->win;
+	for (size_t r = 0; r < k; r++) {
+		runs[r].buf = buf;
+		buf += runs[r].len;
+	}
+	return k;
+}
+
+/*
+ * Rebuild refs[0..n) (n <= GET_RUN) into out: the spilled ones read in
+ * rounds of parallel reads, each page from whichever read holds it.
+ * Returns how many from the first were rebuilt; *err why the next was
+ * not.
  */
 static size_t get_run(struct fl_store_ctx *ctx, const struct fl_store_ref *first, size_t stride, size_t n,
 		      unsigned char *out, int *err)
 {
 	uint64_t want[GET_RUN / 64] = {0};
-	for (size_t i = 0; i < n; i++)
-		want[i / 64] |= 1ull << (i % 64);
-	/* A window read before this call may hold blocks freed and written
-	 * over since: only what this call reads is used. */
-	ctx->win_len = 0;
+	for (size_t j = 0; j < n; j++)
+		want[j / 64] |= 1ull << (j % 64);
 	size_t i = 0;
 	for (; i < n; i++) {
 		if (!BIT(want, i))
 			continue;
 		const struct fl_store_ref *ref = ref_at(first, stride, i);
-		if (ref->kind == FL_STORE_SPILLED) {
-			if (!ctx->st->spill || !ref->size || ref->size > FL_PAGE_SIZE ||
-			    (ref->size > FL_STORE_RAW_LIMIT && ref->size != FL_PAGE_SIZE)) {
-				*err = FL_STORE_EINVAL;
+		if (ref->kind != FL_STORE_SPILLED) {
+			if ((*err = get_page(ctx, ref, NULL, out + i * FL_PAGE_SIZE)) != 0)
 				break;
-			}
-			if (!in_window(ctx, ref) && (*err = window_fill(ctx, first, stride, i, n, want)) != 0)
-				break;
-		}
-		if ((*err = get_page(ctx, ref, out + i * FL_PAGE_SIZE)) != 0)
-			break;
-		want[i / 64] &= ~(1ull << (i % 64));
-		if (ref->kind != FL_STORE_SPILLED)
+			want[i / 64] &= ~(1ull << (i % 64));
 			continue;
-		/* The later pages this window holds, now. */
-		for (size_t j = i + 1; j < n; j++) {
-			const struct fl_store_ref *o = ref_at(first, stride, j);
-			if (BIT(want, j) && in_window(ctx, o) && get_page(ctx, o, out + j * FL_PAGE_SIZE) == 0)
-				want[j / 64] &= ~(1ull << (j % 64));
 		}
+		*err = FL_STORE_EINVAL;
+		if (!spilled_ok(ctx->st, ref))
+			break;
+		*err = FL_STORE_ESPILL;
+		if (!ctx->win) {
+			void *w = fl__sys_mmap(NULL, SPILL_WINDOW, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+					       -1, 0);
+			if (w == MAP_FAILED)
+				break;
+			fl__mem_note(w, SPILL_WINDOW);
+			ctx->win = w;
+		}
+		size_t k = plan_runs(ctx, first, stride, i, n, want);
+		fl_spill_read_runs(ctx->st->spill, &ctx->rd, ctx->runs, k);
+		/* Every page a read brought, this one (run 1) first. */
+		for (size_t j = i; j < n; j++) {
+			if (!ctx->run_of[j])
+				continue;
+			const struct fl_spill_run *r = &ctx->runs[ctx->run_of[j] - 1];
+			const struct fl_store_ref *o = ref_at(first, stride, j);
+			uint64_t at = o->val - r->loc;
+			if (r->got < 0 || at + o->size > (uint64_t)r->got ||
+			    get_page(ctx, o, (const unsigned char *)r->buf + at, out + j * FL_PAGE_SIZE) != 0)
+				continue; /* tried again as the first wanted, and failed there */
+			want[j / 64] &= ~(1ull << (j % 64));
+		}
+		if (BIT(want, i))
+			break;
+		*err = 0;
 	}
-	ctx->win_len = 0;
 	return i;
 }
 
