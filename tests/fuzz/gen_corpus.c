@@ -423,7 +423,7 @@ int main(int argc, char **argv)
 		spill(sbad[i].bad);
 		save(sbad[i].name, len);
 	}
-	/* A spill record cut to a sample's worth less than its size. */
+	/* A spill record whose header says it is 8 bytes shorter than its fixed part. */
 	len = 0;
 	hello(117);
 	off = len;
