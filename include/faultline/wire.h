@@ -172,7 +172,7 @@ struct fl_wire_spill {
 	uint64_t spilled_bytes; /* their payload bytes */
 	uint64_t file_bytes;    /* blocks in use, all files */
 	uint64_t writes, write_errors; /* batches written, and writes that failed (not kept) */
-	uint64_t reads, read_errors;   /* payloads read back, and reads that failed */
+	uint64_t reads, read_errors;   /* reads from the files (one may bring back several payloads), and reads that failed */
 };
 /* SPILL came later than version 1 and kept the version: an older shim
  * never sends it.  A daemon older than the record refuses it ("unknown
