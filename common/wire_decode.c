@@ -29,6 +29,7 @@ static const char *const type_names[FL_REC__END] = {
 	[FL_REC_GOODBYE] = "goodbye",
 	[FL_REC_EXIT] = "exit",
 	[FL_REC_ALLOCS] = "allocs",
+	[FL_REC_SPILL] = "spill",
 };
 
 const char *fl_wire_type_name(unsigned type)
@@ -61,6 +62,7 @@ static size_t fixed_size(unsigned type)
 	case FL_REC_GOODBYE: return sizeof(struct fl_wire_goodbye);
 	case FL_REC_EXIT: return sizeof(struct fl_wire_exit);
 	case FL_REC_ALLOCS: return sizeof(struct fl_wire_allocs);
+	case FL_REC_SPILL: return sizeof(struct fl_wire_spill);
 	default: return 0;
 	}
 }
@@ -278,6 +280,16 @@ long fl_wire_decode(const void *buf, size_t len, struct fl_wire_rec *out, char *
 		const struct fl_wire_sample *x = (const void *)body;
 		if (x->pressure > FL_PRESSURE_CRITICAL)
 			return bad(err, errlen, "sample has unknown pressure level %u", x->pressure);
+		break;
+	}
+	case FL_REC_SPILL: {
+		const struct fl_wire_spill *x = (const void *)body;
+		if ((x->spilled_pages == 0) != (x->spilled_bytes == 0))
+			return bad(err, errlen, "spill record holds %llu pages in %llu bytes",
+				   (unsigned long long)x->spilled_pages, (unsigned long long)x->spilled_bytes);
+		if (x->spilled_bytes > x->file_bytes)
+			return bad(err, errlen, "spill record holds %llu bytes in a file of %llu",
+				   (unsigned long long)x->spilled_bytes, (unsigned long long)x->file_bytes);
 		break;
 	}
 	case FL_REC_DROPS:

@@ -33,6 +33,7 @@ enum fl_op_type {
 	FL_OP_EXIT,     /* struct fl_op_exit: a launcher's report; proc 0 = find by pid */
 	FL_OP_SYMBOLS,  /* struct fl_op_symbols + n x struct fl_sym_frame (from the resolver) */
 	FL_OP_ALLOCS,   /* n x struct fl_wire_alloc */
+	FL_OP_SPILL,    /* struct fl_wire_spill */
 	FL_OP__END
 };
 

@@ -304,6 +304,8 @@ int fl_conn_feed(struct fl_conn *c, const struct fl_wire_rec *r, struct fl_batch
 		return allocs(c, r, out, err, errlen);
 	case FL_REC_SAMPLE:
 		return copy(c, r, FL_OP_SAMPLE, sizeof(struct fl_wire_sample), NULL, 0, NULL, 0, out, err, errlen);
+	case FL_REC_SPILL:
+		return copy(c, r, FL_OP_SPILL, sizeof(struct fl_wire_spill), NULL, 0, NULL, 0, out, err, errlen);
 	case FL_REC_DROPS:
 		return copy(c, r, FL_OP_DROPS, sizeof(struct fl_wire_drops), NULL, 0, NULL, 0, out, err, errlen);
 	case FL_REC_GOODBYE:

@@ -44,6 +44,7 @@ enum {
 	S_SYM_UPDATE,
 	S_SYM_INSERT,
 	S_ALLOC,
+	S_SPILL,
 	S__COUNT
 };
 
@@ -99,6 +100,8 @@ static const char *const sql_text[S__COUNT] = {
 		    " latency_ns = excluded.latency_ns, peak_ns = excluded.peak_ns,"
 		    " peak_resident_bytes = excluded.peak_resident_bytes,"
 		    " peak_compressed_bytes = excluded.peak_compressed_bytes, dropped = excluded.dropped",
+	[S_SPILL] = "INSERT INTO spill_samples(process, t_ns, spilled_pages, spilled_bytes, file_bytes, writes,"
+		    " write_errors, reads, read_errors) VALUES(?,?,?,?,?,?,?,?,?)",
 };
 
 #define FAULT_COLS "process, t_ns, tid, addr, region, kind, pages, latency_ns, write, stack"
@@ -632,6 +635,18 @@ static int op_faults(struct fl_ingest *g, uint32_t key, struct slot *s, const st
 	return SQLITE_OK;
 }
 
+/* Bind a sample-like row's first columns: process, time, then n counters.
+ * The next column's number. */
+static int bind_counters(sqlite3_stmt *st, const struct slot *s, uint64_t t_ns, const uint64_t *v, size_t n)
+{
+	sqlite3_bind_int64(st, 1, s->rowid);
+	sqlite3_bind_int64(st, 2, real_ns(s, t_ns));
+	int col = 3;
+	for (size_t i = 0; i < n; i++)
+		sqlite3_bind_int64(st, col++, (int64_t)v[i]);
+	return col;
+}
+
 static int op_sample(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
 {
 	const struct fl_wire_sample *x = fl_batch_body(op);
@@ -640,14 +655,19 @@ static int op_sample(struct fl_ingest *g, struct slot *s, const struct fl_op *op
 			      x->same_filled_pages, x->compressed_bytes, x->store_bytes, x->budget_pages,
 			      x->resident_peak_pages, x->faults[0], x->faults[1], x->faults[2], x->faults[3],
 			      x->faults[4], x->faults[5], x->fault_ns_total, x->pages_evicted};
-	sqlite3_bind_int64(st, 1, s->rowid);
-	sqlite3_bind_int64(st, 2, real_ns(s, x->t_ns));
-	int col = 3;
-	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-		sqlite3_bind_int64(st, col++, (int64_t)v[i]);
+	int col = bind_counters(st, s, x->t_ns, v, sizeof v / sizeof v[0]);
 	sqlite3_bind_text(st, col++, fl_pressure_name((enum fl_pressure)x->pressure), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, col, x->regions);
 	return run(g, st, err, errlen);
+}
+
+static int op_spill(struct fl_ingest *g, struct slot *s, const struct fl_op *op, char *err, size_t errlen)
+{
+	const struct fl_wire_spill *x = fl_batch_body(op);
+	const uint64_t v[] = {x->spilled_pages, x->spilled_bytes, x->file_bytes, x->writes,
+			      x->write_errors, x->reads, x->read_errors};
+	bind_counters(g->st[S_SPILL], s, x->t_ns, v, sizeof v / sizeof v[0]);
+	return run(g, g->st[S_SPILL], err, errlen);
 }
 
 /* Each record is a sample's whole state: the newest replaces the row. */
@@ -861,6 +881,9 @@ int fl_ingest_op(struct fl_ingest *g, const struct fl_op *op, char *err, size_t 
 		break;
 	case FL_OP_DROPS:
 		rc = op_drops(g, s, op, err, errlen);
+		break;
+	case FL_OP_SPILL:
+		rc = op_spill(g, s, op, err, errlen);
 		break;
 	case FL_OP_ALLOCS:
 		rc = op_allocs(g, s, op, err, errlen);

@@ -278,6 +278,21 @@ static void try_connect(void)
 
 /* ---- one turn of work ------------------------------------------------- */
 
+/* Beside each sample, the spill file's counters, once the process has
+ * written to one or tried to (a process that never spills sends none). */
+static void send_spill(uint64_t now)
+{
+	struct fl_pager_spill s;
+	fl_pager_spill_get(&s);
+	if (!s.writes && !s.write_errors)
+		return;
+	struct fl_wire_spill w = {.t_ns = now, .spilled_pages = s.pages, .spilled_bytes = s.bytes,
+				  .file_bytes = s.file_bytes, .writes = s.writes, .write_errors = s.write_errors,
+				  .reads = s.reads, .read_errors = s.read_errors};
+	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_SPILL, &w, sizeof w, NULL, 0, NULL, 0)))
+		fl__events_count_dropped(0, 1);
+}
+
 static void send_sample(uint64_t now)
 {
 	struct fl_stats s;
@@ -309,6 +324,7 @@ static void send_sample(uint64_t now)
 	}
 	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_SAMPLE, &w, sizeof w, NULL, 0, NULL, 0)))
 		fl__events_count_dropped(0, 1);
+	send_spill(now);
 }
 
 static void send_drops(uint64_t now, int force)

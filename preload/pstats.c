@@ -245,13 +245,23 @@ int fl_stats_get(struct fl_stats *s)
 	return 0;
 }
 
-void fl_pager_spill_stats(uint64_t *pages, uint64_t *bytes, uint64_t *file_bytes)
+void fl_pager_spill_get(struct fl_pager_spill *out)
 {
 	struct fl_store_stats ss;
 	fl_store_stats(P.running ? P.store : NULL, &ss);
-	*pages = ss.spilled_pages;
-	*bytes = ss.spilled_bytes;
-	*file_bytes = ss.spill_file_bytes;
+	*out = (struct fl_pager_spill){.pages = ss.spilled_pages, .bytes = ss.spilled_bytes,
+				       .file_bytes = ss.spill_file_bytes, .writes = ss.spill_writes,
+				       .write_errors = ss.spill_write_errors, .reads = ss.spill_reads,
+				       .read_errors = ss.spill_read_errors};
+}
+
+void fl_pager_spill_stats(uint64_t *pages, uint64_t *bytes, uint64_t *file_bytes)
+{
+	struct fl_pager_spill s;
+	fl_pager_spill_get(&s);
+	*pages = s.pages;
+	*bytes = s.bytes;
+	*file_bytes = s.file_bytes;
 }
 
 void fl__pager_range_bytes(uintptr_t a, size_t len, uint64_t *resident, uint64_t *stored)

@@ -34,10 +34,10 @@ static void usage(FILE *f)
 		fprintf(f, "  %-16s %s\n", fl_views[i].name, fl_views[i].summary);
 	fprintf(f,
 		"tables: processes, modules, regions, stacks, frames, faults, fault_spans,\n"
-		"  stack_faults, fault_kinds, samples, drops, allocs, meta.  faults has no\n"
-		"  index but its row id: filter fault_log by process or pid (it reads\n"
-		"  faults through fault_spans), and prefer stack_totals and process_summary\n"
-		"  for totals (and alloc_sites for allocation sites).\n"
+		"  stack_faults, fault_kinds, samples, spill_samples, drops, allocs, meta.\n"
+		"  faults has no index but its row id: filter fault_log by process or pid\n"
+		"  (it reads faults through fault_spans), and prefer stack_totals and\n"
+		"  process_summary for totals (and alloc_sites for allocation sites).\n"
 		"\n"
 		"options:\n"
 		"  --format F          table (aligned, the default), csv (RFC 4180, with a\n"

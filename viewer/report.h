@@ -90,6 +90,14 @@ struct rp_proc {
 	int64_t budget_pages, evicted;
 	int64_t pressure_samples[3]; /* NORMAL, WARN, CRITICAL */
 	int pressure_max;            /* -1: no samples */
+	int64_t spill_faults;        /* samples' faults_spill in the window */
+
+	/* the spill file (spill_samples in the window; nspill 0: none, as
+	 * for a process that never spilled or a log older than the table) */
+	int64_t nspill;
+	int64_t spill_max_pages, spill_max_t, spill_max_bytes; /* the most pages held there; their payload */
+	int64_t spill_file_max;                                /* the files' blocks in use, at most (bytes) */
+	int64_t spill_write_errors, spill_read_errors;         /* in the window */
 
 	/* faults in the window */
 	struct rp_totals total;

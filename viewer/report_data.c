@@ -246,20 +246,58 @@ static int pressure_level(const unsigned char *t)
 	return -1;
 }
 
+static int has_table(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return yes;
+}
+
+/*
+ * The newest values of running totals (n columns, cols) in table before
+ * the window, to take from the last ones in it; 0s when the window starts
+ * at the process's start or nothing is older.
+ */
+static int totals_before(sqlite3 *db, const struct rp_proc *p, const char *table, const char *cols, int64_t *v,
+			 int n, char *err, size_t errlen)
+{
+	memset(v, 0, (size_t)n * sizeof *v);
+	if (p->t0 <= p->start_ns)
+		return 0;
+	char sql[256];
+	snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE process = ?1 AND t_ns < ?2 ORDER BY t_ns DESC, id DESC LIMIT 1",
+		 cols, table);
+	sqlite3_stmt *st;
+	if (prepare(db, sql, &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, p->id);
+	sqlite3_bind_int64(st, 2, p->t0);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		for (int c = 0; c < n; c++)
+			v[c] = sqlite3_column_int64(st, c);
+	sqlite3_finalize(st);
+	return 0;
+}
+
 static int gather_samples(sqlite3 *db, struct rp_proc *p, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	if (prepare(db,
 		    "SELECT t_ns, resident_pages, inactive_pages, compressed_pages, same_filled_pages,"
-		    " compressed_bytes, store_bytes, budget_pages, resident_peak_pages, pages_evicted, pressure"
-		    " FROM samples WHERE process = ?1 AND t_ns BETWEEN ?2 AND ?3 ORDER BY t_ns, id",
+		    " compressed_bytes, store_bytes, budget_pages, resident_peak_pages, pages_evicted, pressure,"
+		    " faults_spill FROM samples WHERE process = ?1 AND t_ns BETWEEN ?2 AND ?3 ORDER BY t_ns, id",
 		    &st, err, errlen))
 		return -1;
 	sqlite3_bind_int64(st, 1, p->id);
 	sqlite3_bind_int64(st, 2, p->t0);
 	sqlite3_bind_int64(st, 3, p->t1);
 	p->pressure_max = -1;
-	int64_t last_evicted = 0;
+	int64_t last[2] = {0, 0}; /* pages_evicted, faults_spill */
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t t = sqlite3_column_int64(st, 0);
@@ -284,7 +322,8 @@ static int gather_samples(sqlite3 *db, struct rp_proc *p, char *err, size_t errl
 		p->budget_pages = sqlite3_column_int64(st, 7);
 		if (sqlite3_column_int64(st, 8) > p->peak_hwm)
 			p->peak_hwm = sqlite3_column_int64(st, 8);
-		last_evicted = sqlite3_column_int64(st, 9);
+		last[0] = sqlite3_column_int64(st, 9);
+		last[1] = sqlite3_column_int64(st, 11);
 		int lvl = pressure_level(sqlite3_column_text(st, 10));
 		if (lvl >= 0) {
 			p->pressure_samples[lvl]++;
@@ -296,21 +335,56 @@ static int gather_samples(sqlite3 *db, struct rp_proc *p, char *err, size_t errl
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return fail(db, err, errlen, "reading samples");
-	/* Pages evicted in the window: the counter is cumulative. */
-	int64_t before = 0;
-	if (p->nsamples && p->t0 > p->start_ns) {
-		if (prepare(db,
-			    "SELECT pages_evicted FROM samples WHERE process = ?1 AND t_ns < ?2"
-			    " ORDER BY t_ns DESC, id DESC LIMIT 1",
-			    &st, err, errlen))
-			return -1;
-		sqlite3_bind_int64(st, 1, p->id);
-		sqlite3_bind_int64(st, 2, p->t0);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			before = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+	/* Pages evicted and spill faults in the window: the counters are cumulative. */
+	if (!p->nsamples)
+		return 0;
+	int64_t before[2];
+	if (totals_before(db, p, "samples", "pages_evicted, faults_spill", before, 2, err, errlen) != 0)
+		return -1;
+	p->evicted = last[0] - before[0];
+	p->spill_faults = last[1] - before[1];
+	return 0;
+}
+
+/* The spill file's samples in the window (a log without the table has none). */
+static int gather_spill(sqlite3 *db, struct rp_proc *p, char *err, size_t errlen)
+{
+	if (!has_table(db, "spill_samples"))
+		return 0;
+	sqlite3_stmt *st;
+	if (prepare(db,
+		    "SELECT t_ns, spilled_pages, spilled_bytes, file_bytes, write_errors, read_errors"
+		    " FROM spill_samples WHERE process = ?1 AND t_ns BETWEEN ?2 AND ?3 ORDER BY t_ns, id",
+		    &st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(st, 1, p->id);
+	sqlite3_bind_int64(st, 2, p->t0);
+	sqlite3_bind_int64(st, 3, p->t1);
+	int64_t last[2] = {0, 0}; /* write_errors, read_errors */
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t pages = sqlite3_column_int64(st, 1), file = sqlite3_column_int64(st, 3);
+		if (!p->nspill || pages > p->spill_max_pages) {
+			p->spill_max_t = sqlite3_column_int64(st, 0);
+			p->spill_max_pages = pages;
+			p->spill_max_bytes = sqlite3_column_int64(st, 2);
+		}
+		if (file > p->spill_file_max)
+			p->spill_file_max = file;
+		last[0] = sqlite3_column_int64(st, 4);
+		last[1] = sqlite3_column_int64(st, 5);
+		p->nspill++;
 	}
-	p->evicted = p->nsamples ? last_evicted - before : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(db, err, errlen, "reading spill_samples");
+	if (!p->nspill)
+		return 0;
+	int64_t before[2];
+	if (totals_before(db, p, "spill_samples", "write_errors, read_errors", before, 2, err, errlen) != 0)
+		return -1;
+	p->spill_write_errors = last[0] - before[0];
+	p->spill_read_errors = last[1] - before[1];
 	return 0;
 }
 
@@ -710,18 +784,6 @@ static int gather_children(sqlite3 *db, struct rp_proc *p, int top, char *err, s
 	return 0;
 }
 
-static int has_table(sqlite3 *db, const char *name)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return 0;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return yes;
-}
-
 static int cmp_site_peak(const void *a, const void *b)
 {
 	const struct rp_site *x = *(struct rp_site *const *)a, *y = *(struct rp_site *const *)b;
@@ -792,7 +854,8 @@ static int gather_proc(sqlite3 *db, struct rp_proc *p, int top, struct fl_progre
 	struct scan s;
 	memset(&s, 0, sizeof s);
 	int rc = -1;
-	if (gather_samples(db, p, err, errlen) != 0 || scan_faults(db, p, &s, pg, err, errlen) != 0)
+	if (gather_samples(db, p, err, errlen) != 0 || gather_spill(db, p, err, errlen) != 0 ||
+	    scan_faults(db, p, &s, pg, err, errlen) != 0)
 		goto out;
 	if (top_stacks(db, p, (size_t)top, cmp_faults, &p->by_faults, &p->ntop_faults, err, errlen) != 0 ||
 	    top_stacks(db, p, (size_t)top, cmp_time, &p->by_time, &p->ntop_time, err, errlen) != 0)

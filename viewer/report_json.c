@@ -117,6 +117,18 @@ static void proc(struct fl_json *j, const struct rp_report *r, const struct rp_p
 			fl_json_int(j, rp_pressure_name(l), p->pressure_samples[l]);
 		fl_json_end(j);
 	}
+	if (p->nspill) {
+		fl_json_object(j, "spill");
+		fl_json_int(j, "samples", p->nspill);
+		fl_json_int(j, "max_spilled_pages", p->spill_max_pages);
+		fl_json_int(j, "max_spilled_t_ns", p->spill_max_t);
+		fl_json_int(j, "spilled_bytes_then", p->spill_max_bytes);
+		fl_json_int(j, "max_file_bytes", p->spill_file_max);
+		fl_json_int(j, "spill_faults", p->spill_faults);
+		fl_json_int(j, "write_errors", p->spill_write_errors);
+		fl_json_int(j, "read_errors", p->spill_read_errors);
+		fl_json_end(j);
+	}
 	fl_json_object(j, "faults");
 	totals(j, &p->total);
 	fl_json_end(j);

@@ -160,6 +160,33 @@ static void header(const struct rp_report *r, const struct rp_proc *p, FILE *out
 		fprintf(out, "   window: %s to %s\n", rel(p, p->t0), rel(p, p->t1));
 }
 
+static const char *count(int64_t n, const char *what)
+{
+	char *b = buf();
+	snprintf(b, 64, "%" PRId64 " %s%s", n, what, n == 1 ? "" : "s");
+	return b;
+}
+
+/* The spill file, for a process that spilled (or tried to). */
+static void spilled(const struct rp_proc *p, FILE *out)
+{
+	if (!p->nspill)
+		return;
+	fprintf(out, "  %-17s ", "spilled");
+	if (p->spill_max_pages)
+		fprintf(out, "%" PRId64 " pages (%s) at most, at %s: %s of payload; the file %s at most",
+			p->spill_max_pages, bytes(p->spill_max_pages * p->page_size), rel(p, p->spill_max_t),
+			bytes(p->spill_max_bytes), bytes(p->spill_file_max));
+	else
+		fprintf(out, "nothing held");
+	fprintf(out, "; %s", count(p->spill_faults, "spill fault"));
+	if (p->spill_write_errors || p->spill_read_errors)
+		fprintf(out, ", %s, %s\n", count(p->spill_write_errors, "write error"),
+			count(p->spill_read_errors, "read error"));
+	else
+		fprintf(out, ", no I/O errors\n");
+}
+
 static void summary(const struct rp_report *r, const struct rp_proc *p, FILE *out)
 {
 	int64_t ps = p->page_size;
@@ -184,6 +211,7 @@ static void summary(const struct rp_report *r, const struct rp_proc *p, FILE *ou
 	} else {
 		fprintf(out, "  %-17s no samples in the window\n", "peak resident");
 	}
+	spilled(p, out);
 	int64_t back = 0;
 	for (int k = 1; k <= 4 && k < RP_KINDS; k++)
 		back += p->kinds[k].pages;

@@ -56,6 +56,7 @@ enum fl_wire_type {
 	FL_REC_GOODBYE = 8,
 	FL_REC_EXIT = 9, /* a launcher reports how a child it waited for ended */
 	FL_REC_ALLOCS = 10, /* sampled allocations and the faults in them */
+	FL_REC_SPILL = 11,  /* the spill file's counters, next to a SAMPLE */
 	FL_REC__END
 };
 
@@ -153,6 +154,33 @@ struct fl_wire_sample {
 	uint32_t regions;
 };
 
+/*
+ * SPILL: the spill file's counters at one time, sent right after the
+ * SAMPLE of the same t_ns by a process that has written (or tried to
+ * write) to a spill file; a process that never spilled sends none.  All
+ * come from one look at the spill file's counters (under its lock), so
+ * spilled_bytes <= file_bytes (payloads are packed into whole blocks, each
+ * counted in use while anything in it is wanted; a block can hold parts
+ * of several payloads, so pages and blocks have no fixed ratio), and
+ * pages and bytes are both 0 or both not (no payload is empty).  The
+ * last four are running totals since the process started (a forked
+ * child's include its parent's before the fork).
+ */
+struct fl_wire_spill {
+	uint64_t t_ns;
+	uint64_t spilled_pages; /* pages held in spill files */
+	uint64_t spilled_bytes; /* their payload bytes */
+	uint64_t file_bytes;    /* blocks in use, all files */
+	uint64_t writes, write_errors; /* batches written, and writes that failed (not kept) */
+	uint64_t reads, read_errors;   /* reads from the files (one may bring back several payloads), and reads that failed */
+};
+/* SPILL came later than version 1 and kept the version: an older shim
+ * never sends it.  A daemon older than the record refuses it ("unknown
+ * record type 11") and drops that connection, each time a process that
+ * spilled reconnects and samples; processes that never spill are served
+ * as before.  A new version number would have made it refuse every
+ * process of the new shim at HELLO instead. */
+
 /* DROPS: running totals of what the shim could not send. */
 struct fl_wire_drops {
 	uint64_t t_ns;
@@ -226,6 +254,7 @@ struct fl_wire_rec {
 		const struct fl_wire_goodbye *goodbye;
 		const struct fl_wire_exit *exit;
 		const struct fl_wire_allocs *allocs;
+		const struct fl_wire_spill *spill;
 		const void *body;
 	} u;
 	/* HELLO: exe; MODULE: path.  Not NUL-terminated. */

@@ -109,6 +109,20 @@ static void sample(void)
 	add(fl_wire_put(at(), room(), FL_REC_SAMPLE, &s, sizeof s, NULL, 0, NULL, 0));
 }
 
+/* The spill file's counters; bad (0: none) spoils one field. */
+enum { S_OK, S_PAGES_NO_BYTES, S_BYTES_NO_PAGES, S_OVER_FILE };
+static void spill(int bad)
+{
+	struct fl_wire_spill x = {.t_ns = MONO + 100, .spilled_pages = 40, .spilled_bytes = 120000,
+				  .file_bytes = 122880, .writes = 4, .write_errors = 1, .reads = 9, .read_errors = 0};
+	switch (bad) {
+	case S_PAGES_NO_BYTES: x.spilled_bytes = 0; break;
+	case S_BYTES_NO_PAGES: x.spilled_pages = 0; break;
+	case S_OVER_FILE: x.file_bytes = 118784; break;
+	}
+	add(fl_wire_put(at(), room(), FL_REC_SPILL, &x, sizeof x, NULL, 0, NULL, 0));
+}
+
 static void drops(void)
 {
 	struct fl_wire_drops d = {.t_ns = MONO + 200, .events = 3, .stacks = 2, .other = 1};
@@ -166,6 +180,7 @@ static void session(void)
 	faults(3, 2, 0);
 	allocs(2, A_OK);
 	sample();
+	spill(S_OK);
 	drops();
 	region(FL_WIRE_REGION_UPDATE, 1, 2 << 20);
 	module(FL_WIRE_MODULE_UNLOAD);
@@ -392,6 +407,37 @@ int main(int argc, char **argv)
 	allocs(1, A_OK); /* the same samples again, as their numbers grow */
 	goodbye();
 	save("valid-allocs", len);
+
+	static const struct {
+		const char *name;
+		int bad;
+	} sbad[] = {
+		{"bad-spill-pages-without-bytes", S_PAGES_NO_BYTES},
+		{"bad-spill-bytes-without-pages", S_BYTES_NO_PAGES},
+		{"bad-spill-more-bytes-than-the-file", S_OVER_FILE},
+	};
+	for (size_t i = 0; i < sizeof sbad / sizeof sbad[0]; i++) {
+		len = 0;
+		hello(117);
+		sample();
+		spill(sbad[i].bad);
+		save(sbad[i].name, len);
+	}
+	/* A spill record whose header says it is 8 bytes shorter than its fixed part. */
+	len = 0;
+	hello(117);
+	off = len;
+	spill(S_OK);
+	patch_hdr(off, (uint32_t)(len - off - 8), FL_REC_SPILL, 0);
+	save("bad-spill-short", len - 8);
+	len = 0;
+	hello(118);
+	sample();
+	spill(S_OK);
+	sample();
+	spill(S_OK); /* the counters again at the next sample */
+	goodbye();
+	save("valid-spill", len);
 
 	/* Garbage. */
 	for (size_t i = 0; i < 512; i++)

@@ -1036,6 +1036,78 @@ Test(daemon, an_allocation_standing_for_less_than_its_size_disconnects_only_that
 	bad_case(1, NULL, rec, n, "allocation 1 stands for 524288 bytes, fewer than its 1310720");
 }
 
+/* A SPILL record: 10 pages in 30000 bytes of a 32 KiB file. */
+static size_t spill_rec(uint64_t t, uint8_t *rec, size_t cap)
+{
+	struct fl_wire_spill x = {.t_ns = START_MONO + t, .spilled_pages = 10, .spilled_bytes = 30000,
+				  .file_bytes = 32768, .writes = 3, .write_errors = 1, .reads = 7, .read_errors = 2};
+	return fl_wire_put(rec, cap, FL_REC_SPILL, &x, sizeof x, NULL, 0, NULL, 0);
+}
+
+Test(daemon, spill_records_land_in_spill_samples_beside_their_samples)
+{
+	start(NULL);
+	int fd = peer();
+	send_hello(fd, 4344);
+	struct fl_wire_sample s = {.t_ns = START_MONO + 2000, .faults = {0, 0, 0, 0, 9, 0}};
+	put(fd, fl_wire_put(wbuf, sizeof wbuf, FL_REC_SAMPLE, &s, sizeof s, NULL, 0, NULL, 0));
+	put(fd, spill_rec(2000, (uint8_t *)wbuf, sizeof wbuf));
+	/* Everything given back: nothing held, the counters kept. */
+	struct fl_wire_spill empty = {.t_ns = START_MONO + 3000, .writes = 3, .write_errors = 1, .reads = 17};
+	put(fd, fl_wire_put(wbuf, sizeof wbuf, FL_REC_SPILL, &empty, sizeof empty, NULL, 0, NULL, 0));
+	say_goodbye(fd);
+	close(fd);
+	cr_assert_eq(stop(), 0, "%s", read_log());
+	sqlite3 *db = db_open();
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM spill_samples"), 2);
+	cr_expect_eq(q_int(db, "SELECT count(*) FROM spill_samples sp JOIN samples s"
+			       " ON s.process = sp.process AND s.t_ns = sp.t_ns"),
+		     1);
+	cr_expect_eq(q_int(db, "SELECT t_ns FROM spill_samples ORDER BY t_ns LIMIT 1"), (int64_t)(START_REAL + 2000));
+	cr_expect_str_eq(q_text(db, "SELECT spilled_pages || ' ' || spilled_bytes || ' ' || file_bytes || ' ' || writes"
+				    " || ' ' || write_errors || ' ' || reads || ' ' || read_errors"
+				    " FROM spill_samples ORDER BY t_ns LIMIT 1"),
+			 "10 30000 32768 3 1 7 2");
+	cr_expect_str_eq(q_text(db, "SELECT spilled_pages || ' ' || spilled_bytes || ' ' || file_bytes || ' ' || reads"
+				    " FROM spill_samples ORDER BY t_ns DESC LIMIT 1"),
+			 "0 0 0 17");
+	cr_expect_eq(q_int(db, "SELECT count(DISTINCT process) FROM spill_samples"), 1);
+	sqlite3_close(db);
+}
+
+Test(daemon, spilled_pages_without_bytes_disconnect_only_that_peer)
+{
+	static uint8_t rec[256];
+	size_t n = spill_rec(0, rec, sizeof rec);
+	struct fl_wire_spill x;
+	memcpy(&x, rec + 8, sizeof x);
+	x.spilled_bytes = 0;
+	n = fl_wire_put(rec, sizeof rec, FL_REC_SPILL, &x, sizeof x, NULL, 0, NULL, 0);
+	bad_case(1, NULL, rec, n, "spill record holds 10 pages in 0 bytes");
+}
+
+Test(daemon, more_spilled_bytes_than_the_file_holds_disconnect_only_that_peer)
+{
+	static uint8_t rec[256];
+	size_t n = spill_rec(0, rec, sizeof rec);
+	struct fl_wire_spill x;
+	memcpy(&x, rec + 8, sizeof x);
+	x.file_bytes = 28672;
+	n = fl_wire_put(rec, sizeof rec, FL_REC_SPILL, &x, sizeof x, NULL, 0, NULL, 0);
+	bad_case(1, NULL, rec, n, "spill record holds 30000 bytes in a file of 28672");
+}
+
+Test(daemon, a_short_spill_record_disconnects_only_that_peer)
+{
+	static uint8_t rec[256];
+	size_t n = spill_rec(0, rec, sizeof rec);
+	struct fl_wire_hdr h = {.len = (uint32_t)n - 8, .type = FL_REC_SPILL};
+	memcpy(rec, &h, sizeof h);
+	char reason[96];
+	snprintf(reason, sizeof reason, "spill record of %zu bytes is shorter than its fixed part (%zu)", n - 8, n);
+	bad_case(1, NULL, rec, n - 8, reason);
+}
+
 Test(daemon, records_after_goodbye_disconnect_only_that_peer)
 {
 	struct fl_wire_drops d = {.events = 1};

@@ -140,6 +140,27 @@ static void faulter_db(const char *db, const char *budget, int fork_too)
 	cr_assert_eq(r.status, 0, "faultline run: %d\n%s", r.status, r.err);
 }
 
+/* A database of spiller's run (PAGES pages of random bytes, one pass back)
+ * under a 4 MiB budget and a 4 MiB store: the rest goes to a spill file
+ * in the test's directory. */
+static void spiller_db(const char *db, const char *pages)
+{
+	char sock[320], out[320], lib[600], cwd[512], spill[320], opt[340];
+	snprintf(sock, sizeof sock, "%s/d.sock", dir);
+	snprintf(out, sizeof out, "%s/spiller.out", dir);
+	snprintf(spill, sizeof spill, "%s/spill", dir);
+	snprintf(opt, sizeof opt, "--spill=%s", spill);
+	cr_assert_eq(mkdir(spill, 0700), 0);
+	cr_assert_not_null(getcwd(cwd, sizeof cwd));
+	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
+	char *argv[] = {(char *)test_bin("faultline"), "run", "--db", (char *)db, "--socket", sock, "--lib", lib,
+			"--budget", "4M", "--store-max", "4M", opt, "--sample-ms", "10", "-q", "--",
+			"build/tests/progs/spiller", (char *)pages, "1", NULL};
+	static struct run_result r;
+	run_to(argv, NULL, out, NULL, &r);
+	cr_assert_eq(r.status, 0, "faultline run spiller: %d\n%s", r.status, r.err);
+}
+
 /* ---- the synthetic fault log --------------------------------------------- */
 
 /*
@@ -677,6 +698,181 @@ Test(report, synthetic_log_matches_golden_exactly, .timeout = 60)
 	golden_exact("report-synthetic-window.txt", o.text, db);
 	out_free(&o);
 	snap_check(&s, db);
+	remove_dir();
+}
+
+/* The section of process pid in a text report (up to the next one). */
+static char *proc_section(const char *text, const char *pid)
+{
+	char head[64];
+	snprintf(head, sizeof head, "== pid %s:", pid);
+	const char *a = strstr(text, head);
+	cr_assert(a, "no %s in\n%s", head, text);
+	const char *b = strstr(a + 1, "\n== pid ");
+	return strndup(a, b ? (size_t)(b - a) : strlen(a));
+}
+
+/*
+ * The spill lines, exactly, on the synthetic log with spill samples for
+ * the child (pid 4250, started at +0.5 s): its pages peak at 250 in its
+ * second sample, all come back by the fourth; errors and spill faults are
+ * running totals, so a window counts only its own.  The other processes
+ * never spilled: no line, no "spill" object.  A log made before the table
+ * reports as before.
+ */
+Test(report, spill_lines_on_the_synthetic_log, .timeout = 60)
+{
+	make_dir();
+	char db[320];
+	snprintf(db, sizeof db, "%s/spill.db", dir);
+	synthetic_db(db);
+	char err[256] = "";
+	sqlite3 *h = fl_db_open(db, 0, err, sizeof err);
+	cr_assert_not_null(h, "%s", err);
+	cr_assert_eq(fl_db_exec(h,
+				"UPDATE samples SET faults_spill = (t_ns - 1700000000600000000) / 200000000 * 7"
+				" WHERE process = 2;"
+				"INSERT INTO spill_samples(process, t_ns, spilled_pages, spilled_bytes, file_bytes, writes,"
+				" write_errors, reads, read_errors) VALUES"
+				" (2, 1700000000600000000, 100, 300000, 307200, 4, 0, 0, 0),"
+				" (2, 1700000000800000000, 250, 760000, 786432, 9, 1, 20, 0),"
+				" (2, 1700000001000000000, 180, 540000, 786432, 9, 1, 90, 0),"
+				" (2, 1700000001200000000, 0, 0, 0, 9, 1, 270, 1),"
+				" (2, 1700000001400000000, 0, 0, 0, 9, 2, 270, 1)",
+				err, sizeof err),
+		     SQLITE_OK, "%s", err);
+	sqlite3_close(h);
+	struct out o;
+	faultline(&o, "report", db, NULL);
+	cr_assert_eq(o.status, 0, "report: %d\n%s", o.status, o.err);
+	char *child = proc_section(o.text, "4250");
+	cr_expect(strstr(child, "\n  spilled           250 pages (1000.0 KiB) at most, at +300.0 ms: 742.2 KiB of payload;"
+				" the file 768.0 KiB at most; 28 spill faults, 2 write errors, 1 read error\n"),
+		  "%s", child);
+	free(child);
+	const char *line = strstr(o.text, "\n  spilled ");
+	cr_expect(line && !strstr(line + 1, "\n  spilled "), "not one spill line:\n%s", o.text);
+	out_free(&o);
+	faultline(&o, "report", db, "--pid", "4250", "--since", "500ms", NULL);
+	cr_assert_eq(o.status, 0, "report --since: %d\n%s", o.status, o.err);
+	cr_expect(strstr(o.text, "\n  spilled           180 pages (720.0 KiB) at most, at +500.0 ms: 527.3 KiB of payload;"
+				 " the file 768.0 KiB at most; 21 spill faults, 1 write error, 1 read error\n"),
+		  "%s", o.text);
+	out_free(&o);
+	faultline(&o, "report", db, "--pid", "4250", "--since", "700ms", NULL);
+	cr_assert_eq(o.status, 0, "report --since: %d\n%s", o.status, o.err);
+	cr_expect(strstr(o.text, "\n  spilled           nothing held; 14 spill faults, 1 write error, 1 read error\n"),
+		  "%s", o.text);
+	out_free(&o);
+
+	faultline(&o, "report", db, "--format", "json", NULL);
+	cr_assert_eq(o.status, 0, "report --format json: %d\n%s", o.status, o.err);
+	cr_assert_eq(sqlite3_open(":memory:", &h), SQLITE_OK);
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(h,
+					"SELECT json_extract(value, '$.summary.spill') FROM json_each(?1, '$.processes')"
+					" ORDER BY json_extract(value, '$.pid')",
+					-1, &st, NULL),
+		     SQLITE_OK);
+	sqlite3_bind_text(st, 1, o.text, -1, SQLITE_STATIC);
+	const char *want[] = {NULL,
+			      "{\"samples\":5,\"max_spilled_pages\":250,\"max_spilled_t_ns\":1700000000800000000,"
+			      "\"spilled_bytes_then\":760000,\"max_file_bytes\":786432,\"spill_faults\":28,"
+			      "\"write_errors\":2,\"read_errors\":1}",
+			      NULL};
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "process %d of the JSON", i);
+		const char *got = (const char *)sqlite3_column_text(st, 0);
+		if (want[i])
+			cr_expect_str_eq(got ? got : "(none)", want[i]);
+		else
+			cr_expect_null(got, "process %d has a spill object: %s", i, got);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	out_free(&o);
+
+	/* A log made before spill_samples. */
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "DROP TABLE spill_samples", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	faultline(&o, "report", db, NULL);
+	cr_assert_eq(o.status, 0, "report: %d\n%s", o.status, o.err);
+	cr_expect_null(strstr(o.text, "spilled"), "%s", o.text);
+	out_free(&o);
+	remove_dir();
+}
+
+/*
+ * A real run that spills and one that does not, in one log: spiller's
+ * section says how much was spilled (nonzero bytes, spill faults, no
+ * errors), faulter's has no spill line, and JSON has the same figures.
+ */
+Test(report, a_program_that_spilled_and_one_that_did_not, .timeout = 180)
+{
+	make_dir();
+	char db[320];
+	snprintf(db, sizeof db, "%s/spill.db", dir);
+	spiller_db(db, "4096");
+	faulter_db(db, "64M", 0);
+	struct out o;
+	faultline(&o, "report", db, NULL);
+	cr_assert_eq(o.status, 0, "report: %d\n%s", o.status, o.err);
+	const char *sp = strstr(o.text, "spiller");
+	const char *fa = strstr(o.text, "faulter");
+	cr_assert(sp && fa, "%s", o.text);
+	const char *line = strstr(o.text, "\n  spilled           ");
+	cr_assert(line, "no spill line:\n%s", o.text);
+	cr_expect(line > sp && line < fa, "the spill line is not spiller's:\n%s", o.text);
+	cr_expect_null(strstr(line + 1, "\n  spilled "), "two spill lines:\n%s", o.text);
+	long long pages = 0, faults = 0;
+	char payload[32] = "", unit[8] = "";
+	cr_expect_eq(sscanf(line, "\n  spilled %lld pages (%*[^)]) at most, at %*s %*s %31[0-9.] %7s of payload", &pages,
+			    payload, unit),
+		     3, "%s", line);
+	cr_expect_gt(pages, 256, "%s", line);
+	cr_expect(atof(payload) > 0 && strstr(unit, "B"), "%s", line);
+	const char *f = strstr(line, "; the file ");
+	cr_expect(f && strstr(f, " at most; "), "%s", line);
+	const char *sf = f ? strstr(f, " at most; ") : NULL;
+	cr_expect(sf && sscanf(sf, " at most; %lld spill fault", &faults) == 1 && faults > 0, "%s", line);
+	cr_expect(strstr(line, ", no I/O errors\n"), "%s", line);
+	out_free(&o);
+
+	faultline(&o, "report", db, "--format", "json", NULL);
+	cr_assert_eq(o.status, 0, "report --format json: %d\n%s", o.status, o.err);
+	sqlite3 *h;
+	cr_assert_eq(sqlite3_open(":memory:", &h), SQLITE_OK);
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(h,
+					"SELECT json_extract(value, '$.exe'), json_extract(value, '$.summary.spill.max_spilled_pages'),"
+					" json_extract(value, '$.summary.spill.spilled_bytes_then'),"
+					" json_extract(value, '$.summary.spill.max_file_bytes'),"
+					" json_extract(value, '$.summary.spill.spill_faults'),"
+					" json_extract(value, '$.summary.spill.write_errors') + json_extract(value, '$.summary.spill.read_errors')"
+					" FROM json_each(?1, '$.processes')",
+					-1, &st, NULL),
+		     SQLITE_OK);
+	sqlite3_bind_text(st, 1, o.text, -1, SQLITE_STATIC);
+	int seen = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *exe = (const char *)sqlite3_column_text(st, 0);
+		if (exe && strstr(exe, "spiller")) {
+			seen |= 1;
+			cr_expect_eq(sqlite3_column_int64(st, 1), pages);
+			cr_expect_gt(sqlite3_column_int64(st, 2), 0);
+			cr_expect_geq(sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 2));
+			cr_expect_eq(sqlite3_column_int64(st, 4), faults);
+			cr_expect_eq(sqlite3_column_int64(st, 5), 0);
+		} else if (exe && strstr(exe, "faulter")) {
+			seen |= 2;
+			cr_expect_eq(sqlite3_column_type(st, 1), SQLITE_NULL, "faulter has a spill object");
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	cr_expect_eq(seen, 3, "%s", o.text);
+	out_free(&o);
 	remove_dir();
 }
 
