@@ -685,11 +685,11 @@ static int get_page(struct fl_store_ctx *ctx, const struct fl_store_ref *ref, co
 		uint64_t *o = out;
 
 		if (((uintptr_t)out & 7) == 0) {
-			for (size_t k = 0; k < FL_PAGE_SIZE / 8; k++)
-				o[k] = ref->val;
+			for (size_t i = 0; i < FL_PAGE_SIZE / 8; i++)
+				o[i] = ref->val;
 		} else {
-			for (size_t k = 0; k < FL_PAGE_SIZE; k += 8)
-				memcpy((char *)out + k, &ref->val, 8);
+			for (size_t i = 0; i < FL_PAGE_SIZE; i += 8)
+				memcpy((char *)out + i, &ref->val, 8);
 		}
 		stat_add(&st->gets, 1);
 		return 0;
@@ -707,14 +707,14 @@ static int get_page(struct fl_store_ctx *ctx, const struct fl_store_ref *ref, co
 	if (raw) {
 		memcpy(out, src, FL_PAGE_SIZE);
 	} else if (st->comp == FL_COMP_LZ4) {
-		int got = LZ4_decompress_safe((const char *)src, out,
-					      (int)ref->size, FL_PAGE_SIZE);
-		if (got != (int)FL_PAGE_SIZE)
+		int n = LZ4_decompress_safe((const char *)src, out,
+					    (int)ref->size, FL_PAGE_SIZE);
+		if (n != (int)FL_PAGE_SIZE)
 			return FL_STORE_ECORRUPT;
 	} else {
-		size_t got = ZSTD_decompressDCtx(ctx->dctx, out, FL_PAGE_SIZE,
-						 src, ref->size);
-		if (ZSTD_isError(got) || got != FL_PAGE_SIZE)
+		size_t n = ZSTD_decompressDCtx(ctx->dctx, out, FL_PAGE_SIZE,
+					       src, ref->size);
+		if (ZSTD_isError(n) || n != FL_PAGE_SIZE)
 			return FL_STORE_ECORRUPT;
 	}
 	stat_add(&st->gets, 1);
@@ -805,7 +805,7 @@ static size_t get_run(struct fl_store_ctx *ctx, const struct fl_store_ref *first
 		*err = FL_STORE_EINVAL;
 		if (!spilled_ok(ctx->st, ref))
 			break;
-		*err = FL_STORE_ESPILL;
+		*err = FL_STORE_ESPILL; /* unless a read brings it */
 		if (!ctx->win) {
 			void *w = fl__sys_mmap(NULL, SPILL_WINDOW, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 					       -1, 0);
@@ -823,14 +823,16 @@ static size_t get_run(struct fl_store_ctx *ctx, const struct fl_store_ref *first
 			const struct fl_spill_run *r = &ctx->runs[ctx->run_of[j] - 1];
 			const struct fl_store_ref *o = ref_at(first, stride, j);
 			uint64_t at = o->val - r->loc;
-			if (r->got < 0 || at + o->size > (uint64_t)r->got ||
-			    get_page(ctx, o, (const unsigned char *)r->buf + at, out + j * FL_PAGE_SIZE) != 0)
-				continue; /* tried again as the first wanted, and failed there */
-			want[j / 64] &= ~(1ull << (j % 64));
+			if (r->got < 0 || at + o->size > (uint64_t)r->got)
+				continue; /* not read: tried again as the first wanted */
+			int rc = get_page(ctx, o, (const unsigned char *)r->buf + at, out + j * FL_PAGE_SIZE);
+			if (j == i)
+				*err = rc;
+			if (rc == 0)
+				want[j / 64] &= ~(1ull << (j % 64));
 		}
-		if (BIT(want, i))
+		if (*err)
 			break;
-		*err = 0;
 	}
 	return i;
 }
