@@ -79,7 +79,7 @@ struct fl_spill_reader {
 	unsigned long aio; /* aio_context_t; 0: none yet */
 	long pid;          /* the process it belongs to */
 	int broken;        /* AIO refused: read one after another */
-	unsigned char cbs[FL_SPILL_RUNS][64], evs[FL_SPILL_RUNS][32]; /* struct iocb, struct io_event */
+	uint64_t cbs[FL_SPILL_RUNS][8], evs[FL_SPILL_RUNS][4]; /* struct iocb, struct io_event */
 	void *cbp[FL_SPILL_RUNS];
 };
 /* Read runs[0..n) (n <= FL_SPILL_RUNS), each's got filled in. */
