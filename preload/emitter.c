@@ -382,7 +382,14 @@ static void send_allocs(void)
 		return;
 	int retire = !fl__events_pending();
 	size_t n;
-	while ((n = fl__alloc_take(M.allocs, ALLOC_BATCH, retire)) > 0) {
+	for (;;) {
+		/* A socket that is behind leaves them dirty, to go at a later
+		 * turn: taken, they would be sent now or never. */
+		if (M.fd >= 0 && M.out_len + FL_WIRE_MAX > OUT_CAP &&
+		    (flush_out() != 0 || M.out_len + FL_WIRE_MAX > OUT_CAP))
+			break;
+		if ((n = fl__alloc_take(M.allocs, ALLOC_BATCH, retire)) == 0)
+			break;
 		if (M.fd < 0) {
 			fl__events_count_dropped(0, 1);
 			continue; /* resent whole at the next connection */
@@ -392,8 +399,6 @@ static void send_allocs(void)
 		if (!OUT_PUT(fl_wire_put_allocs(buf, cap, M.allocs, (uint32_t)n)))
 			fl__events_count_dropped(0, 1);
 		if (n < ALLOC_BATCH)
-			break;
-		if (flush_out() != 0)
 			break;
 	}
 }

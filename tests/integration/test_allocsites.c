@@ -11,7 +11,9 @@
  *   - more live samples than the shim's table holds: it keeps what fits
  *     and counts the rest;
  *   - stacks sampled one fault in 8: the stacks' estimates add up to
- *     about the exact total, and no "(no stack" row leads the tables.
+ *     about the exact total, and no "(no stack" row leads the tables;
+ *   - a daemon stopped while the program runs: nothing of the table is
+ *     lost while the shim's queue for the socket is full.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -19,9 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runprog.h"
+#include "wait.h"
 
 #define ALLOCSITES "build/tests/progs/allocsites"
 
@@ -236,4 +242,77 @@ Test(alloc_sites, sampled_stacks_add_up_to_the_exact_total)
 	cr_expect(strstr(text, "top stacks by faults (estimated from sampled stacks)"), "%s", text);
 	cr_expect(!strstr(text, "(no stack: faults logged without one)"), "%s", text);
 	cr_expect(strstr(text, "#1  ~"), "%s", text);
+}
+
+/*
+ * The daemon stopped while the program runs (a slow daemon, or one
+ * under a sanitizer): the shim's queue for the socket fills, and what it
+ * knows of the allocations waits there instead of being lost.  Once the
+ * daemon goes on, the log holds the table and the count of what it had
+ * no room for, adding up to about every block, as with a daemon that
+ * kept up.
+ */
+Test(alloc_sites, a_stalled_daemon_loses_no_allocation_state)
+{
+	char db[320], sock[320], out[320], lib[600], cwd[512], fdarg[16];
+	snprintf(db, sizeof db, "%s/stall.db", dir);
+	snprintf(sock, sizeof sock, "%s/stall.sock", dir);
+	snprintf(out, sizeof out, "%s/stall.out", dir);
+	cr_assert_not_null(getcwd(cwd, sizeof cwd));
+	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
+	int rp[2];
+	cr_assert_eq(pipe(rp), 0);
+	pid_t d = fork();
+	cr_assert_geq(d, 0);
+	if (d == 0) {
+		close(rp[0]);
+		snprintf(fdarg, sizeof fdarg, "%d", rp[1]);
+		execl(test_bin("faultlined"), "faultlined", "--socket", sock, "--db", db, "--ready-fd", fdarg, "--log",
+		      "warn", (char *)NULL);
+		_exit(127);
+	}
+	close(rp[1]);
+	char ready[8] = "";
+	ssize_t got = read(rp[0], ready, sizeof ready - 1);
+	close(rp[0]);
+	cr_assert(got >= 5 && !strncmp(ready, "ready", 5), "faultlined did not start");
+	/* Stopped: the program connects (the kernel queues the connection)
+	 * and its records pile up. */
+	cr_assert_eq(kill(d, SIGSTOP), 0);
+	pid_t p = fork();
+	cr_assert_geq(p, 0);
+	if (p == 0) {
+		int fd = creat(out, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(126);
+		setenv("FAULTLINE_SOCKET", sock, 1);
+		setenv("FAULTLINE_ALLOC_SAMPLE", "4K", 1);
+		setenv("FAULTLINE_STACKS", "8", 1);
+		setenv("LD_PRELOAD", lib, 1);
+		execl(ALLOCSITES, ALLOCSITES, "small", "8192", "16", (char *)NULL);
+		_exit(127);
+	}
+	/* Its work is done once it printed; it now waits (3 s at most) for
+	 * the daemon to take the rest. */
+	fl_test_wait_file(out, 4, FL_WAIT_MS);
+	cr_assert_eq(kill(d, SIGCONT), 0);
+	int st = 0;
+	cr_assert_eq(waitpid(p, &st, 0), p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "allocsites ended with %d", st);
+	char sql[200];
+	snprintf(sql, sizeof sql, "select count(*) from processes where pid = %d and how is not null", (int)p);
+	fl_test_wait_sql(db, sql, 1, 0, FL_WAIT_MS);
+	kill(d, SIGTERM);
+	cr_assert_eq(waitpid(d, &st, 0), d);
+	sqlite3 *h = open_db(db);
+	snprintf(sql, sizeof sql, "select how = 'exited' from processes where pid = %d", (int)p);
+	if (q(h, sql) != 1) {
+		sqlite3_close(h);
+		cr_skip_test("the daemon could not take the queue in the 3 s the program waits at exit");
+	}
+	double live = q(h, "SELECT count(*) FROM allocs WHERE alloc_id <> 0 AND free_ns IS NULL");
+	double dropped = q(h, "SELECT dropped FROM allocs WHERE alloc_id = 0");
+	sqlite3_close(h);
+	cr_expect(live > 1000 && live <= 3072, "%.0f samples kept live", live);
+	cr_expect(live + dropped > 8192 * 0.9 - 500, "%.0f samples kept and %.0f dropped of 8192 blocks", live, dropped);
 }

@@ -80,6 +80,7 @@ static int small(int count, int kib)
 		sum += p[0];
 	}
 	printf("sum %llu\n", (unsigned long long)sum);
+	fflush(stdout); /* before exit: a test waits for it to know the work is done */
 	return 0;
 }
 
