@@ -303,8 +303,19 @@ static int resolve_stored(struct fl_region *r, size_t pg)
 	if (w == 1 && spilled) {
 		/* Pages written to the spill file together lie together in
 		 * it: the address neighbours whose payloads are near this
-		 * one's come too, all in one read from the file. */
-		size_t side = SPILL_NEAR < (P.bounce_pages - 1) / 2 ? SPILL_NEAR : (P.bounce_pages - 1) / 2;
+		 * one's come too, all in one read from the file, while the
+		 * region's spill faults come near one another (one that comes
+		 * just past the last one's neighbours counts as near).  In a
+		 * random walk they would only push out pages in use: 6.3 s
+		 * against 9.4 for spiller 32768 1 at a 32 MiB budget. */
+		size_t d = pg > r->sp_last ? pg - r->sp_last : r->sp_last - pg;
+		if (d <= 2 * SPILL_NEAR + 1)
+			r->sp_near += r->sp_near < 3;
+		else
+			r->sp_near -= r->sp_near > 0;
+		r->sp_last = pg;
+		size_t side = r->sp_near < 2 ? 0
+			      : SPILL_NEAR < (P.bounce_pages - 1) / 2 ? SPILL_NEAR : (P.bounce_pages - 1) / 2;
 		while (a > 0 && pg - a < side && spilled_near(&r->pages[a - 1], loc))
 			a--;
 		end = pg + side + 1 > r->npages ? r->npages : pg + side + 1;

@@ -82,6 +82,10 @@ struct fl_region {
 	/* refault readahead */
 	size_t ra_next;
 	unsigned ra_win;
+	/* spill faults: the last one's page, and how often lately the next
+	 * came near it (0..3: its neighbours are read with it from 2 on) */
+	size_t sp_last;
+	unsigned sp_near;
 	/* resident pages of this region (the clock skips regions without) */
 	size_t n_resident;
 	/* pages outside [t_lo, t_hi) are all UNTOUCHED (the state publisher

@@ -964,6 +964,58 @@ Test(spill, full_store_spills_to_a_file)
 	spill_dir_empty(dir);
 }
 
+/*
+ * Spill faults bring their address neighbours along only while they come
+ * near one another: every other page in ascending order takes about one
+ * fault per neighbourhood, a random order one fault per page with no page
+ * brought along after the first few.  Every page reads back right.
+ */
+Test(spill, neighbours_come_along_only_when_faults_come_near)
+{
+	char dir[64];
+	spill_start(dir, 64ull << 20);
+	size_t n = 2048;
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_RANDOM, 5);
+	/* Push everything towards the file: the last pages written are the
+	 * ones in memory; the first half is read below. */
+	struct fl_stats s0 = stats();
+	size_t near_pages = 0;
+	for (size_t i = 0; i < n / 2; i += 2, near_pages++)
+		cr_assert_eq(t_check_range(m, i, 1, DATA_RANDOM, 5), 0, "page %zu", i);
+	struct fl_stats s1 = stats();
+	uint64_t near_faults = s1.faults[FL_FAULT_SPILL] - s0.faults[FL_FAULT_SPILL];
+	cr_expect_gt(near_faults, 0);
+	cr_expect_lt(near_faults * 3, near_pages, "%llu spill faults for %zu pages two apart",
+		     (unsigned long long)near_faults, near_pages);
+	/* Now the second half in a random order (a fixed permutation). */
+	size_t half = n / 2, idx[1024];
+	for (size_t i = 0; i < half; i++)
+		idx[i] = half + i;
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = half - 1; i > 0; i--) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		size_t j = x % (i + 1), t = idx[i];
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+	for (size_t i = 0; i < half; i++)
+		cr_assert_eq(t_check_range(m, idx[i], 1, DATA_RANDOM, 5), 0, "page %zu", idx[i]);
+	struct fl_stats s2 = stats();
+	uint64_t far_faults = s2.faults[FL_FAULT_SPILL] - s1.faults[FL_FAULT_SPILL];
+	uint64_t far_ra = s2.pages_readahead - s1.pages_readahead;
+	cr_expect_gt(far_faults, half / 2, "%llu spill faults for %zu pages in a random order",
+		     (unsigned long long)far_faults, half);
+	cr_expect_lt(far_ra, far_faults / 4, "%llu pages came along with %llu random spill faults",
+		     (unsigned long long)far_ra, (unsigned long long)far_faults);
+	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 5), 0);
+	fl_pager_unmap(m, n * TPS);
+	fl_pager_shutdown();
+	spill_dir_empty(dir);
+}
+
 /* The disk full (every write ENOSPC) or failing (EIO): no page is lost,
  * the pages stay in memory over the budget, pressure is critical. */
 static void spill_write_fails(int err)
