@@ -7,6 +7,7 @@
 #define FL_RUNPROG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct run_result {
 	int status;      /* exit status, or 128+signal */
@@ -47,6 +48,10 @@ void test_bin_shared_remove(char *path);
 
 /* The first len-1 bytes of the file at path into buf (NUL-terminated);
  * fails the test when it cannot be read. */
+/* faultlined of the test's own on sock and db, started and ready (it
+ * said so on its --ready-fd); its pid. */
+pid_t start_faultlined(const char *sock, const char *db);
+
 void read_text(const char *path, char *buf, size_t len);
 
 /* The last len-1 bytes of r's stderr into buf (NUL-terminated). */

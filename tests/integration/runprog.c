@@ -174,3 +174,25 @@ void test_bin_shared_remove(char *path)
 	rmdir(dirname(path)); /* path is freed next: dirname may write into it */
 	free(path);
 }
+
+pid_t start_faultlined(const char *sock, const char *db)
+{
+	int rp[2];
+	cr_assert_eq(pipe(rp), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(rp[0]);
+		char fd[16];
+		snprintf(fd, sizeof fd, "%d", rp[1]);
+		execl(test_bin("faultlined"), "faultlined", "--socket", sock, "--db", db, "--ready-fd", fd, "--log",
+		      "warn", (char *)NULL);
+		_exit(127);
+	}
+	close(rp[1]);
+	char buf[8] = "";
+	ssize_t n = read(rp[0], buf, sizeof buf - 1);
+	close(rp[0]);
+	cr_assert(n >= 5 && !strncmp(buf, "ready", 5), "faultlined did not start");
+	return pid;
+}

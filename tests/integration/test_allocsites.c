@@ -254,28 +254,13 @@ Test(alloc_sites, sampled_stacks_add_up_to_the_exact_total)
  */
 Test(alloc_sites, a_stalled_daemon_loses_no_allocation_state)
 {
-	char db[320], sock[320], out[320], lib[600], cwd[512], fdarg[16];
+	char db[320], sock[320], out[320], lib[600], cwd[512];
 	snprintf(db, sizeof db, "%s/stall.db", dir);
 	snprintf(sock, sizeof sock, "%s/stall.sock", dir);
 	snprintf(out, sizeof out, "%s/stall.out", dir);
 	cr_assert_not_null(getcwd(cwd, sizeof cwd));
 	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
-	int rp[2];
-	cr_assert_eq(pipe(rp), 0);
-	pid_t d = fork();
-	cr_assert_geq(d, 0);
-	if (d == 0) {
-		close(rp[0]);
-		snprintf(fdarg, sizeof fdarg, "%d", rp[1]);
-		execl(test_bin("faultlined"), "faultlined", "--socket", sock, "--db", db, "--ready-fd", fdarg, "--log",
-		      "warn", (char *)NULL);
-		_exit(127);
-	}
-	close(rp[1]);
-	char ready[8] = "";
-	ssize_t got = read(rp[0], ready, sizeof ready - 1);
-	close(rp[0]);
-	cr_assert(got >= 5 && !strncmp(ready, "ready", 5), "faultlined did not start");
+	pid_t d = start_faultlined(sock, db);
 	/* Stopped: the program connects (the kernel queues the connection)
 	 * and its records pile up. */
 	cr_assert_eq(kill(d, SIGSTOP), 0);

@@ -438,24 +438,7 @@ Test(faultlog, killed_program_is_signalled_through_the_launcher, .timeout = 120)
 /* A daemon of the test's own, on the test's socket and database. */
 static pid_t start_daemon(void)
 {
-	int rp[2];
-	cr_assert_eq(pipe(rp), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		close(rp[0]);
-		char fd[16];
-		snprintf(fd, sizeof fd, "%d", rp[1]);
-		execl(test_bin("faultlined"), "faultlined", "--socket", sock, "--db", db, "--ready-fd", fd, "--log",
-		      "warn", (char *)NULL);
-		_exit(127);
-	}
-	close(rp[1]);
-	char buf[8] = "";
-	ssize_t n = read(rp[0], buf, sizeof buf - 1);
-	close(rp[0]);
-	cr_assert(n >= 5 && !strncmp(buf, "ready", 5), "faultlined did not start");
-	return pid;
+	return start_faultlined(sock, db);
 }
 
 static void stop_daemon(pid_t pid)
