@@ -322,8 +322,18 @@ static size_t aio_runs(struct fl_spill *sp, struct fl_spill_reader *rd, struct f
 		long got = syscall(SYS_io_getevents, rd->aio, 1L, left, (struct io_event *)rd->evs, NULL);
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got <= 0)
-			break; /* cannot happen with submitted reads: they complete */
+		if (got <= 0) {
+			/* Never seen: the context is unusable.  Destroying it
+			 * waits for the reads still in flight (they write into
+			 * the caller's buffers); those count as failed. */
+			syscall(SYS_io_destroy, rd->aio);
+			rd->aio = 0;
+			rd->broken = 1;
+			for (size_t i = 0; i < (size_t)sub; i++)
+				if (runs[i].got == -EBADF)
+					runs[i].got = -EIO;
+			break;
+		}
 		for (long e = 0; e < got; e++) {
 			const struct io_event *ev = (const struct io_event *)rd->evs[e];
 			runs[ev->data].got = (long)ev->res;
