@@ -539,8 +539,7 @@ void fl__fork_rearm(void)
 			return;
 		}
 		/* The parent's FIFO names pages that are all resident now. */
-		P.inq_len = 0;
-		P.inq_head = 0;
+		P.inq.len = P.inq.head = 0;
 		fl__snap_fork_child();
 		for (size_t k = 0; k < P.nregions; k++) {
 			struct fl_region *r = P.sorted[k];

@@ -150,11 +150,11 @@ static int pager_init(const struct fl_pager_config *cfg, char *err, size_t errle
 								     : P.cfg.cluster_pages;
 	P.bounce = fl__mem_alloc(P.bounce_pages * PS);
 	P.scratch = fl__mem_alloc((EVICT_BATCH + 1) * PS);
-	P.inq_cap = (P.budget ? P.budget : 1024) * 2 + 64;
-	P.inq = fl__mem_alloc(P.inq_cap * sizeof *P.inq);
-	P.cq_cap = 1u << 16;
-	P.cq = fl__mem_alloc(P.cq_cap * sizeof *P.cq);
-	if (!P.pool || !P.sorted || !P.free_ids || !P.bounce || !P.inq || !P.scratch || !P.cq) {
+	P.inq.cap = (P.budget ? P.budget : 1024) * 2 + 64;
+	P.inq.e = fl__mem_alloc(P.inq.cap * sizeof *P.inq.e);
+	P.cq.cap = 1u << 16;
+	P.cq.e = fl__mem_alloc(P.cq.cap * sizeof *P.cq.e);
+	if (!P.pool || !P.sorted || !P.free_ids || !P.bounce || !P.inq.e || !P.scratch || !P.cq.e) {
 		snprintf(err, errlen, "cannot map the pager's tables: %s", strerror(errno));
 		goto fail;
 	}
@@ -244,8 +244,8 @@ fail:
 	fl__mem_free(P.free_ids, MAX_REGIONS * sizeof *P.free_ids);
 	fl__mem_free(P.bounce, P.bounce_pages * PS);
 	fl__mem_free(P.scratch, (EVICT_BATCH + 1) * PS);
-	fl__mem_free(P.inq, P.inq_cap * sizeof *P.inq);
-	fl__mem_free(P.cq, P.cq_cap * sizeof *P.cq);
+	fl__mem_free(P.inq.e, P.inq.cap * sizeof *P.inq.e);
+	fl__mem_free(P.cq.e, P.cq.cap * sizeof *P.cq.e);
 	P.ctx_fault = P.ctx_evict = NULL;
 	P.store = NULL;
 	P.pool = NULL;
@@ -253,9 +253,7 @@ fail:
 	P.free_ids = NULL;
 	P.bounce = NULL;
 	P.scratch = NULL;
-	P.inq = NULL;
-	P.cq = NULL;
-	P.cq_len = P.cq_head = 0;
+	P.inq = P.cq = (struct fl_ring){0};
 	P.eng = NULL;
 	P.kind = FL_ENGINE_OFF;
 	snprintf(P.reason, sizeof P.reason, "%s", err);

@@ -135,13 +135,19 @@ int fl__protect_runs(struct fl_region *r, size_t pg, size_t n, int skip_rw);
 #define MAX_REGIONS 65536u
 #define EVICT_BATCH 32u
 
-/* One entry of the inactive FIFO: a page, named so that a stale entry (its
+/* One entry of a page queue: a page, named so that a stale entry (its
  * region gone or renumbered, the page moved on) can be told. */
 struct inq_entry {
 	uint32_t id, gen;
 	uint32_t slot;
 	uint32_t pad;
 	size_t pg;
+};
+
+/* A FIFO of pages (reclaim.c: fl__ring_push, ring_pop). */
+struct fl_ring {
+	struct inq_entry *e;
+	size_t cap, head, len;
 };
 
 struct fl_pager {
@@ -177,13 +183,11 @@ struct fl_pager {
 	enum fl_pressure pressure, pressure_peak;
 	uint64_t critical_until_ns;
 
-	/* inactive FIFO */
-	struct inq_entry *inq;
-	size_t inq_cap, inq_head, inq_len;
+	/* inactive FIFO (full: the oldest entry goes) */
+	struct fl_ring inq;
 	/* compressed pages, oldest first (those the spill file takes first;
 	 * full: newer ones are left to the spill hand's walk) */
-	struct inq_entry *cq;
-	size_t cq_cap, cq_head, cq_len;
+	struct fl_ring cq;
 	size_t spill_hand_region, spill_hand_page;
 	uint64_t spill_retry_ns; /* after a spill error: not before then */
 	int spill_warned;

@@ -63,21 +63,49 @@ void fl__reclaim_wake(void)
 	syscall(SYS_futex, &P.evict_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+/* Queue page pg of r at q's tail; a full q drops its oldest entry
+ * (drop_oldest) or this one. */
+static void ring_push(struct fl_ring *q, struct fl_region *r, size_t pg, uint32_t slot, int drop_oldest)
+{
+	if (!q->e)
+		return;
+	if (q->len == q->cap) {
+		if (!drop_oldest)
+			return;
+		q->head = (q->head + 1) % q->cap;
+		q->len--;
+	}
+	q->e[(q->head + q->len) % q->cap] = (struct inq_entry){.id = r->id, .gen = r->gen, .slot = slot, .pg = pg};
+	q->len++;
+}
+
+/* The oldest entry of q whose region is still the one it named, its page
+ * in *rp and *pgp (stale ones are dropped).  0 when none. */
+static int ring_pop(struct fl_ring *q, struct fl_region **rp, size_t *pgp, uint32_t *slot)
+{
+	while (q->len) {
+		struct inq_entry e = q->e[q->head];
+		q->head = (q->head + 1) % q->cap;
+		q->len--;
+		if (e.id >= MAX_REGIONS)
+			continue;
+		struct fl_region *r = &P.pool[e.id];
+		if (r->gen != e.gen || !r->pages || e.pg >= r->npages)
+			continue;
+		*rp = r;
+		*pgp = e.pg;
+		*slot = e.slot;
+		return 1;
+	}
+	return 0;
+}
+
 void fl__reclaim_inq_push(struct fl_region *r, size_t pg, uint32_t slot)
 {
-	if (P.inq_len == P.inq_cap) {
-		/* Full of stale entries: drop the oldest (its page is re-checked
-		 * anyway, and a live inactive page still gets found by reclaim's
-		 * fallback scan). */
-		P.inq_head = (P.inq_head + 1) % P.inq_cap;
-		P.inq_len--;
-	}
-	struct inq_entry *e = &P.inq[(P.inq_head + P.inq_len) % P.inq_cap];
-	e->id = r->id;
-	e->gen = r->gen;
-	e->slot = slot;
-	e->pg = pg;
-	P.inq_len++;
+	/* Full of stale entries: drop the oldest (its page is re-checked
+	 * anyway, and a live inactive page still gets found by reclaim's
+	 * fallback scan). */
+	ring_push(&P.inq, r, pg, slot, 1);
 }
 
 /* Page indexes changed: old FIFO entries are stale, queue the pages again. */
@@ -92,21 +120,11 @@ void fl__reclaim_requeue(struct fl_region *r)
 /* Pop the oldest still-valid inactive page.  Returns 0 if none. */
 static int inq_pop(struct fl_region **rp, size_t *pgp)
 {
-	while (P.inq_len) {
-		struct inq_entry e = P.inq[P.inq_head];
-		P.inq_head = (P.inq_head + 1) % P.inq_cap;
-		P.inq_len--;
-		if (e.id >= MAX_REGIONS)
-			continue;
-		struct fl_region *r = &P.pool[e.id];
-		if (r->gen != e.gen || !r->pages || e.pg >= r->npages)
-			continue;
-		struct fl_page *p = &r->pages[e.pg];
-		if (fl__pg_state(p) != FL_PG_INACTIVE || (p->meta & FL_PG_BUSY) || p->slot != e.slot)
-			continue;
-		*rp = r;
-		*pgp = e.pg;
-		return 1;
+	uint32_t slot;
+	while (ring_pop(&P.inq, rp, pgp, &slot)) {
+		struct fl_page *p = &(*rp)->pages[*pgp];
+		if (fl__pg_state(p) == FL_PG_INACTIVE && !(p->meta & FL_PG_BUSY) && p->slot == slot)
+			return 1;
 	}
 	return 0;
 }
@@ -205,17 +223,11 @@ static void refill_inactive(size_t want)
 	}
 }
 
-/* A compressed page, newest at the tail of the spill file's queue. */
+/* A compressed page, newest at the tail of the spill file's queue (a full
+ * queue leaves it to the spill hand's walk). */
 static void cq_push(struct fl_region *r, size_t pg)
 {
-	if (!P.cq || P.cq_len == P.cq_cap)
-		return; /* the spill hand's walk finds it */
-	struct inq_entry *e = &P.cq[(P.cq_head + P.cq_len) % P.cq_cap];
-	e->id = r->id;
-	e->gen = r->gen;
-	e->slot = 0;
-	e->pg = pg;
-	P.cq_len++;
+	ring_push(&P.cq, r, pg, 0, 0);
 }
 
 /* Store an inactive page's contents; the caller holds what it needs. */
@@ -261,19 +273,10 @@ static int spillable(const struct fl_page *p)
  * queue, else from the hand's walk over the regions.  0 if none. */
 static int spill_pick(struct fl_region **rp, size_t *pgp)
 {
-	while (P.cq_len) {
-		struct inq_entry e = P.cq[P.cq_head];
-		P.cq_head = (P.cq_head + 1) % P.cq_cap;
-		P.cq_len--;
-		if (e.id >= MAX_REGIONS)
-			continue;
-		struct fl_region *r = &P.pool[e.id];
-		if (r->gen != e.gen || !r->pages || e.pg >= r->npages || !spillable(&r->pages[e.pg]))
-			continue;
-		*rp = r;
-		*pgp = e.pg;
-		return 1;
-	}
+	uint32_t slot;
+	while (ring_pop(&P.cq, rp, pgp, &slot))
+		if (spillable(&(*rp)->pages[*pgp]))
+			return 1;
 	for (size_t looked = 0; looked < SPILL_WALK_MAX && P.nregions;) {
 		if (P.spill_hand_region >= P.nregions) {
 			P.spill_hand_region = 0;
@@ -297,11 +300,17 @@ static int spill_pick(struct fl_region **rp, size_t *pgp)
 	return 0;
 }
 
+/* Is there a spill file, and no error within the last second? */
+static int spill_allowed(uint64_t now)
+{
+	return fl_store_can_spill(P.store) && now >= P.spill_retry_ns;
+}
+
 /* Is the store close enough to its capacity that its coldest pages should
  * go to the spill file?  (Lock held.) */
 static int spill_due(uint64_t now)
 {
-	if (!fl_store_can_spill(P.store) || now < P.spill_retry_ns)
+	if (!spill_allowed(now))
 		return 0;
 	if (P.store_full)
 		return 1;
@@ -374,7 +383,7 @@ static int spill_settle(struct spill_set *s, int rc, int e)
  */
 static int spill_locked(void)
 {
-	if (!fl_store_can_spill(P.store) || fl_mono_ns() < P.spill_retry_ns)
+	if (!spill_allowed(fl_mono_ns()))
 		return 0;
 	struct spill_set s;
 	spill_take(&s, P.bounce_pages < EVICT_BATCH ? P.bounce_pages : EVICT_BATCH);
@@ -555,20 +564,16 @@ static void *evictor_main(void *arg)
 		int seq = __atomic_load_n(&P.evict_seq, __ATOMIC_ACQUIRE);
 		fl_lock(&P.lock);
 		uint64_t used = fl__used_pages();
+		int spill = spill_due(fl_mono_ns());
 		int full = P.store_full;
 		fl_unlock(&P.lock);
 		if (!evicting && used + P.low_free > P.budget)
 			evicting = 1;
 		if (evicting && used + P.high_free <= P.budget)
 			evicting = 0;
-		fl_lock(&P.lock);
-		int spill = spill_due(fl_mono_ns());
-		fl_unlock(&P.lock);
+		/* A spill that took nothing left store_full as it was. */
 		if (spill && spill_batch() > 0)
 			continue;
-		fl_lock(&P.lock);
-		full = P.store_full;
-		fl_unlock(&P.lock);
 		if (evicting && !full) {
 			if (evict_batch() > 0)
 				continue;
