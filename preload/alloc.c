@@ -54,7 +54,7 @@ static struct {
 	uint32_t gen, order_gen; /* changes to the set of slots in use */
 	uint32_t used;     /* slots LIVE or FREED */
 	uint32_t next_id;
-	uint64_t dropped, sent_dropped; /* samples the table had no room for */
+	uint64_t dropped; /* samples the table had no room for */
 	uint64_t un_faults, un_pages, un_latency; /* faults in no sample */
 	int un_dirty;
 	uintptr_t own_lo, own_hi; /* the shim's own code: frames skipped */
@@ -270,6 +270,7 @@ void fl__alloc_sampled(void *p, size_t size, uint32_t kind)
 		__atomic_add_fetch(&fl__alloc_nlive, 1, __ATOMIC_RELAXED);
 	} else {
 		A.dropped++;
+		A.un_dirty = 1; /* row 0 carries the count */
 	}
 	fl_unlock(&A.lock);
 	sampling = 0;
@@ -439,15 +440,12 @@ size_t fl__alloc_take(struct fl_wire_alloc *out, size_t max, int retire)
 	size_t n = 0;
 	uint64_t now = fl_mono_ns();
 	fl_lock(&A.lock);
-	if (A.dropped != A.sent_dropped)
-		A.un_dirty = 1;
 	if (A.un_dirty) {
 		memset(&out[n], 0, sizeof out[n]);
 		out[n].faults = A.un_faults;
 		out[n].pages = A.un_pages;
 		out[n].latency_ns = A.un_latency;
 		out[n].dropped = A.dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)A.dropped;
-		A.sent_dropped = A.dropped;
 		n++;
 		A.un_dirty = 0;
 	}
@@ -559,7 +557,7 @@ void fl__alloc_fork_child(void)
 	A.gen = A.order_gen = 0;
 	A.used = 0;
 	A.next_id = 1;
-	A.dropped = A.sent_dropped = 0;
+	A.dropped = 0;
 	A.un_faults = A.un_pages = A.un_latency = 0;
 	A.un_dirty = 0;
 	fl__alloc_nlive = 0;

@@ -94,11 +94,17 @@ int fl__emitter_owns_fd(int fd)
 
 /* ---- the output buffer ------------------------------------------------ */
 
+/* Room for the largest record? */
+static int out_room(void)
+{
+	return M.out_len + FL_WIRE_MAX <= OUT_CAP;
+}
+
 /* Append a record made by an encoder; 0 when it did not fit. */
 #define OUT_PUT(call_with_buf_cap)                                                   \
 	({                                                                           \
 		size_t _n = 0;                                                       \
-		if (M.fd >= 0 && M.out_len + FL_WIRE_MAX <= OUT_CAP) {               \
+		if (M.fd >= 0 && out_room()) {                                       \
 			uint8_t *buf = M.out + M.out_len;                            \
 			size_t cap = OUT_CAP - M.out_len;                            \
 			_n = (call_with_buf_cap);                                    \
@@ -338,7 +344,6 @@ static void send_drops(uint64_t now, int force)
 		memcpy(M.sent_drops, d, sizeof d);
 }
 
-/* Queue one batch of faults, their new stacks first.  Returns how many. */
 /* A record about to name stack *id: define the stack first (once per
  * connection), or name none (0) rather than one never defined. */
 static void define_stack(uint32_t *id)
@@ -353,6 +358,7 @@ static void define_stack(uint32_t *id)
 		*id = 0;
 }
 
+/* Queue one batch of faults, their new stacks first.  Returns how many. */
 static size_t send_faults(void)
 {
 	if (M.fd >= 0 && M.out_len > OUT_LOW)
@@ -385,8 +391,7 @@ static void send_allocs(void)
 	for (;;) {
 		/* A socket that is behind leaves them dirty, to go at a later
 		 * turn: taken, they would be sent now or never. */
-		if (M.fd >= 0 && M.out_len + FL_WIRE_MAX > OUT_CAP &&
-		    (flush_out() != 0 || M.out_len + FL_WIRE_MAX > OUT_CAP))
+		if (M.fd >= 0 && !out_room() && (flush_out() != 0 || !out_room()))
 			break;
 		if ((n = fl__alloc_take(M.allocs, ALLOC_BATCH, retire)) == 0)
 			break;
