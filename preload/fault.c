@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "events.h"
 #include "log.h"
+#include "spill.h"
 
 #define PS FL_PAGE_SIZE
 #define RANDOM_BLOCK 64u      /* first-touch block for non-sequential faults */
@@ -286,7 +287,7 @@ static int stored(const struct fl_page *p)
 
 static int spilled_near(const struct fl_page *p, uint64_t loc)
 {
-	if (!stored(p) || p->ref.kind != FL_STORE_SPILLED || (p->ref.val >> 56) != (loc >> 56))
+	if (!stored(p) || p->ref.kind != FL_STORE_SPILLED || fl_spill_loc_file(p->ref.val) != fl_spill_loc_file(loc))
 		return 0;
 	uint64_t d = p->ref.val > loc ? p->ref.val - loc : loc - p->ref.val;
 	return d <= SPILL_NEAR_BYTES;

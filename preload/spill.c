@@ -208,7 +208,7 @@ int fl_spill_write(struct fl_spill *sp, void *buf, const uint32_t *sizes, size_t
 	uint64_t base = (uint64_t)b * BLK, off = base;
 	for (size_t i = 0; i < n; i++) {
 		count_payload(sp, f, off, sizes[i], +1);
-		locs[i] = ((uint64_t)sp->cur << 56) | off;
+		locs[i] = fl_spill_loc((unsigned)sp->cur, off);
 		off += sizes[i];
 	}
 	f->cursor = (uint64_t)b + k;

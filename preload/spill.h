@@ -40,7 +40,8 @@ void fl_spill_destroy(struct fl_spill *sp);
 
 #define FL_SPILL_BLOCK 4096u
 
-/* A location's file number and byte offset in it. */
+/* A location: the file's number and a byte offset in it. */
+static inline uint64_t fl_spill_loc(unsigned file, uint64_t off) { return ((uint64_t)file << 56) | off; }
 static inline unsigned fl_spill_loc_file(uint64_t loc) { return (unsigned)(loc >> 56); }
 static inline uint64_t fl_spill_loc_off(uint64_t loc) { return loc & ((1ull << 56) - 1); }
 
