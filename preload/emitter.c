@@ -288,11 +288,11 @@ static void try_connect(void)
  * written to one or tried to (a process that never spills sends none). */
 static void send_spill(uint64_t now)
 {
-	struct fl_pager_spill s;
+	struct fl_spill_stats s;
 	fl_pager_spill_get(&s);
 	if (!s.writes && !s.write_errors)
 		return;
-	struct fl_wire_spill w = {.t_ns = now, .spilled_pages = s.pages, .spilled_bytes = s.bytes,
+	struct fl_wire_spill w = {.t_ns = now, .spilled_pages = s.payloads, .spilled_bytes = s.payload_bytes,
 				  .file_bytes = s.file_bytes, .writes = s.writes, .write_errors = s.write_errors,
 				  .reads = s.reads, .read_errors = s.read_errors};
 	if (!OUT_PUT(fl_wire_put(buf, cap, FL_REC_SPILL, &w, sizeof w, NULL, 0, NULL, 0)))

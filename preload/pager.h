@@ -102,11 +102,7 @@ int fl_pager_owns_fd(int fd);
 void fl_pager_spill_stats(uint64_t *pages, uint64_t *bytes, uint64_t *file_bytes);
 /* The same with its I/O counters (running totals), all from one look at
  * the spill file's counters (all 0 without one). */
-struct fl_pager_spill {
-	uint64_t pages, bytes, file_bytes;
-	uint64_t writes, write_errors, reads, read_errors;
-};
-void fl_pager_spill_get(struct fl_pager_spill *out);
+void fl_pager_spill_get(struct fl_spill_stats *out);
 
 /* fork hooks (pthread_atfork order: prepare, then parent or child). */
 void fl_pager_fork_prepare(void);

@@ -239,28 +239,25 @@ int fl_stats_get(struct fl_stats *s)
 	struct fl_store_stats ss;
 	fl_store_stats(P.store, &ss);
 	/* Spilled pages are counted apart (fl_pager_spill_stats). */
-	s->compressed_pages = s->compressed_pages > ss.spilled_pages ? s->compressed_pages - ss.spilled_pages : 0;
+	s->compressed_pages = s->compressed_pages > ss.spill.payloads ? s->compressed_pages - ss.spill.payloads : 0;
 	s->compressed_bytes = ss.payload_bytes;
 	s->store_bytes = ss.slab_bytes;
 	return 0;
 }
 
-void fl_pager_spill_get(struct fl_pager_spill *out)
+void fl_pager_spill_get(struct fl_spill_stats *out)
 {
 	struct fl_store_stats ss;
 	fl_store_stats(P.running ? P.store : NULL, &ss);
-	*out = (struct fl_pager_spill){.pages = ss.spilled_pages, .bytes = ss.spilled_bytes,
-				       .file_bytes = ss.spill_file_bytes, .writes = ss.spill_writes,
-				       .write_errors = ss.spill_write_errors, .reads = ss.spill_reads,
-				       .read_errors = ss.spill_read_errors};
+	*out = ss.spill;
 }
 
 void fl_pager_spill_stats(uint64_t *pages, uint64_t *bytes, uint64_t *file_bytes)
 {
-	struct fl_pager_spill s;
+	struct fl_spill_stats s;
 	fl_pager_spill_get(&s);
-	*pages = s.pages;
-	*bytes = s.bytes;
+	*pages = s.payloads;
+	*bytes = s.payload_bytes;
 	*file_bytes = s.file_bytes;
 }
 

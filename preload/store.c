@@ -902,17 +902,7 @@ void fl_store_stats(struct fl_store *st, struct fl_store_stats *out)
 	out->gets = __atomic_load_n(&st->gets, __ATOMIC_RELAXED);
 	out->drops = __atomic_load_n(&st->drops, __ATOMIC_RELAXED);
 	out->full_rejects = __atomic_load_n(&st->full_rejects, __ATOMIC_RELAXED);
-	if (st->spill) {
-		struct fl_spill_stats ss;
-		fl_spill_stats(st->spill, &ss);
-		out->spilled_pages = ss.payloads;
-		out->spilled_bytes = ss.payload_bytes;
-		out->spill_file_bytes = ss.file_bytes;
-		out->spill_writes = ss.writes;
-		out->spill_write_errors = ss.write_errors;
-		out->spill_reads = ss.reads;
-		out->spill_read_errors = ss.read_errors;
-	}
+	fl_spill_stats(st->spill, &out->spill);
 }
 
 int fl_store_spill(struct fl_store_ctx *ctx, struct fl_store_ref *refs, size_t n, void *buf,

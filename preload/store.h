@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "options.h" /* enum fl_compressor */
+#include "spill.h"   /* struct fl_spill_stats */
 
 #define FL_PAGE_SIZE 4096u
 
@@ -63,10 +64,7 @@ struct fl_store_stats {
 	uint64_t slab_bytes;     /* bytes of slabs currently in use */
 	uint64_t capacity;
 	uint64_t puts, gets, drops, full_rejects;
-	/* The spill file (zero without one). */
-	uint64_t spilled_pages, spilled_bytes; /* payloads held there, their bytes */
-	uint64_t spill_file_bytes;             /* blocks in use in the files */
-	uint64_t spill_writes, spill_write_errors, spill_reads, spill_read_errors;
+	struct fl_spill_stats spill; /* the spill file (zero without one) */
 };
 
 struct fl_store;

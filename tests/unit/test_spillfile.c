@@ -98,7 +98,7 @@ static uint64_t reads(struct rig *g)
 {
 	struct fl_store_stats s;
 	fl_store_stats(g->st, &s);
-	return s.spill_reads;
+	return s.spill.reads;
 }
 
 /* The spill file's descriptor, found as the one open file named in dir. */
@@ -310,8 +310,8 @@ Test(spillfile, freed_chunks_are_punched)
 		      (unsigned long long)full);
 	struct fl_store_stats s;
 	fl_store_stats(g.st, &s);
-	cr_expect_eq(s.spill_file_bytes, 0);
-	cr_expect_eq(s.spilled_pages, 0);
+	cr_expect_eq(s.spill.file_bytes, 0);
+	cr_expect_eq(s.spill.payloads, 0);
 	free(refs);
 	rig_stop(&g);
 }
