@@ -281,16 +281,15 @@ static int stored(const struct fl_page *p)
 }
 
 /* Spilled neighbours a refault brings along: at most this many on each
- * side, with payloads within SPILL_NEAR_BYTES of its own in the file. */
+ * side, with payloads within FL_SPILL_NEAR_BYTES of its own in the file. */
 #define SPILL_NEAR 8u
-#define SPILL_NEAR_BYTES (64u << 10)
 
 static int spilled_near(const struct fl_page *p, uint64_t loc)
 {
 	if (!stored(p) || p->ref.kind != FL_STORE_SPILLED || fl_spill_loc_file(p->ref.val) != fl_spill_loc_file(loc))
 		return 0;
 	uint64_t d = p->ref.val > loc ? p->ref.val - loc : loc - p->ref.val;
-	return d <= SPILL_NEAR_BYTES;
+	return d <= FL_SPILL_NEAR_BYTES;
 }
 
 static int resolve_stored(struct fl_region *r, size_t pg)

@@ -39,6 +39,10 @@ struct fl_spill *fl_spill_create(const char *dir, uint64_t max_bytes);
 void fl_spill_destroy(struct fl_spill *sp);
 
 #define FL_SPILL_BLOCK 4096u
+/* Payloads this near one another in a file count as near: a fault's
+ * spilled neighbours within it come along (fault.c), and one read covers
+ * twice it (store.c), so a fault and its near neighbours take one read. */
+#define FL_SPILL_NEAR_BYTES (64u << 10)
 
 /* A location: the file's number and a byte offset in it. */
 static inline uint64_t fl_spill_loc(unsigned file, uint64_t off) { return ((uint64_t)file << 56) | off; }

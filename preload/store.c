@@ -672,8 +672,8 @@ static inline uint64_t block_down(uint64_t off)
 
 /* Bit i of a set of GET_RUN. */
 #define BIT(set, i) ((set)[(i) / 64] >> ((i) % 64) & 1)
-/* One read's most bytes: a fault's neighbours within 64 KiB either way. */
-#define RUN_MAX (128u << 10)
+/* One read's most bytes: a fault's near neighbours either way. */
+#define RUN_MAX (2 * FL_SPILL_NEAR_BYTES)
 
 /* Rebuild the page of ref into out from src, its payload; src is NULL
  * unless ref is spilled. */
