@@ -525,13 +525,7 @@ static const char *xdg_runtime_dir(char *const *envp)
 
 static int start_thread(void)
 {
-	sigset_t all, old;
-	fl__sigchain_helper_mask(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	fl__in_shim++;
-	int rc = pthread_create(&M.thread, NULL, emitter_main, NULL);
-	fl__in_shim--;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = fl__sigchain_start_thread(&M.thread, emitter_main, NULL);
 	if (rc != 0) {
 		FL_WARN("cannot start the fault log's emitter thread: %s", strerror(rc));
 		return -1;

@@ -272,13 +272,7 @@ void fl__pressure_start(void)
 	N.last = P.pressure;
 	fl_unlock(&P.lock);
 	N.stop = 0;
-	sigset_t all, old;
-	fl__sigchain_helper_mask(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	fl__in_shim++;
-	int rc = pthread_create(&N.thread, NULL, notifier_main, NULL);
-	fl__in_shim--;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = fl__sigchain_start_thread(&N.thread, notifier_main, NULL);
 	if (rc == 0)
 		N.started = 1;
 	else

@@ -596,15 +596,11 @@ void fl__reclaim_start(void)
 	fl__pressure_start();
 	if (!P.budget || !P.caps.can_evict || P.evictor_started)
 		return;
-	sigset_t all, old;
-	fl__sigchain_helper_mask(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	P.evictor_stop = 0;
-	if (pthread_create(&P.evictor, NULL, evictor_main, NULL) == 0)
+	if (fl__sigchain_start_thread(&P.evictor, evictor_main, NULL) == 0)
 		P.evictor_started = 1;
 	else
 		FL_WARN("cannot start the evictor; faults will reclaim directly");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 long fl_pager_reclaim(uint64_t target)

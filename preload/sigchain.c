@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "mem.h"
 #include "sys.h"
 
 struct chain {
@@ -120,4 +121,16 @@ void fl__sigchain_helper_mask(sigset_t *set)
 		sigdelset(set, SIGSEGV);
 	if (fl__sigchain_held(SIGBUS))
 		sigdelset(set, SIGBUS);
+}
+
+int fl__sigchain_start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	fl__sigchain_helper_mask(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	fl__in_shim++;
+	int rc = pthread_create(t, NULL, fn, arg);
+	fl__in_shim--;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }

@@ -9,6 +9,7 @@
 #ifndef FL_SIGCHAIN_H
 #define FL_SIGCHAIN_H
 
+#include <pthread.h>
 #include <signal.h>
 
 typedef void (*fl_sig_fn)(int sig, siginfo_t *si, void *uc);
@@ -48,5 +49,9 @@ int fl__sigchain_held(int sig);
  * fault itself then, and a blocked fault signal kills the process.
  */
 void fl__sigchain_helper_mask(sigset_t *set);
+/* Start one of the shim's threads with that mask, its start marked as the
+ * shim's (not a sampled allocation of the program).  pthread_create's
+ * result. */
+int fl__sigchain_start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif
