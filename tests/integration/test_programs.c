@@ -560,6 +560,15 @@ static int names_in(const char *dir)
 	return n;
 }
 
+/* A new directory for the spill file, <workdir>/spill, into dir, and
+ * its launcher option --spill=<dir> into opt. */
+static void spill_dir(char dir[160], char opt[200])
+{
+	snprintf(dir, 160, "%s/spill", workdir);
+	snprintf(opt, 200, "--spill=%s", dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+}
+
 /* The spill faults on the launcher's summary line "faults ... spill N";
  * -1 without one. */
 static long summary_spill_faults(const char *err)
@@ -580,9 +589,7 @@ static void fork_spill_case(const char *how)
 	char out[160], text[2048], opt[40], dir[160], sopt[200];
 	snprintf(out, sizeof out, "%s/forkstore.out", workdir);
 	snprintf(opt, sizeof opt, "--fork=%s", how);
-	snprintf(dir, sizeof dir, "%s/spill", workdir);
-	snprintf(sopt, sizeof sopt, "--spill=%s", dir);
-	cr_assert_eq(mkdir(dir, 0700), 0);
+	spill_dir(dir, sopt);
 	static struct run_result r;
 	char *under[] = {LAUNCHER, "run", "--budget", "3M", "--store-max", "256K", sopt, opt, "--",
 			 "build/tests/progs/forkstore", "8000", "3", "--nest", NULL};
@@ -609,10 +616,8 @@ Test(programs, fork_with_pages_in_the_spill_file_bring_back) { fork_spill_case("
 Test(programs, spill_beyond_the_store)
 {
 	char dir[160], out[160], opt[200], text[512];
-	snprintf(dir, sizeof dir, "%s/spill", workdir);
 	snprintf(out, sizeof out, "%s/spiller.out", workdir);
-	snprintf(opt, sizeof opt, "--spill=%s", dir);
-	cr_assert_eq(mkdir(dir, 0700), 0);
+	spill_dir(dir, opt);
 	static struct run_result r;
 	char *under[] = {LAUNCHER, "run", "--budget", "4M", "--store-max", "4M", opt, "--",
 			 "build/tests/progs/spiller", "8192", "2", NULL};
@@ -679,10 +684,8 @@ static int vmmap_swapped_over_4m(void *arg)
 Test(programs, spill_file_has_no_name_and_shows_as_swapped)
 {
 	char dir[160], out[160], opt[200];
-	snprintf(dir, sizeof dir, "%s/spill", workdir);
 	snprintf(out, sizeof out, "%s/spiller.out", workdir);
-	snprintf(opt, sizeof opt, "--spill=%s", dir);
-	cr_assert_eq(mkdir(dir, 0700), 0);
+	spill_dir(dir, opt);
 	int in[2];
 	cr_assert_eq(pipe(in), 0);
 	pid_t launcher = fork();
