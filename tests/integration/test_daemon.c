@@ -670,6 +670,21 @@ Test(daemon, a_region_changed_while_disconnected_is_an_update_on_reconnection)
 	sqlite3_close(db);
 }
 
+/* The daemon stopped once fd's 10 faults are stored, fd hung up on, and
+ * the daemon started again: a new peer (our pid, alive for the new
+ * daemon's start-up check) has said hello; its fd. */
+static int restart_under(int fd)
+{
+	cr_assert_eq(wait_int(10, 5000, "SELECT count(*) FROM faults"), 10);
+	cr_assert_eq(stop(), 0, "%s", read_log());
+	cr_assert(hung_up(fd, 2000));
+	close(fd);
+	start(NULL);
+	fd = peer();
+	send_hello(fd, getpid());
+	return fd;
+}
+
 Test(daemon, a_shim_reconnecting_to_a_restarted_daemon_continues_too)
 {
 	start(NULL);
@@ -680,13 +695,7 @@ Test(daemon, a_shim_reconnecting_to_a_restarted_daemon_continues_too)
 	send_stack(fd, 3, pcs, 2);
 	send_region(fd, FL_WIRE_REGION_CREATE, 4, 0x30000000, 1 << 16, 10);
 	send_faults(fd, 0, 10, 3, 4);
-	cr_assert_eq(wait_int(10, 5000, "SELECT count(*) FROM faults"), 10);
-	cr_assert_eq(stop(), 0, "%s", read_log());
-	cr_assert(hung_up(fd, 2000));
-	close(fd);
-	start(NULL);
-	fd = peer();
-	send_hello(fd, getpid());
+	fd = restart_under(fd);
 	send_faults(fd, 10, 10, 3, 4);
 	/* A shim may announce its live regions again to a new daemon. */
 	send_region(fd, FL_WIRE_REGION_CREATE, 4, 0x30000000, 1 << 16, 10);
@@ -715,13 +724,7 @@ Test(daemon, committed_regions_are_stored_by_name_and_known_after_a_restart)
 	send_region_kind(fd, FL_WIRE_REGION_CREATE, 3, 0x30000000, 1 << 16, 10, FL_RANGE_PROGRAM);
 	send_region_kind(fd, FL_WIRE_REGION_CREATE, 4, 0x40000000, 1 << 18, 10, FL_RANGE_COMMITTED);
 	send_faults(fd, 0, 10, 0, 4);
-	cr_assert_eq(wait_int(10, 5000, "SELECT count(*) FROM faults"), 10);
-	cr_assert_eq(stop(), 0, "%s", read_log());
-	cr_assert(hung_up(fd, 2000));
-	close(fd);
-	start(NULL);
-	fd = peer();
-	send_hello(fd, getpid());
+	fd = restart_under(fd);
 	send_region_kind(fd, FL_WIRE_REGION_CREATE, 4, 0x40000000, 1 << 18, 10, FL_RANGE_COMMITTED);
 	send_faults(fd, 10, 10, 0, 4);
 	send_goodbye(fd, FL_WIRE_END_EXITED, 0, 1000000);
