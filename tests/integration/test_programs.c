@@ -493,6 +493,17 @@ Test(programs, cow_children_outlive_a_killed_parent_under_budget)
 	}
 }
 
+/* forkstore --fork how ended well (r, its stdout in text): every byte
+ * right in the parent, its children and its grandchild. */
+static void forkstore_ok(const char *how, const char *text, const struct run_result *r)
+{
+	cr_expect_eq(r->status, 0, "forkstore --fork %s: %s%s", how, text, r->err);
+	const char *want[] = {"child 0: bad=0", "child 1: bad=0", "child 2: bad=0", "grandchild: bad=0",
+			      ", bad=0, children failed 0"};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		cr_expect(strstr(text, want[i]), "forkstore --fork %s: no \"%s\" in\n%s", how, want[i], text);
+}
+
 /*
  * fork under a 10% budget with the evicted pages handed to the children
  * (--fork handoff, the default under uffd where the kernel grants it):
@@ -518,11 +529,7 @@ static void forkstore_case(const char *how, int handed_over, int no_ptrace)
 	int skip = no_ptrace && geteuid() == 0 ? 0 : 4;
 	run_to(under + skip, NULL, out, NULL, &r);
 	read_text(out, text, sizeof text);
-	cr_expect_eq(r.status, 0, "forkstore --fork %s: %s%s", how, text, r.err);
-	const char *want[] = {"child 0: bad=0", "child 1: bad=0", "child 2: bad=0", "grandchild: bad=0",
-			      ", bad=0, children failed 0"};
-	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-		cr_expect(strstr(text, want[i]), "forkstore --fork %s: no \"%s\" in\n%s", how, want[i], text);
+	forkstore_ok(how, text, &r);
 	const char *hand = strstr(r.err, "fork hands evicted pages to the child");
 	if (handed_over)
 		cr_assert(hand, "the engine does not hand pages over (CAP_SYS_PTRACE?): %s", r.err);
@@ -595,11 +602,7 @@ static void fork_spill_case(const char *how)
 			 "build/tests/progs/forkstore", "8000", "3", "--nest", NULL};
 	run_to(under, NULL, out, NULL, &r);
 	read_text(out, text, sizeof text);
-	cr_expect_eq(r.status, 0, "forkstore --fork %s: %s%s", how, text, r.err);
-	const char *want[] = {"child 0: bad=0", "child 1: bad=0", "child 2: bad=0", "grandchild: bad=0",
-			      ", bad=0, children failed 0"};
-	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-		cr_expect(strstr(text, want[i]), "forkstore --fork %s: no \"%s\" in\n%s", how, want[i], text);
+	forkstore_ok(how, text, &r);
 	cr_expect_gt(summary_spill_faults(r.err), 0, "no spill faults: %s", r.err);
 	cr_expect_eq(names_in(dir), 0);
 }
