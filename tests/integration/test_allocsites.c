@@ -56,9 +56,8 @@ static void run_db(const char *db, const char *sample, const char *stacks, const
 	snprintf(sock, sizeof sock, "%s/d.sock", dir);
 	snprintf(out, sizeof out, "%s/prog.out", dir);
 	char *argv[40] = {(char *)test_bin("faultline"), "run", "--db", (char *)db, "--socket", sock, "--lib",
-			  (char *)shim_lib(),
-			  "--alloc-sample", (char *)sample, "--stacks", (char *)stacks, "--budget", (char *)budget,
-			  "--sample-ms", "10", "-q", "--", ALLOCSITES};
+			  (char *)shim_lib(), "--alloc-sample", (char *)sample, "--stacks", (char *)stacks, "--budget",
+			  (char *)budget, "--sample-ms", "10", "-q", "--", ALLOCSITES};
 	int n = 19;
 	for (int i = 0; args && args[i] && n < 39; i++)
 		argv[n++] = args[i];
