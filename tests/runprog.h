@@ -23,7 +23,16 @@ struct run_result {
  */
 void run_to(char *const argv[], const char *in, const char *out, char *const env[], struct run_result *r);
 
-/* "LD_PRELOAD=<cwd>/build/lib/libfaultline.so", for run_to's env. */
+/* Start argv (argv[0] a path, not searched) with env's entries added to
+ * the environment and stdout into the file out (created or truncated);
+ * stdin and stderr are the test's.  Its pid, for the caller to wait for. */
+pid_t start_to(char *const argv[], const char *out, char *const env[]);
+
+/* "<cwd>/build/lib/libfaultline.so": the shim of the normal build, also
+ * for a sanitizer build's launcher (faultline run --lib). */
+const char *shim_lib(void);
+
+/* "LD_PRELOAD=" shim_lib(), for run_to's env. */
 char *preload_env(void);
 
 /*
@@ -46,12 +55,12 @@ const char *test_bin(const char *name);
 char *test_bin_shared(const char *name, char *why, size_t whylen);
 void test_bin_shared_remove(char *path);
 
-/* The first len-1 bytes of the file at path into buf (NUL-terminated);
- * fails the test when it cannot be read. */
 /* faultlined of the test's own on sock and db, started and ready (it
  * said so on its --ready-fd); its pid. */
 pid_t start_faultlined(const char *sock, const char *db);
 
+/* The first len-1 bytes of the file at path into buf (NUL-terminated);
+ * fails the test when it cannot be read. */
 void read_text(const char *path, char *buf, size_t len);
 
 /* The last len-1 bytes of r's stderr into buf (NUL-terminated). */

@@ -39,6 +39,18 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, s
 	return 0;
 }
 
+/* prepare, with ?1 bound to p and ?2, ?3 to its window's ends. */
+static int prepare_window(sqlite3 *db, const char *sql, const struct rp_proc *p, sqlite3_stmt **st, char *err,
+			  size_t errlen)
+{
+	if (prepare(db, sql, st, err, errlen))
+		return -1;
+	sqlite3_bind_int64(*st, 1, p->id);
+	sqlite3_bind_int64(*st, 2, p->t0);
+	sqlite3_bind_int64(*st, 3, p->t1);
+	return 0;
+}
+
 /* The index of key's entry; when absent, next (inserted, *added set).  -1 when out of memory. */
 static long index_of(struct fl_idmap *m, int64_t key, uint32_t next, int *added)
 {
@@ -287,15 +299,12 @@ static int totals_before(sqlite3 *db, const struct rp_proc *p, const char *table
 static int gather_samples(sqlite3 *db, struct rp_proc *p, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	if (prepare(db,
-		    "SELECT t_ns, resident_pages, inactive_pages, compressed_pages, same_filled_pages,"
-		    " compressed_bytes, store_bytes, budget_pages, resident_peak_pages, pages_evicted, pressure,"
-		    " faults_spill FROM samples WHERE process = ?1 AND t_ns BETWEEN ?2 AND ?3 ORDER BY t_ns, id",
-		    &st, err, errlen))
+	if (prepare_window(db,
+			   "SELECT t_ns, resident_pages, inactive_pages, compressed_pages, same_filled_pages,"
+			   " compressed_bytes, store_bytes, budget_pages, resident_peak_pages, pages_evicted, pressure,"
+			   " faults_spill FROM samples WHERE process = ?1 AND t_ns BETWEEN ?2 AND ?3 ORDER BY t_ns, id",
+			   p, &st, err, errlen))
 		return -1;
-	sqlite3_bind_int64(st, 1, p->id);
-	sqlite3_bind_int64(st, 2, p->t0);
-	sqlite3_bind_int64(st, 3, p->t1);
 	p->pressure_max = -1;
 	int64_t last[2] = {0, 0}; /* pages_evicted, faults_spill */
 	int rc;
@@ -352,14 +361,11 @@ static int gather_spill(sqlite3 *db, struct rp_proc *p, char *err, size_t errlen
 	if (!has_table(db, "spill_samples"))
 		return 0;
 	sqlite3_stmt *st;
-	if (prepare(db,
-		    "SELECT t_ns, spilled_pages, spilled_bytes, file_bytes, write_errors, read_errors"
-		    " FROM spill_samples WHERE process = ?1 AND t_ns BETWEEN ?2 AND ?3 ORDER BY t_ns, id",
-		    &st, err, errlen))
+	if (prepare_window(db,
+			   "SELECT t_ns, spilled_pages, spilled_bytes, file_bytes, write_errors, read_errors"
+			   " FROM spill_samples WHERE process = ?1 AND t_ns BETWEEN ?2 AND ?3 ORDER BY t_ns, id",
+			   p, &st, err, errlen))
 		return -1;
-	sqlite3_bind_int64(st, 1, p->id);
-	sqlite3_bind_int64(st, 2, p->t0);
-	sqlite3_bind_int64(st, 3, p->t1);
 	int64_t last[2] = {0, 0}; /* write_errors, read_errors */
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -404,10 +410,10 @@ static int scan_faults(sqlite3 *db, struct rp_proc *p, struct scan *s, struct fl
 		       size_t errlen)
 {
 	sqlite3_stmt *spans, *rows;
-	if (prepare(db,
-		    "SELECT first_id, last_id, faults FROM fault_spans"
-		    " WHERE process = ?1 AND t_min <= ?3 AND t_max >= ?2 ORDER BY first_id",
-		    &spans, err, errlen))
+	if (prepare_window(db,
+			   "SELECT first_id, last_id, faults FROM fault_spans"
+			   " WHERE process = ?1 AND t_min <= ?3 AND t_max >= ?2 ORDER BY first_id",
+			   p, &spans, err, errlen))
 		return -1;
 	if (prepare(db,
 		    "SELECT t_ns, region, kind, pages, latency_ns, stack, write FROM faults"
@@ -420,9 +426,6 @@ static int scan_faults(sqlite3 *db, struct rp_proc *p, struct scan *s, struct fl
 	int64_t (*range)[2] = NULL;
 	size_t nrange = 0, range_cap = 0;
 	uint64_t total = 0, done = 0;
-	sqlite3_bind_int64(spans, 1, p->id);
-	sqlite3_bind_int64(spans, 2, p->t0);
-	sqlite3_bind_int64(spans, 3, p->t1);
 	int rc;
 	while ((rc = sqlite3_step(spans)) == SQLITE_ROW) {
 		int64_t a = sqlite3_column_int64(spans, 0), b = sqlite3_column_int64(spans, 1);

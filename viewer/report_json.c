@@ -17,8 +17,6 @@ static void totals(struct fl_json *j, const struct rp_totals *t)
 	fl_json_int(j, "max_ns", t->max_ns);
 }
 
-/* The counts are what was logged; a sampled stack (scale > 1) also gets
- * "estimated": the faults, pages and time it stands for. */
 /* A stack's frames, innermost first, as an array named "frames". */
 static void frames(struct fl_json *j, const struct rp_stack *s)
 {
@@ -39,6 +37,8 @@ static void frames(struct fl_json *j, const struct rp_stack *s)
 	fl_json_end(j);
 }
 
+/* The counts are what was logged; a sampled stack (scale > 1) also gets
+ * "estimated": the faults, pages and time it stands for. */
 static void stack(struct fl_json *j, const struct rp_report *r, const struct rp_stack *s, int64_t scale)
 {
 	fl_json_object(j, NULL);

@@ -77,13 +77,36 @@ void run_err_tail(const struct run_result *r, char *buf, size_t len)
 	memcpy(buf, t, strlen(t) + 1);
 }
 
-char *preload_env(void)
+const char *shim_lib(void)
 {
-	static char env[4200];
+	static char lib[4200];
 	char cwd[4096];
 	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(env, sizeof env, "LD_PRELOAD=%s/build/lib/libfaultline.so", cwd);
+	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
+	return lib;
+}
+
+char *preload_env(void)
+{
+	static char env[4300];
+	snprintf(env, sizeof env, "LD_PRELOAD=%s", shim_lib());
 	return env;
+}
+
+pid_t start_to(char *const argv[], const char *out, char *const env[])
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = creat(out, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0)
+			_exit(126);
+		for (size_t k = 0; env && env[k]; k++)
+			putenv(env[k]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
 }
 
 const char *test_bin(const char *name)

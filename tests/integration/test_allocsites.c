@@ -52,14 +52,12 @@ TestSuite(alloc_sites, .init = make_dir, .fini = remove_dir, .timeout = 180);
 /* Run allocsites (args after the program) under faultline run into db. */
 static void run_db(const char *db, const char *sample, const char *stacks, const char *budget, char **args)
 {
-	char sock[320], out[320], lib[600], cwd[512];
+	char sock[320], out[320];
 	snprintf(sock, sizeof sock, "%s/d.sock", dir);
 	snprintf(out, sizeof out, "%s/prog.out", dir);
-	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
-	char *argv[40] = {(char *)test_bin("faultline"), "run", "--db", (char *)db, "--socket", sock, "--lib", lib,
-			  "--alloc-sample", (char *)sample, "--stacks", (char *)stacks, "--budget", (char *)budget,
-			  "--sample-ms", "10", "-q", "--", ALLOCSITES};
+	char *argv[40] = {(char *)test_bin("faultline"), "run", "--db", (char *)db, "--socket", sock, "--lib",
+			  (char *)shim_lib(), "--alloc-sample", (char *)sample, "--stacks", (char *)stacks, "--budget",
+			  (char *)budget, "--sample-ms", "10", "-q", "--", ALLOCSITES};
 	int n = 19;
 	for (int i = 0; args && args[i] && n < 39; i++)
 		argv[n++] = args[i];
@@ -254,29 +252,18 @@ Test(alloc_sites, sampled_stacks_add_up_to_the_exact_total)
  */
 Test(alloc_sites, a_stalled_daemon_loses_no_allocation_state)
 {
-	char db[320], sock[320], out[320], lib[600], cwd[512];
+	char db[320], sock[320], out[320], sockenv[340];
 	snprintf(db, sizeof db, "%s/stall.db", dir);
 	snprintf(sock, sizeof sock, "%s/stall.sock", dir);
 	snprintf(out, sizeof out, "%s/stall.out", dir);
-	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
+	snprintf(sockenv, sizeof sockenv, "FAULTLINE_SOCKET=%s", sock);
 	pid_t d = start_faultlined(sock, db);
 	/* Stopped: the program connects (the kernel queues the connection)
 	 * and its records pile up. */
 	cr_assert_eq(kill(d, SIGSTOP), 0);
-	pid_t p = fork();
-	cr_assert_geq(p, 0);
-	if (p == 0) {
-		int fd = creat(out, 0600);
-		if (fd < 0 || dup2(fd, 1) < 0)
-			_exit(126);
-		setenv("FAULTLINE_SOCKET", sock, 1);
-		setenv("FAULTLINE_ALLOC_SAMPLE", "4K", 1);
-		setenv("FAULTLINE_STACKS", "8", 1);
-		setenv("LD_PRELOAD", lib, 1);
-		execl(ALLOCSITES, ALLOCSITES, "small", "8192", "16", (char *)NULL);
-		_exit(127);
-	}
+	char *argv[] = {ALLOCSITES, "small", "8192", "16", NULL};
+	char *env[] = {sockenv, "FAULTLINE_ALLOC_SAMPLE=4K", "FAULTLINE_STACKS=8", preload_env(), NULL};
+	pid_t p = start_to(argv, out, env);
 	/* Its work is done once it printed; it now waits (3 s at most) for
 	 * the daemon to take the rest. */
 	fl_test_wait_file(out, 4, FL_WAIT_MS);

@@ -670,6 +670,21 @@ Test(daemon, a_region_changed_while_disconnected_is_an_update_on_reconnection)
 	sqlite3_close(db);
 }
 
+/* The daemon stopped once fd's 10 faults are stored, fd hung up on, and
+ * the daemon started again: a new peer (our pid, alive for the new
+ * daemon's start-up check) has said hello; its fd. */
+static int restart_under(int fd)
+{
+	cr_assert_eq(wait_int(10, 5000, "SELECT count(*) FROM faults"), 10);
+	cr_assert_eq(stop(), 0, "%s", read_log());
+	cr_assert(hung_up(fd, 2000));
+	close(fd);
+	start(NULL);
+	fd = peer();
+	send_hello(fd, getpid());
+	return fd;
+}
+
 Test(daemon, a_shim_reconnecting_to_a_restarted_daemon_continues_too)
 {
 	start(NULL);
@@ -680,13 +695,7 @@ Test(daemon, a_shim_reconnecting_to_a_restarted_daemon_continues_too)
 	send_stack(fd, 3, pcs, 2);
 	send_region(fd, FL_WIRE_REGION_CREATE, 4, 0x30000000, 1 << 16, 10);
 	send_faults(fd, 0, 10, 3, 4);
-	cr_assert_eq(wait_int(10, 5000, "SELECT count(*) FROM faults"), 10);
-	cr_assert_eq(stop(), 0, "%s", read_log());
-	cr_assert(hung_up(fd, 2000));
-	close(fd);
-	start(NULL);
-	fd = peer();
-	send_hello(fd, getpid());
+	fd = restart_under(fd);
 	send_faults(fd, 10, 10, 3, 4);
 	/* A shim may announce its live regions again to a new daemon. */
 	send_region(fd, FL_WIRE_REGION_CREATE, 4, 0x30000000, 1 << 16, 10);
@@ -715,13 +724,7 @@ Test(daemon, committed_regions_are_stored_by_name_and_known_after_a_restart)
 	send_region_kind(fd, FL_WIRE_REGION_CREATE, 3, 0x30000000, 1 << 16, 10, FL_RANGE_PROGRAM);
 	send_region_kind(fd, FL_WIRE_REGION_CREATE, 4, 0x40000000, 1 << 18, 10, FL_RANGE_COMMITTED);
 	send_faults(fd, 0, 10, 0, 4);
-	cr_assert_eq(wait_int(10, 5000, "SELECT count(*) FROM faults"), 10);
-	cr_assert_eq(stop(), 0, "%s", read_log());
-	cr_assert(hung_up(fd, 2000));
-	close(fd);
-	start(NULL);
-	fd = peer();
-	send_hello(fd, getpid());
+	fd = restart_under(fd);
 	send_region_kind(fd, FL_WIRE_REGION_CREATE, 4, 0x40000000, 1 << 18, 10, FL_RANGE_COMMITTED);
 	send_faults(fd, 10, 10, 0, 4);
 	send_goodbye(fd, FL_WIRE_END_EXITED, 0, 1000000);
@@ -1036,12 +1039,24 @@ Test(daemon, an_allocation_standing_for_less_than_its_size_disconnects_only_that
 	bad_case(1, NULL, rec, n, "allocation 1 stands for 524288 bytes, fewer than its 1310720");
 }
 
-/* A SPILL record: 10 pages in 30000 bytes of a 32 KiB file. */
-static size_t spill_rec(uint64_t t, uint8_t *rec, size_t cap)
+/* A spill sample at +t: 10 pages in 30000 bytes of a 32 KiB file. */
+static struct fl_wire_spill spill_at(uint64_t t)
 {
-	struct fl_wire_spill x = {.t_ns = START_MONO + t, .spilled_pages = 10, .spilled_bytes = 30000,
-				  .file_bytes = 32768, .writes = 3, .write_errors = 1, .reads = 7, .read_errors = 2};
-	return fl_wire_put(rec, cap, FL_REC_SPILL, &x, sizeof x, NULL, 0, NULL, 0);
+	return (struct fl_wire_spill){.t_ns = START_MONO + t, .spilled_pages = 10, .spilled_bytes = 30000,
+				      .file_bytes = 32768, .writes = 3, .write_errors = 1, .reads = 7, .read_errors = 2};
+}
+
+static size_t spill_rec(const struct fl_wire_spill *x, uint8_t *rec, size_t cap)
+{
+	return fl_wire_put(rec, cap, FL_REC_SPILL, x, sizeof *x, NULL, 0, NULL, 0);
+}
+
+/* x, whole, from a bad peer: refused with reason (bad_case). */
+static void bad_spill(const struct fl_wire_spill *x, const char *reason)
+{
+	static uint8_t rec[256];
+	size_t n = spill_rec(x, rec, sizeof rec);
+	bad_case(1, NULL, rec, n, reason);
 }
 
 Test(daemon, spill_records_land_in_spill_samples_beside_their_samples)
@@ -1051,10 +1066,11 @@ Test(daemon, spill_records_land_in_spill_samples_beside_their_samples)
 	send_hello(fd, 4344);
 	struct fl_wire_sample s = {.t_ns = START_MONO + 2000, .faults = {0, 0, 0, 0, 9, 0}};
 	put(fd, fl_wire_put(wbuf, sizeof wbuf, FL_REC_SAMPLE, &s, sizeof s, NULL, 0, NULL, 0));
-	put(fd, spill_rec(2000, (uint8_t *)wbuf, sizeof wbuf));
+	struct fl_wire_spill held = spill_at(2000);
+	put(fd, spill_rec(&held, (uint8_t *)wbuf, sizeof wbuf));
 	/* Everything given back: nothing held, the counters kept. */
 	struct fl_wire_spill empty = {.t_ns = START_MONO + 3000, .writes = 3, .write_errors = 1, .reads = 17};
-	put(fd, fl_wire_put(wbuf, sizeof wbuf, FL_REC_SPILL, &empty, sizeof empty, NULL, 0, NULL, 0));
+	put(fd, spill_rec(&empty, (uint8_t *)wbuf, sizeof wbuf));
 	say_goodbye(fd);
 	close(fd);
 	cr_assert_eq(stop(), 0, "%s", read_log());
@@ -1077,30 +1093,23 @@ Test(daemon, spill_records_land_in_spill_samples_beside_their_samples)
 
 Test(daemon, spilled_pages_without_bytes_disconnect_only_that_peer)
 {
-	static uint8_t rec[256];
-	size_t n = spill_rec(0, rec, sizeof rec);
-	struct fl_wire_spill x;
-	memcpy(&x, rec + 8, sizeof x);
+	struct fl_wire_spill x = spill_at(0);
 	x.spilled_bytes = 0;
-	n = fl_wire_put(rec, sizeof rec, FL_REC_SPILL, &x, sizeof x, NULL, 0, NULL, 0);
-	bad_case(1, NULL, rec, n, "spill record holds 10 pages in 0 bytes");
+	bad_spill(&x, "spill record holds 10 pages in 0 bytes");
 }
 
 Test(daemon, more_spilled_bytes_than_the_file_holds_disconnect_only_that_peer)
 {
-	static uint8_t rec[256];
-	size_t n = spill_rec(0, rec, sizeof rec);
-	struct fl_wire_spill x;
-	memcpy(&x, rec + 8, sizeof x);
+	struct fl_wire_spill x = spill_at(0);
 	x.file_bytes = 28672;
-	n = fl_wire_put(rec, sizeof rec, FL_REC_SPILL, &x, sizeof x, NULL, 0, NULL, 0);
-	bad_case(1, NULL, rec, n, "spill record holds 30000 bytes in a file of 28672");
+	bad_spill(&x, "spill record holds 30000 bytes in a file of 28672");
 }
 
 Test(daemon, a_short_spill_record_disconnects_only_that_peer)
 {
 	static uint8_t rec[256];
-	size_t n = spill_rec(0, rec, sizeof rec);
+	struct fl_wire_spill x = spill_at(0);
+	size_t n = spill_rec(&x, rec, sizeof rec);
 	struct fl_wire_hdr h = {.len = (uint32_t)n - 8, .type = FL_REC_SPILL};
 	memcpy(rec, &h, sizeof h);
 	char reason[96];

@@ -112,13 +112,8 @@ static void run_launcher(char *const *args, const char *out, struct run_result *
 	argv[n++] = db;
 	argv[n++] = "--socket";
 	argv[n++] = sock;
-	/* The shim of the normal build, also for a sanitizer build's launcher. */
-	static char lib[600];
-	char cwd[512];
-	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
 	argv[n++] = "--lib";
-	argv[n++] = lib;
+	argv[n++] = (char *)shim_lib();
 	for (int i = 0; args[i] && n < 31; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
@@ -451,21 +446,10 @@ static void stop_daemon(pid_t pid)
 
 static pid_t start_faulter(char *const *args, const char *out)
 {
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int fd = creat(out, 0600);
-		if (fd < 0 || dup2(fd, 1) < 0)
-			_exit(126);
-		char env[512];
-		snprintf(env, sizeof env, "FAULTLINE_SOCKET=%s", sock);
-		putenv(env);
-		putenv(preload_env());
-		putenv("FAULTLINE_FAULT_AROUND=1");
-		execv(FAULTER, args);
-		_exit(127);
-	}
-	return pid;
+	char sockenv[512];
+	snprintf(sockenv, sizeof sockenv, "FAULTLINE_SOCKET=%s", sock);
+	char *env[] = {sockenv, preload_env(), "FAULTLINE_FAULT_AROUND=1", NULL};
+	return start_to(args, out, env);
 }
 
 Test(faultlog, sigkilled_program_is_vanished_and_others_are_served, .timeout = 120)

@@ -231,12 +231,8 @@ Test(preload, node_heap_is_managed, .timeout = 120)
 	if (access("/usr/bin/node", X_OK) != 0)
 		cr_skip_test("no /usr/bin/node (scripts/setup.sh installs Debian's nodejs)");
 	const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-	/* The shim of the normal build, also for a sanitizer build's launcher. */
-	static char lib[600];
-	char cwd[512];
-	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
-	char *argv[] = {(char *)py, "tests/scripts/node_anon.py", (char *)test_bin("faultline"), lib, NULL};
+	char *argv[] = {(char *)py, "tests/scripts/node_anon.py", (char *)test_bin("faultline"), (char *)shim_lib(),
+			NULL};
 	static char out[4096], err[65536];
 	char *env[] = {NULL};
 	cr_assert_eq(run(argv, env, out, sizeof out, err, sizeof err), 0, "%s%s", out, err);

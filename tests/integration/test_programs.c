@@ -493,6 +493,17 @@ Test(programs, cow_children_outlive_a_killed_parent_under_budget)
 	}
 }
 
+/* forkstore --fork how ended well (r, its stdout in text): every byte
+ * right in the parent, its children and its grandchild. */
+static void forkstore_ok(const char *how, const char *text, const struct run_result *r)
+{
+	cr_expect_eq(r->status, 0, "forkstore --fork %s: %s%s", how, text, r->err);
+	const char *want[] = {"child 0: bad=0", "child 1: bad=0", "child 2: bad=0", "grandchild: bad=0",
+			      ", bad=0, children failed 0"};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		cr_expect(strstr(text, want[i]), "forkstore --fork %s: no \"%s\" in\n%s", how, want[i], text);
+}
+
 /*
  * fork under a 10% budget with the evicted pages handed to the children
  * (--fork handoff, the default under uffd where the kernel grants it):
@@ -518,11 +529,7 @@ static void forkstore_case(const char *how, int handed_over, int no_ptrace)
 	int skip = no_ptrace && geteuid() == 0 ? 0 : 4;
 	run_to(under + skip, NULL, out, NULL, &r);
 	read_text(out, text, sizeof text);
-	cr_expect_eq(r.status, 0, "forkstore --fork %s: %s%s", how, text, r.err);
-	const char *want[] = {"child 0: bad=0", "child 1: bad=0", "child 2: bad=0", "grandchild: bad=0",
-			      ", bad=0, children failed 0"};
-	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-		cr_expect(strstr(text, want[i]), "forkstore --fork %s: no \"%s\" in\n%s", how, want[i], text);
+	forkstore_ok(how, text, &r);
 	const char *hand = strstr(r.err, "fork hands evicted pages to the child");
 	if (handed_over)
 		cr_assert(hand, "the engine does not hand pages over (CAP_SYS_PTRACE?): %s", r.err);
@@ -560,6 +567,15 @@ static int names_in(const char *dir)
 	return n;
 }
 
+/* A new directory for the spill file, <workdir>/spill, into dir, and
+ * its launcher option --spill=<dir> into opt. */
+static void spill_dir(char dir[160], char opt[200])
+{
+	snprintf(dir, 160, "%s/spill", workdir);
+	snprintf(opt, 200, "--spill=%s", dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+}
+
 /* The spill faults on the launcher's summary line "faults ... spill N";
  * -1 without one. */
 static long summary_spill_faults(const char *err)
@@ -580,19 +596,13 @@ static void fork_spill_case(const char *how)
 	char out[160], text[2048], opt[40], dir[160], sopt[200];
 	snprintf(out, sizeof out, "%s/forkstore.out", workdir);
 	snprintf(opt, sizeof opt, "--fork=%s", how);
-	snprintf(dir, sizeof dir, "%s/spill", workdir);
-	snprintf(sopt, sizeof sopt, "--spill=%s", dir);
-	cr_assert_eq(mkdir(dir, 0700), 0);
+	spill_dir(dir, sopt);
 	static struct run_result r;
 	char *under[] = {LAUNCHER, "run", "--budget", "3M", "--store-max", "256K", sopt, opt, "--",
 			 "build/tests/progs/forkstore", "8000", "3", "--nest", NULL};
 	run_to(under, NULL, out, NULL, &r);
 	read_text(out, text, sizeof text);
-	cr_expect_eq(r.status, 0, "forkstore --fork %s: %s%s", how, text, r.err);
-	const char *want[] = {"child 0: bad=0", "child 1: bad=0", "child 2: bad=0", "grandchild: bad=0",
-			      ", bad=0, children failed 0"};
-	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-		cr_expect(strstr(text, want[i]), "forkstore --fork %s: no \"%s\" in\n%s", how, want[i], text);
+	forkstore_ok(how, text, &r);
 	cr_expect_gt(summary_spill_faults(r.err), 0, "no spill faults: %s", r.err);
 	cr_expect_eq(names_in(dir), 0);
 }
@@ -609,10 +619,8 @@ Test(programs, fork_with_pages_in_the_spill_file_bring_back) { fork_spill_case("
 Test(programs, spill_beyond_the_store)
 {
 	char dir[160], out[160], opt[200], text[512];
-	snprintf(dir, sizeof dir, "%s/spill", workdir);
 	snprintf(out, sizeof out, "%s/spiller.out", workdir);
-	snprintf(opt, sizeof opt, "--spill=%s", dir);
-	cr_assert_eq(mkdir(dir, 0700), 0);
+	spill_dir(dir, opt);
 	static struct run_result r;
 	char *under[] = {LAUNCHER, "run", "--budget", "4M", "--store-max", "4M", opt, "--",
 			 "build/tests/progs/spiller", "8192", "2", NULL};
@@ -679,10 +687,8 @@ static int vmmap_swapped_over_4m(void *arg)
 Test(programs, spill_file_has_no_name_and_shows_as_swapped)
 {
 	char dir[160], out[160], opt[200];
-	snprintf(dir, sizeof dir, "%s/spill", workdir);
 	snprintf(out, sizeof out, "%s/spiller.out", workdir);
-	snprintf(opt, sizeof opt, "--spill=%s", dir);
-	cr_assert_eq(mkdir(dir, 0700), 0);
+	spill_dir(dir, opt);
 	int in[2];
 	cr_assert_eq(pipe(in), 0);
 	pid_t launcher = fork();

@@ -124,20 +124,34 @@ static void out_free(struct out *o)
 	o->text = NULL;
 }
 
+/* faultline run --db db on the test's socket and the shim, then ARGS...
+ * (NULL-terminated: options, "--", the program and its arguments); it
+ * must succeed.  Its stdout goes to <dir>/<name>.out. */
+static void run_db(const char *db, const char *name, ...)
+{
+	char sock[320], out[320];
+	snprintf(sock, sizeof sock, "%s/d.sock", dir);
+	snprintf(out, sizeof out, "%s/%s.out", dir, name);
+	char *argv[40] = {(char *)test_bin("faultline"), "run", "--db", (char *)db, "--socket", sock, "--lib",
+			  (char *)shim_lib()};
+	int n = 8;
+	va_list ap;
+	va_start(ap, name);
+	char *a;
+	while ((a = va_arg(ap, char *)) && n < 39)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	static struct run_result r;
+	run_to(argv, NULL, out, NULL, &r);
+	cr_assert_eq(r.status, 0, "faultline run %s: %d\n%s", name, r.status, r.err);
+}
+
 /* A database of faulter's run under the real shim and daemon. */
 static void faulter_db(const char *db, const char *budget, int fork_too)
 {
-	char sock[320], out[320], lib[600], cwd[512];
-	snprintf(sock, sizeof sock, "%s/d.sock", dir);
-	snprintf(out, sizeof out, "%s/faulter.out", dir);
-	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
-	char *argv[] = {(char *)test_bin("faultline"), "run", "--db", (char *)db, "--socket", sock, "--lib", lib,
-			"--fault-around", "1", "--readahead", "1", "--stacks", "all", "--budget", (char *)budget, "-q",
-			"--", FAULTER, "3000", "--protect", fork_too ? "--fork" : NULL, NULL};
-	static struct run_result r;
-	run_to(argv, NULL, out, NULL, &r);
-	cr_assert_eq(r.status, 0, "faultline run: %d\n%s", r.status, r.err);
+	run_db(db, "faulter", "--fault-around", "1", "--readahead", "1", "--stacks", "all", "--budget", budget, "-q",
+	       "--", FAULTER, "3000", "--protect", fork_too ? "--fork" : NULL, NULL);
 }
 
 /* A database of spiller's run (PAGES pages of random bytes, one pass back)
@@ -145,20 +159,12 @@ static void faulter_db(const char *db, const char *budget, int fork_too)
  * in the test's directory. */
 static void spiller_db(const char *db, const char *pages)
 {
-	char sock[320], out[320], lib[600], cwd[512], spill[320], opt[340];
-	snprintf(sock, sizeof sock, "%s/d.sock", dir);
-	snprintf(out, sizeof out, "%s/spiller.out", dir);
+	char spill[320], opt[340];
 	snprintf(spill, sizeof spill, "%s/spill", dir);
 	snprintf(opt, sizeof opt, "--spill=%s", spill);
 	cr_assert_eq(mkdir(spill, 0700), 0);
-	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(lib, sizeof lib, "%s/build/lib/libfaultline.so", cwd);
-	char *argv[] = {(char *)test_bin("faultline"), "run", "--db", (char *)db, "--socket", sock, "--lib", lib,
-			"--budget", "4M", "--store-max", "4M", opt, "--sample-ms", "10", "-q", "--",
-			"build/tests/progs/spiller", (char *)pages, "1", NULL};
-	static struct run_result r;
-	run_to(argv, NULL, out, NULL, &r);
-	cr_assert_eq(r.status, 0, "faultline run spiller: %d\n%s", r.status, r.err);
+	run_db(db, "spiller", "--budget", "4M", "--store-max", "4M", opt, "--sample-ms", "10", "-q", "--",
+	       "build/tests/progs/spiller", pages, "1", NULL);
 }
 
 /* ---- the synthetic fault log --------------------------------------------- */
@@ -632,6 +638,25 @@ static void snap_check(struct snap *s, const char *db)
 	free(s->bytes);
 }
 
+/* sql, whose ?1 is the JSON text json, in a database of its own: a
+ * statement ready to step.  json_done finalizes it and closes that. */
+static sqlite3_stmt *json_query(const char *json, const char *sql)
+{
+	sqlite3 *h;
+	cr_assert_eq(sqlite3_open(":memory:", &h), SQLITE_OK);
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	return st;
+}
+
+static void json_done(sqlite3_stmt *st)
+{
+	sqlite3 *h = sqlite3_db_handle(st);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
 /* ---- report ------------------------------------------------------------------ */
 
 Test(report, faulter_run_matches_golden, .timeout = 120)
@@ -651,25 +676,18 @@ Test(report, faulter_run_matches_golden, .timeout = 120)
 	/* The JSON is valid and says the same: checked with SQLite's JSON. */
 	faultline(&o, "report", db, "--format", "json", NULL);
 	cr_assert_eq(o.status, 0, "report --format json: %d\n%s", o.status, o.err);
-	sqlite3 *h;
-	cr_assert_eq(sqlite3_open(":memory:", &h), SQLITE_OK);
-	sqlite3_stmt *st;
-	cr_assert_eq(sqlite3_prepare_v2(h,
-					"SELECT json_valid(?1), json_extract(?1, '$.processes[0].top_stacks_by_faults[0].frames[0].name'),"
-					" json_extract(?1, '$.processes[0].top_stacks_by_faults[0].faults'),"
-					" json_extract(?1, '$.processes[0].faults_by_kind[0].name'),"
-					" json_array_length(?1, '$.processes[0].timeline.kinds.\"first-touch\"')",
-					-1, &st, NULL),
-		     SQLITE_OK);
-	sqlite3_bind_text(st, 1, o.text, -1, SQLITE_STATIC);
+	sqlite3_stmt *st = json_query(o.text,
+				       "SELECT json_valid(?1), json_extract(?1, '$.processes[0].top_stacks_by_faults[0].frames[0].name'),"
+				       " json_extract(?1, '$.processes[0].top_stacks_by_faults[0].faults'),"
+				       " json_extract(?1, '$.processes[0].faults_by_kind[0].name'),"
+				       " json_array_length(?1, '$.processes[0].timeline.kinds.\"first-touch\"')");
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
 	cr_expect_eq(sqlite3_column_int(st, 0), 1, "report --format json is not JSON");
 	cr_expect_str_eq((const char *)sqlite3_column_text(st, 1), "write_pages");
 	cr_expect_eq(sqlite3_column_int(st, 2), 3000);
 	cr_expect_str_eq((const char *)sqlite3_column_text(st, 3), "first-touch");
 	cr_expect_eq(sqlite3_column_int(st, 4), 60);
-	sqlite3_finalize(st);
-	sqlite3_close(h);
+	json_done(st);
 	out_free(&o);
 	snap_check(&s, db);
 	remove_dir();
@@ -767,14 +785,9 @@ Test(report, spill_lines_on_the_synthetic_log, .timeout = 60)
 
 	faultline(&o, "report", db, "--format", "json", NULL);
 	cr_assert_eq(o.status, 0, "report --format json: %d\n%s", o.status, o.err);
-	cr_assert_eq(sqlite3_open(":memory:", &h), SQLITE_OK);
-	sqlite3_stmt *st;
-	cr_assert_eq(sqlite3_prepare_v2(h,
-					"SELECT json_extract(value, '$.summary.spill') FROM json_each(?1, '$.processes')"
-					" ORDER BY json_extract(value, '$.pid')",
-					-1, &st, NULL),
-		     SQLITE_OK);
-	sqlite3_bind_text(st, 1, o.text, -1, SQLITE_STATIC);
+	sqlite3_stmt *st = json_query(o.text,
+				       "SELECT json_extract(value, '$.summary.spill') FROM json_each(?1, '$.processes')"
+				       " ORDER BY json_extract(value, '$.pid')");
 	const char *want[] = {NULL,
 			      "{\"samples\":5,\"max_spilled_pages\":250,\"max_spilled_t_ns\":1700000000800000000,"
 			      "\"spilled_bytes_then\":760000,\"max_file_bytes\":786432,\"spill_faults\":28,"
@@ -788,8 +801,7 @@ Test(report, spill_lines_on_the_synthetic_log, .timeout = 60)
 		else
 			cr_expect_null(got, "process %d has a spill object: %s", i, got);
 	}
-	sqlite3_finalize(st);
-	sqlite3_close(h);
+	json_done(st);
 	out_free(&o);
 
 	/* A log made before spill_samples. */
@@ -841,19 +853,13 @@ Test(report, a_program_that_spilled_and_one_that_did_not, .timeout = 180)
 
 	faultline(&o, "report", db, "--format", "json", NULL);
 	cr_assert_eq(o.status, 0, "report --format json: %d\n%s", o.status, o.err);
-	sqlite3 *h;
-	cr_assert_eq(sqlite3_open(":memory:", &h), SQLITE_OK);
-	sqlite3_stmt *st;
-	cr_assert_eq(sqlite3_prepare_v2(h,
-					"SELECT json_extract(value, '$.exe'), json_extract(value, '$.summary.spill.max_spilled_pages'),"
-					" json_extract(value, '$.summary.spill.spilled_bytes_then'),"
-					" json_extract(value, '$.summary.spill.max_file_bytes'),"
-					" json_extract(value, '$.summary.spill.spill_faults'),"
-					" json_extract(value, '$.summary.spill.write_errors') + json_extract(value, '$.summary.spill.read_errors')"
-					" FROM json_each(?1, '$.processes')",
-					-1, &st, NULL),
-		     SQLITE_OK);
-	sqlite3_bind_text(st, 1, o.text, -1, SQLITE_STATIC);
+	sqlite3_stmt *st = json_query(o.text,
+				       "SELECT json_extract(value, '$.exe'), json_extract(value, '$.summary.spill.max_spilled_pages'),"
+				       " json_extract(value, '$.summary.spill.spilled_bytes_then'),"
+				       " json_extract(value, '$.summary.spill.max_file_bytes'),"
+				       " json_extract(value, '$.summary.spill.spill_faults'),"
+				       " json_extract(value, '$.summary.spill.write_errors') + json_extract(value, '$.summary.spill.read_errors')"
+				       " FROM json_each(?1, '$.processes')");
 	int seen = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *exe = (const char *)sqlite3_column_text(st, 0);
@@ -869,8 +875,7 @@ Test(report, a_program_that_spilled_and_one_that_did_not, .timeout = 180)
 			cr_expect_eq(sqlite3_column_type(st, 1), SQLITE_NULL, "faulter has a spill object");
 		}
 	}
-	sqlite3_finalize(st);
-	sqlite3_close(h);
+	json_done(st);
 	cr_expect_eq(seen, 3, "%s", o.text);
 	out_free(&o);
 	remove_dir();

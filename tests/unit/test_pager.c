@@ -918,6 +918,15 @@ static void spill_start(char dir[64], uint64_t spill_max)
 	cr_assert_eq(t_start_config(&c), 0);
 }
 
+/* spill_start, then n pages mapped and written with random data of gen. */
+static unsigned char *spill_filled(char dir[64], uint64_t spill_max, size_t n, unsigned gen)
+{
+	spill_start(dir, spill_max);
+	unsigned char *m = fl_pager_map(n * TPS);
+	fill_range(m, 0, n, DATA_RANDOM, gen);
+	return m;
+}
+
 /* Nothing in dir (the spill file never has a name there); removes it. */
 static void spill_dir_empty(const char *dir)
 {
@@ -932,6 +941,14 @@ static void spill_dir_empty(const char *dir)
 	rmdir(dir);
 }
 
+/* The n pages at m unmapped, the pager shut down, dir left empty. */
+static void spill_end(const char *dir, unsigned char *m, size_t n)
+{
+	fl_pager_unmap(m, n * TPS);
+	fl_pager_shutdown();
+	spill_dir_empty(dir);
+}
+
 /*
  * Random pages, 16 times what the store holds: the store's oldest pages
  * go to the spill file, every page reads back right (twice: after being
@@ -941,10 +958,8 @@ static void spill_dir_empty(const char *dir)
 Test(spill, full_store_spills_to_a_file)
 {
 	char dir[64];
-	spill_start(dir, 64ull << 20);
 	size_t n = 1024;
-	unsigned char *m = fl_pager_map(n * TPS);
-	fill_range(m, 0, n, DATA_RANDOM, 0);
+	unsigned char *m = spill_filled(dir, 64ull << 20, n, 0);
 	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 0), 0);
 	uint64_t pages, bytes, file;
 	fl_pager_spill_stats(&pages, &bytes, &file);
@@ -973,10 +988,8 @@ Test(spill, full_store_spills_to_a_file)
 Test(spill, neighbours_come_along_only_when_faults_come_near)
 {
 	char dir[64];
-	spill_start(dir, 64ull << 20);
 	size_t n = 2048;
-	unsigned char *m = fl_pager_map(n * TPS);
-	fill_range(m, 0, n, DATA_RANDOM, 5);
+	unsigned char *m = spill_filled(dir, 64ull << 20, n, 5);
 	/* Push everything towards the file: the last pages written are the
 	 * ones in memory; the first half is read below. */
 	struct fl_stats s0 = stats();
@@ -1011,9 +1024,7 @@ Test(spill, neighbours_come_along_only_when_faults_come_near)
 	cr_expect_lt(far_ra, far_faults / 4, "%llu pages came along with %llu random spill faults",
 		     (unsigned long long)far_ra, (unsigned long long)far_faults);
 	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 5), 0);
-	fl_pager_unmap(m, n * TPS);
-	fl_pager_shutdown();
-	spill_dir_empty(dir);
+	spill_end(dir, m, n);
 }
 
 /* The disk full (every write ENOSPC) or failing (EIO): no page is lost,
@@ -1035,9 +1046,7 @@ static void spill_write_fails(int err)
 	cr_expect_eq(s.pressure_peak, FL_PRESSURE_CRITICAL);
 	cr_expect_gt(s.resident_peak_pages, s.budget_pages, "over budget rather than losing data");
 	fl__sys_fail_reset();
-	fl_pager_unmap(m, n * TPS);
-	fl_pager_shutdown();
-	spill_dir_empty(dir);
+	spill_end(dir, m, n);
 }
 
 Test(spill, disk_full_loses_no_page) { spill_write_fails(ENOSPC); }
@@ -1048,19 +1057,15 @@ Test(spill, write_error_loses_no_page) { spill_write_fails(EIO); }
 Test(spill, cap_reached_keeps_the_rest_in_memory)
 {
 	char dir[64];
-	spill_start(dir, 512 * 1024);
 	size_t n = 1024;
-	unsigned char *m = fl_pager_map(n * TPS);
-	fill_range(m, 0, n, DATA_RANDOM, 2);
+	unsigned char *m = spill_filled(dir, 512 * 1024, n, 2);
 	uint64_t pages, bytes, file;
 	fl_pager_spill_stats(&pages, &bytes, &file);
 	cr_expect_gt(pages, 0);
 	cr_expect_leq(file, 512 * 1024, "the file grew to %llu bytes", (unsigned long long)file);
 	cr_expect_eq(t_check_range(m, 0, n, DATA_RANDOM, 2), 0);
 	cr_expect_eq(stats().pressure_peak, FL_PRESSURE_CRITICAL);
-	fl_pager_unmap(m, n * TPS);
-	fl_pager_shutdown();
-	spill_dir_empty(dir);
+	spill_end(dir, m, n);
 }
 
 /*
