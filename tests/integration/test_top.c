@@ -354,6 +354,20 @@ static int vsize_sorted(void *arg)
 	return 1;
 }
 
+/* Is every row of the captured table of type arg (and is there one)?  The
+ * header's filter is drawn before the rows are. */
+static int rows_all_of_type(void *arg)
+{
+	const char *type = arg;
+	char rows[64][128];
+	capture();
+	int n = table_rows(rows, 64);
+	for (int i = 0; i < n; i++)
+		if (strncmp(rows[i], type, strlen(type)))
+			return 0;
+	return n > 0;
+}
+
 /* No line wider than the window, the header once, the key line at the bottom. */
 static void whole_layout(int cols, int rows)
 {
@@ -435,6 +449,7 @@ Test(top, live_process_region_table_and_keys, .timeout = 180)
 		wait_pane("type=jemalloc", 1, 1500);
 	}
 	SHOWS("type=jemalloc");
+	fl_test_poll(rows_all_of_type, "jemalloc", 10000);
 	n = table_rows(rows, 64);
 	cr_assert_geq(n, 1);
 	for (int i = 0; i < n; i++)
